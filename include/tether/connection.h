@@ -1,0 +1,102 @@
+#pragma once
+
+#include <libssh2.h>
+
+#include <cstdint>
+#include <string>
+
+#include "tether/byte_buffer.h"
+#include "tether/unique_fd.h"
+
+namespace tether {
+
+/// What one libssh2 call on a channel left behind.
+enum class ChannelResult {
+  kOk,           ///< did what it could; any wait is for inbound data or window space
+  kSendPending,  ///< a packet is partly sent: retry this same call first when writable
+  kChannelError, ///< this connection is broken; close it
+  kSessionError, ///< the SSH session itself is broken
+};
+
+/// Which libssh2 call a pending send belongs to, so it can be repeated exactly.
+enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen };
+
+/// One accepted client and its SSH channel: two bounded buffers between them, half-close
+/// carried both ways (client EOF -> channel EOF, channel EOF -> shutdown(SHUT_WR)).
+class Connection {
+ public:
+  static constexpr size_t kBufferSize = 256 * 1024;
+
+  Connection(uint64_t id, size_t forward_index, UniqueFd client, std::string peer);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  uint64_t id() const { return id_; }
+  size_t forward_index() const { return forward_index_; }
+  int client_fd() const { return client_.get(); }
+  const std::string& peer() const { return peer_; }
+  LIBSSH2_CHANNEL* channel() const { return channel_; }
+  void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel) {
+    session_ = session;
+    channel_ = channel;
+  }
+  uint64_t bytes_up() const { return bytes_up_; }
+  uint64_t bytes_down() const { return bytes_down_; }
+  /// Bytes taken from the channel so far (some may still wait in the buffer).
+  uint64_t bytes_from_channel() const { return bytes_from_channel_; }
+  /// A closing connection has no client any more; only its channel remains to be freed.
+  bool closing() const { return closing_; }
+  void MarkClosing() {
+    closing_ = true;
+    client_.Reset();
+  }
+
+  // Client side (plain sockets). Each returns false when the client is gone for good.
+  bool ReadFromClient();
+  bool WriteToClient();
+  /// epoll interest for the client fd given the buffer states.
+  uint32_t WantedClientEvents() const;
+  void CloseClient() { client_.Reset(); }
+
+  // Channel side. Each loops until it would block or has nothing left to do.
+  ChannelResult WriteToChannel();
+  ChannelResult SendEofIfDue();
+  ChannelResult ReadFromChannel();
+  /// Closes and frees the channel; kOk once it is gone.
+  ChannelResult FreeChannel();
+  ChannelResult Retry(ChannelOp op);
+
+  /// Both directions have ended: nothing more will ever move.
+  bool Finished() const { return eof_sent_ && client_write_shut_; }
+  bool channel_eof() const { return channel_eof_; }
+  bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
+  /// True while the down buffer can take more from the channel.
+  bool CanReadChannel() const { return down_.HasSpace() && !channel_eof_; }
+
+ private:
+  ChannelResult Classify(int rc, ChannelOp op);
+  void ShutClientWriteIfDue();
+
+  uint64_t id_;
+  size_t forward_index_;
+  UniqueFd client_;
+  std::string peer_;
+  LIBSSH2_SESSION* session_ = nullptr;  ///< the channel's session (1.10 cannot tell it)
+  LIBSSH2_CHANNEL* channel_ = nullptr;  ///< owned; released by FreeChannel
+  ByteBuffer up_{kBufferSize};          ///< client -> channel
+  ByteBuffer down_{kBufferSize};        ///< channel -> client
+  bool client_eof_ = false;             ///< the client shut its writing side
+  bool eof_sent_ = false;               ///< EOF sent on the channel
+  bool channel_eof_ = false;            ///< the server sent EOF
+  bool client_write_shut_ = false;      ///< shutdown(SHUT_WR) done on the client
+  uint64_t bytes_up_ = 0;
+  uint64_t bytes_down_ = 0;
+  uint64_t bytes_from_channel_ = 0;
+  bool closing_ = false;
+};
+
+/// True for libssh2 errors after which the session cannot be used any more.
+bool IsSessionError(int rc);
+
+}  // namespace tether

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tether {
+
+/// One side of a forward: a TCP address (host, port) or a Unix socket path.
+struct Endpoint {
+  /// Host name or address without brackets. On the listening side, empty means "no bind
+  /// address given" (loopback unless -g), and "*" means all interfaces.
+  std::string host;
+  /// TCP port; 0 on the listening side means "any free port".
+  uint16_t port = 0;
+  /// Non-empty for a Unix socket endpoint; then host and port are unused.
+  std::string unix_path;
+
+  bool IsUnix() const { return !unix_path.empty(); }
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+/// One -L: where tether listens and what the server connects to for each client.
+struct ForwardSpec {
+  Endpoint listen;  ///< local side
+  Endpoint target;  ///< remote side, resolved by the server
+  friend bool operator==(const ForwardSpec&, const ForwardSpec&) = default;
+};
+
+/// Parses an ssh -L argument in any OpenSSH form:
+///   [bind_address:]port:host:hostport, [bind_address:]port:remote_socket,
+///   local_socket:host:hostport, local_socket:remote_socket
+/// IPv6 addresses in brackets. A field starting with '/' is a Unix socket path.
+/// On failure returns nullopt and sets *error to one line naming what is wrong.
+std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* error);
+
+/// Same rules as ParseForwardSpec, but *reason gets only what is wrong ("target port 0 is out
+/// of range (1-65535)"), for callers that name the source themselves: LocalForward in
+/// ssh_config or -o, whose two words are joined with ':' before the call.
+std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::string* reason);
+
+/// "127.0.0.1:5432", "[::1]:8080", "db:5432", "/run/x.sock" — for logs and messages.
+std::string FormatEndpoint(const Endpoint& endpoint);
+
+}  // namespace tether

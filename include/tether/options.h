@@ -1,0 +1,58 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tether/forward_spec.h"
+
+namespace tether {
+
+/// StrictHostKeyChecking, as in ssh_config(5).
+enum class HostKeyPolicy { kStrict, kAcceptNew, kOff };
+
+/// Everything the command line asked for. Values left unset here fall back to ssh_config
+/// and then to built-in defaults when the tunnel is planned.
+struct Options {
+  std::vector<ForwardSpec> forwards;  ///< in command-line order; at least one
+  std::string host;                   ///< destination as typed (without user@)
+  std::string user;                   ///< -l, user@host or -o User; empty = not given
+  std::optional<uint16_t> port;       ///< -p or -o Port
+  std::vector<std::string> identity_files;           ///< -i, then -o IdentityFile
+  std::vector<std::string> user_known_hosts_files;   ///< -o UserKnownHostsFile (split on spaces)
+  std::optional<std::string> global_known_hosts_file;///< -o GlobalKnownHostsFile
+  std::optional<HostKeyPolicy> host_key_policy;      ///< -o StrictHostKeyChecking
+  std::optional<std::chrono::seconds> connect_timeout;  ///< -o ConnectTimeout
+  bool batch_mode = false;    ///< -o BatchMode=yes: never prompt
+  bool gateway_ports = false; ///< -g or -o GatewayPorts=yes
+  int verbosity = 0;          ///< number of -v
+  bool quiet = false;         ///< -q
+
+  // Lifetime (DESIGN.md "tether's own options").
+  std::optional<std::chrono::seconds> ttl = std::chrono::hours(8);  ///< nullopt = --ttl none
+  std::optional<std::chrono::seconds> idle_timeout;                 ///< nullopt = never
+  std::chrono::seconds keepalive_interval{15};  ///< --keepalive / -o ServerAliveInterval; 0 = off
+  int keepalive_count = 3;                      ///< --keepalive-count / -o ServerAliveCountMax
+  std::optional<pid_t> tie_to;                  ///< --tie-to PID
+  bool fork_after_ready = false;                ///< -f
+  std::string log_file;                         ///< -E FILE; empty = stderr
+  std::vector<std::string> command;             ///< after "--"; empty = none
+};
+
+/// What ParseCommandLine decided.
+struct CommandLine {
+  Options options;
+  /// Set when the program must exit without running a tunnel: 0 after --help/--version
+  /// (text in `output`, for stdout), 64 for bad input (one line in `output`, for stderr).
+  std::optional<int> exit_code;
+  std::string output;
+};
+
+/// Parses argv with ssh-compatible flags. Never touches the network or the file system.
+CommandLine ParseCommandLine(int argc, const char* const* argv);
+
+}  // namespace tether

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <libssh2.h>
+
+#include <chrono>
+#include <string>
+
+#include "tether/failure.h"
+
+namespace tether {
+
+/// Drives libssh2 calls of the setup phase (handshake, authentication) on a non-blocking
+/// session: after LIBSSH2_ERROR_EAGAIN it waits for the directions libssh2 asked for, and
+/// repeats the same call. A stop signal (readable signal fd) or `stall_timeout` without the
+/// socket becoming ready abandons the wait.
+class SessionWaiter {
+ public:
+  SessionWaiter(LIBSSH2_SESSION* session, int socket_fd, int signal_fd,
+                std::chrono::milliseconds stall_timeout, std::string what)
+      : session_(session),
+        socket_fd_(socket_fd),
+        signal_fd_(signal_fd),
+        stall_timeout_(stall_timeout),
+        what_(std::move(what)) {}
+
+  /// Calls `call` until it returns something other than EAGAIN; returns that, or
+  /// kWaitFailed when the wait was abandoned (then failure() says why).
+  template <typename Call>
+  int Run(Call call) {
+    for (;;) {
+      int rc = call();
+      if (rc != LIBSSH2_ERROR_EAGAIN) return rc;
+      if (!Wait()) return kWaitFailed;
+    }
+  }
+
+  /// The same for calls that return a pointer and report EAGAIN via last_errno.
+  template <typename T, typename Call>
+  T* RunForPointer(Call call) {
+    for (;;) {
+      T* result = call();
+      if (result != nullptr || libssh2_session_last_errno(session_) != LIBSSH2_ERROR_EAGAIN) {
+        return result;
+      }
+      if (!Wait()) return nullptr;
+    }
+  }
+
+  /// Names the step in a timeout message ("handshake", "authentication").
+  void set_what(std::string what) { what_ = std::move(what); }
+  bool abandoned() const { return abandoned_; }
+  bool interrupted() const { return interrupted_; }
+  const Failure& failure() const { return failure_; }
+
+  static constexpr int kWaitFailed = -10000;
+
+ private:
+  bool Wait();
+
+  LIBSSH2_SESSION* session_;
+  int socket_fd_;
+  int signal_fd_;
+  std::chrono::milliseconds stall_timeout_;
+  std::string what_;
+  bool abandoned_ = false;
+  bool interrupted_ = false;
+  Failure failure_;
+};
+
+}  // namespace tether

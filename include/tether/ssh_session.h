@@ -1,0 +1,70 @@
+#pragma once
+
+#include <libssh2.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tether/authenticator.h"
+#include "tether/failure.h"
+#include "tether/known_hosts.h"
+#include "tether/ssh_handles.h"
+#include "tether/tcp_connect.h"
+#include "tether/unique_fd.h"
+
+namespace tether {
+
+/// Everything needed to reach and log in to one server.
+struct SessionConfig {
+  ConnectTarget target;
+  HostKeyCheckConfig host_keys;
+  AuthConfig auth;
+};
+
+/// What arrives from the server, counted at the socket by a recv wrapper: libssh2 itself
+/// never says whether its keepalives were answered, or whether a call read anything.
+struct InboundMonitor {
+  uint64_t bytes = 0;  ///< total bytes received on the SSH socket
+  std::chrono::steady_clock::time_point last_arrival = std::chrono::steady_clock::now();
+};
+
+/// One authenticated, non-blocking libssh2 session over its own TCP socket.
+class SshSession {
+ public:
+  /// Connects, handshakes, verifies the host key and authenticates. `signal_fd` (or -1) aborts
+  /// the attempt when readable; then *failure has code kOk. Warnings worth logging (unparsable
+  /// known_hosts lines) are appended to *warnings.
+  static std::unique_ptr<SshSession> Open(const SessionConfig& config, int signal_fd,
+                                          Failure* failure, std::vector<std::string>* warnings);
+
+  ~SshSession();
+  SshSession(const SshSession&) = delete;
+  SshSession& operator=(const SshSession&) = delete;
+
+  LIBSSH2_SESSION* get() const { return session_.get(); }
+  int fd() const { return socket_.get(); }
+  const std::string& host_label() const { return host_label_; }
+  const InboundMonitor& inbound() const { return inbound_; }
+
+  /// Says goodbye to the server, waiting at most `budget`; the session is unusable after.
+  void Disconnect(const std::string& reason, std::chrono::milliseconds budget);
+
+ private:
+  SshSession(UniqueFd socket, SessionPtr session, std::string host_label)
+      : socket_(std::move(socket)), session_(std::move(session)),
+        host_label_(std::move(host_label)) {}
+  bool Handshake(const SessionConfig& config, SessionWaiter* waiter, Failure* failure,
+                 std::vector<std::string>* warnings);
+
+  UniqueFd socket_;     // declared first: destroyed after the session that uses it
+  SessionPtr session_;
+  std::string host_label_;
+  void MonitorInbound();
+
+  InboundMonitor inbound_;
+  bool disconnected_ = false;
+};
+
+}  // namespace tether

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "tether/failure.h"
+#include "tether/unique_fd.h"
+
+namespace tether {
+
+/// Where the SSH connection goes and how long to try.
+struct ConnectTarget {
+  std::string host;  ///< name or address literal (no brackets)
+  uint16_t port = 22;
+  std::chrono::milliseconds timeout{30000};
+  int family = 0;  ///< AF_UNSPEC, AF_INET or AF_INET6
+};
+
+/// Resolves `target.host` and connects to each address in turn until one answers, all within
+/// `target.timeout`. Returns a connected, non-blocking, close-on-exec socket, or an invalid
+/// fd with *failure set (ExitCode::kUnreachable: lookup failure, refusal, timeout).
+/// `signal_fd` (may be -1) is watched too: if it becomes readable the attempt is abandoned and
+/// *interrupted is set, so Ctrl-C works while a connect hangs.
+UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupted,
+                    Failure* failure);
+
+}  // namespace tether

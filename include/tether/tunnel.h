@@ -1,0 +1,102 @@
+#pragma once
+
+#include <libssh2.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tether/connection.h"
+#include "tether/event_loop.h"
+#include "tether/failure.h"
+#include "tether/forward_spec.h"
+#include "tether/listener.h"
+#include "tether/ssh_session.h"
+
+namespace tether {
+
+/// Serves the forwards over one authenticated session: accepts clients on the listeners,
+/// opens a channel for each (one open in flight at a time, as libssh2 requires), and pumps
+/// bytes both ways. Obeys libssh2's one-partly-sent-packet rule: after a send could not
+/// finish, no other libssh2 call is made until that same call has been repeated to the end.
+class Tunnel {
+ public:
+  Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
+         std::vector<Listener> listeners);
+  ~Tunnel();
+  Tunnel(const Tunnel&) = delete;
+  Tunnel& operator=(const Tunnel&) = delete;
+
+  /// Starts watching the listeners and the SSH socket.
+  void Start();
+  /// Called once if the session breaks (server closed, protocol error).
+  void set_on_session_lost(std::function<void(const Failure&)> callback) {
+    on_session_lost_ = std::move(callback);
+  }
+  /// Called whenever the number of open client connections changes.
+  void set_on_connection_count(std::function<void(size_t)> callback) {
+    on_connection_count_ = std::move(callback);
+  }
+  /// Stops accepting and closes every listener at once (ports are free after this returns).
+  void CloseListeners();
+  /// Closes clients and channels, spending at most `budget` on polite channel closes.
+  void CloseConnections(std::chrono::milliseconds budget);
+
+  /// Open client connections (not counting channels still being closed).
+  size_t connection_count() const;
+  const std::vector<Listener>& listeners() const { return listeners_; }
+
+ private:
+  struct PendingSend {
+    uint64_t connection_id = 0;
+    ChannelOp op = ChannelOp::kWrite;
+  };
+
+  void OnListenerReadable(size_t listener_index);
+  void OnClientEvent(uint64_t id, uint32_t events);
+  void OnSshEvent(uint32_t events);
+  void Pump();
+  void ServiceAll();
+  void FinishPump();
+  bool FinishPendingSend();
+  void ContinueOpen();
+  void BeginOpen();
+  void ProbeTransport();
+  void FinishOpen(LIBSSH2_CHANNEL* channel, int rc);
+  void FreeClosedChannels();
+  void SweepConnections();
+  bool ServiceConnection(Connection* connection);
+  bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
+  void DropConnection(uint64_t id, const std::string& why);
+  void SessionLost(const std::string& why);
+  void UpdateClientInterest(Connection* connection);
+  void UpdateSshInterest();
+  Connection* Find(uint64_t id);
+
+  EventLoop* loop_;
+  SshSession* session_;
+  std::vector<ForwardSpec> forwards_;
+  std::vector<Listener> listeners_;
+  std::map<uint64_t, std::unique_ptr<Connection>> connections_;
+  /// Channels whose clients are gone, still being closed on the server side.
+  std::vector<std::unique_ptr<Connection>> closing_;
+  std::deque<uint64_t> open_queue_;       ///< connections waiting for a channel
+  std::optional<uint64_t> opening_;       ///< the connection whose open is in flight
+  bool probing_ = false;                  ///< a transport probe open is in flight
+  std::string open_message_;              ///< must stay unchanged while an open repeats
+  std::optional<PendingSend> pending_;
+  bool ssh_readable_ = false;
+  bool transport_read_ = false;  ///< some libssh2 call read the socket in this pump
+  bool session_lost_ = false;
+  uint64_t next_id_ = 1;
+  std::function<void(const Failure&)> on_session_lost_;
+  std::function<void(size_t)> on_connection_count_;
+};
+
+}  // namespace tether

@@ -1,0 +1,804 @@
+// The tunnel command line: ssh(1)-compatible flags plus tether's lifetime options.
+//
+// CLI11 only collects strings here; every value is checked by tether's own parsers so that
+// each mistake gets one precise line and exit code 64. Subcommands (`tether list`,
+// `tether stop`) are meant to get their own CLI::App and a dispatch on the first argument
+// in ParseCommandLine, leaving the tunnel grammar below untouched.
+
+#include <libssh2.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tether/duration.h"
+#include "tether/exit_code.h"
+#include "tether/forward_spec.h"
+#include "tether/options.h"
+
+namespace tether {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr std::string_view kUsageLine =
+    "tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]";
+constexpr uint64_t kMaxKeepaliveCount = 1000;
+
+constexpr std::string_view kHelpText =
+    R"(Usage: tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
+
+Forwards local TCP ports or Unix sockets through an SSH server, like
+`ssh -N -L`, but the tunnel never outlives what it was opened for: it stops
+when the process that started it ends, when --ttl runs out, after
+--idle-timeout, or when COMMAND exits. Settings not given here come from
+~/.ssh/config, read with ssh's rules.
+
+Forwards:
+  -L SPEC        forward a local port or socket through the server; repeatable.
+                 SPEC is one of
+                   [bind_address:]port:host:hostport
+                   [bind_address:]port:remote_socket
+                   local_socket:host:hostport
+                   local_socket:remote_socket
+                 Port 0 picks a free port. IPv6 addresses go in [brackets].
+                 A socket path starts with '/'. An empty bind_address or '*'
+                 means all interfaces; without one, tether listens on
+                 loopback only.
+  -g             let other hosts connect to forwards given without
+                 bind_address
+
+SSH options (as in ssh):
+  -p PORT        server port (default: Port from ssh_config, else 22)
+  -l USER        user on the server, also given as user@host
+                 (default: your login name)
+  -i FILE        private key file; repeatable
+  -o KEY=VALUE   ssh_config option, also -o 'KEY VALUE'; repeatable. Keys are
+                 case-insensitive and the first value of a key wins, except
+                 for IdentityFile, UserKnownHostsFile and LocalForward, which
+                 add up. -p, -l, -i, -g and --keepalive* win over -o.
+                 Understood:
+                   User, Port, IdentityFile, UserKnownHostsFile,
+                   GlobalKnownHostsFile, StrictHostKeyChecking (yes,
+                   accept-new, no; ask means yes), ConnectTimeout,
+                   ServerAliveInterval, ServerAliveCountMax, BatchMode,
+                   GatewayPorts, LocalForward
+                 Accepted and ignored, as they change nothing for a tunnel:
+                   AddKeysToAgent, CheckHostIP, Compression, ControlMaster,
+                   ControlPath, ControlPersist, EscapeChar,
+                   ExitOnForwardFailure (tether always exits when a forward
+                   fails), ForwardAgent, ForwardX11, ForwardX11Trusted,
+                   HashKnownHosts, LogLevel, RequestTTY, SessionType,
+                   TCPKeepAlive, UpdateHostKeys, VisualHostKey
+  -f             go to the background once every forward listens and the
+                 server has accepted us; the tunnel still ends with its parent
+  -E FILE        write the log to FILE instead of stderr
+  -v             log more detail; repeat (-vv, -vvv) for more
+  -q             quiet: log errors only
+  -N, -T, -n     accepted for ssh compatibility; tether never runs a remote
+                 command
+
+Lifetime:
+  --ttl DURATION           stop after this long, 'none' for no limit; a
+                           warning is logged a minute before (default: 8h)
+  --idle-timeout DURATION  stop after this long with no client connection
+                           open (default: none)
+  --keepalive DURATION     interval between SSH keepalives, 0 turns them off
+                           (default: 15s; also -o ServerAliveInterval)
+  --keepalive-count N      unanswered keepalives, 1-1000, after which the
+                           server counts as gone (default: 3; also
+                           -o ServerAliveCountMax)
+  --tie-to PID             stop when process PID ends (default: the parent
+                           process)
+
+  -h, --help               show this help and exit
+  -V, --version            show the version and exit
+
+DURATION is 90s, 5m, 1h30m, 2d or plain seconds; units d, h, m, s go
+largest first.
+
+With -- COMMAND, tether runs COMMAND once every forward listens, with the
+first local port in $TETHER_PORT and all of them in $TETHER_PORTS; the tunnel
+stops when COMMAND ends, and tether exits with its status.
+
+Exit codes:
+  0      stopped on request (Ctrl-C, SIGTERM), parent gone, idle timeout,
+         or TTL reached
+  64     usage: bad option, bad -L, bad duration
+  65     bad configuration file
+  69     server unreachable: name lookup, connection refused, connect timeout
+  70     internal error
+  73     cannot listen: port or socket path in use, permission denied
+  74     connection lost: keepalive timeout, server closed the connection
+  77     not trusted or not allowed: host key unknown or changed,
+         authentication failed
+  other  with -- COMMAND: the command's own status (128+N when signal N
+         ended it)
+
+Examples:
+  tether -L 5432:localhost:5432 db
+      reach PostgreSQL on db at localhost:5432 until Ctrl-C
+  tether -L 0:localhost:5432 db -- ./report.sh
+      run report.sh with a tunnel on a free port, given in $TETHER_PORT
+  tether -f -L 8080:intranet:80 alice@gateway && curl http://localhost:8080/
+      go to the background once the forward works; it still ends with the
+      shell
+  tether -L '[::1]:6379:cache:6379' --ttl 30m -p 2222 jump
+      listen on IPv6 loopback only, for at most 30 minutes
+  tether -L /tmp/docker.sock:/var/run/docker.sock build
+      reach the Docker daemon on build through a local socket)";
+
+/// argv as CLI11 collected it; nothing is checked yet.
+struct RawArgs {
+  std::vector<std::string> forwards;        ///< -L, in order
+  std::vector<std::string> ssh_options;     ///< -o, in order
+  std::vector<std::string> identity_files;  ///< -i, in order
+  std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
+  std::optional<std::string> port, user, log_file;
+  std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
+  // Flags are read through their counts; CLI::App owns the options.
+  const CLI::Option* gateway_ports = nullptr;
+  const CLI::Option* fork = nullptr;
+  const CLI::Option* quiet = nullptr;
+  const CLI::Option* verbose = nullptr;
+  const CLI::Option* help = nullptr;
+  const CLI::Option* version = nullptr;
+};
+
+/// Applies one -o value, already split into words, to *out; on failure *detail says why
+/// and names the value.
+using SshOptionApply = bool (*)(const std::vector<std::string>& words, Options* out,
+                                std::string* detail);
+
+/// One -o key tether understands.
+struct SshOptionHandler {
+  std::string_view key;  ///< lower case
+  bool accumulates;      ///< list key: every value counts, not only the first
+  SshOptionApply apply;
+};
+
+// Messages must stay on one line even when an argument holds a newline or a NUL byte.
+std::string Escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Quote(std::string_view text) { return "'" + Escape(text) + "'"; }
+
+std::string BadValue(std::string_view value, std::string_view expected) {
+  return "bad value " + Quote(value) + " (expected " + std::string(expected) + ")";
+}
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool IsSpace(char c) { return c == ' ' || c == '\t'; }
+
+/// Decimal digits only, no sign or spaces, at most `max`.
+std::optional<uint64_t> ParseNumber(std::string_view text, uint64_t max) {
+  if (text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+    if (value > max) return std::nullopt;
+  }
+  return value;
+}
+
+/// A server port as -p and -o Port take it: 1-65535; else *detail names the value.
+std::optional<uint16_t> ParseServerPort(std::string_view text, std::string* detail) {
+  const std::optional<uint64_t> port = ParseNumber(text, 65535);
+  if (port && *port > 0) return static_cast<uint16_t>(*port);
+  *detail = BadValue(text, "a port 1-65535");
+  return std::nullopt;
+}
+
+/// --keepalive-count and -o ServerAliveCountMax: 1 to kMaxKeepaliveCount.
+std::optional<int> ParseKeepaliveCount(std::string_view text, std::string* detail) {
+  const std::optional<uint64_t> count = ParseNumber(text, kMaxKeepaliveCount);
+  if (count && *count > 0) return static_cast<int>(*count);
+  *detail = BadValue(text, "a number 1-" + std::to_string(kMaxKeepaliveCount));
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// -o values
+
+bool OneWord(const std::vector<std::string>& words, std::string* detail) {
+  if (words.size() == 1) return true;
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
+  *detail = BadValue(joined, "one value");
+  return false;
+}
+
+std::optional<bool> ParseYesNo(std::string_view text) {
+  const std::string lower = Lowercase(text);
+  if (lower == "yes" || lower == "true") return true;
+  if (lower == "no" || lower == "false") return false;
+  return std::nullopt;
+}
+
+bool ApplyUser(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  out->user = words[0];
+  return true;
+}
+
+bool ApplyPort(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<uint16_t> port = ParseServerPort(words[0], detail);
+  if (port) out->port = port;
+  return port.has_value();
+}
+
+bool ApplyIdentityFile(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  out->identity_files.push_back(words[0]);
+  return true;
+}
+
+bool ApplyUserKnownHostsFile(const std::vector<std::string>& words, Options* out, std::string*) {
+  out->user_known_hosts_files.insert(out->user_known_hosts_files.end(), words.begin(), words.end());
+  return true;
+}
+
+bool ApplyGlobalKnownHostsFile(const std::vector<std::string>& words, Options* out,
+                               std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  out->global_known_hosts_file = words[0];
+  return true;
+}
+
+bool ApplyStrictHostKeyChecking(const std::vector<std::string>& words, Options* out,
+                                std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::string value = Lowercase(words[0]);
+  // tether never prompts, so "ask" gets the strict answer a prompt-less ssh would give.
+  if (value == "yes" || value == "true" || value == "ask") {
+    out->host_key_policy = HostKeyPolicy::kStrict;
+  } else if (value == "accept-new") {
+    out->host_key_policy = HostKeyPolicy::kAcceptNew;
+  } else if (value == "no" || value == "off" || value == "false") {
+    out->host_key_policy = HostKeyPolicy::kOff;
+  } else {
+    *detail = BadValue(words[0], "yes, accept-new or no");
+    return false;
+  }
+  return true;
+}
+
+bool ApplyConnectTimeout(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<seconds> timeout = ParseDuration(words[0], detail);
+  if (!timeout) return false;
+  if (*timeout == seconds::zero()) {
+    *detail = BadValue(words[0], "more than 0");
+    return false;
+  }
+  out->connect_timeout = timeout;
+  return true;
+}
+
+bool ApplyServerAliveInterval(const std::vector<std::string>& words, Options* out,
+                              std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<seconds> interval = ParseDuration(words[0], detail);
+  if (!interval) return false;
+  out->keepalive_interval = *interval;
+  return true;
+}
+
+bool ApplyServerAliveCountMax(const std::vector<std::string>& words, Options* out,
+                              std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<int> count = ParseKeepaliveCount(words[0], detail);
+  if (count) out->keepalive_count = *count;
+  return count.has_value();
+}
+
+bool ApplyBatchMode(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<bool> value = ParseYesNo(words[0]);
+  if (!value) *detail = BadValue(words[0], "yes or no");
+  out->batch_mode = value.value_or(false);
+  return value.has_value();
+}
+
+bool ApplyGatewayPorts(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail)) return false;
+  const std::optional<bool> value = ParseYesNo(words[0]);
+  if (!value) *detail = BadValue(words[0], "yes or no");
+  out->gateway_ports = value.value_or(false);
+  return value.has_value();
+}
+
+// ssh_config writes a forward as two words, "[bind_address:]port host:hostport"; ssh joins
+// them with ':' and parses the -L grammar, and so does tether.
+bool ApplyLocalForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  std::string reason;
+  if (words.size() != 2) {
+    reason = "expected [bind_address:]port host:hostport";
+  } else if (auto forward = ParseForwardSpecReason(words[0] + ":" + words[1], &reason)) {
+    out->forwards.push_back(*forward);
+    return true;
+  }
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
+  *detail = "bad value " + Quote(joined) + ": " + reason;
+  return false;
+}
+
+bool IgnoreValue(const std::vector<std::string>&, Options*, std::string*) { return true; }
+
+// Keys a tunnel has no use for, accepted so that -o lines copied from ssh scripts keep
+// working. Each is harmless to drop: it concerns sessions, terminals, agents, X11,
+// multiplexing, host-key display or logging, none of which tether has, or it asks for what
+// tether always does (ExitOnForwardFailure). Keys that would weaken or change security or
+// routing (Ciphers, ProxyCommand, HostName, ...) are deliberately not here: silently
+// ignoring those would surprise, so they fail as unknown.
+constexpr SshOptionHandler kSshOptionHandlers[] = {
+    {"user", false, ApplyUser},
+    {"port", false, ApplyPort},
+    {"identityfile", true, ApplyIdentityFile},
+    {"userknownhostsfile", true, ApplyUserKnownHostsFile},
+    {"globalknownhostsfile", false, ApplyGlobalKnownHostsFile},
+    {"stricthostkeychecking", false, ApplyStrictHostKeyChecking},
+    {"connecttimeout", false, ApplyConnectTimeout},
+    {"serveraliveinterval", false, ApplyServerAliveInterval},
+    {"serveralivecountmax", false, ApplyServerAliveCountMax},
+    {"batchmode", false, ApplyBatchMode},
+    {"gatewayports", false, ApplyGatewayPorts},
+    {"localforward", true, ApplyLocalForward},
+    {"addkeystoagent", false, IgnoreValue},
+    {"checkhostip", false, IgnoreValue},
+    {"compression", false, IgnoreValue},
+    {"controlmaster", false, IgnoreValue},
+    {"controlpath", false, IgnoreValue},
+    {"controlpersist", false, IgnoreValue},
+    {"escapechar", false, IgnoreValue},
+    {"exitonforwardfailure", false, IgnoreValue},
+    {"forwardagent", false, IgnoreValue},
+    {"forwardx11", false, IgnoreValue},
+    {"forwardx11trusted", false, IgnoreValue},
+    {"hashknownhosts", false, IgnoreValue},
+    {"loglevel", false, IgnoreValue},
+    {"requesttty", false, IgnoreValue},
+    {"sessiontype", false, IgnoreValue},
+    {"tcpkeepalive", false, IgnoreValue},
+    {"updatehostkeys", false, IgnoreValue},
+    {"visualhostkey", false, IgnoreValue},
+};
+
+const SshOptionHandler* FindSshOptionHandler(std::string_view lower_key) {
+  for (const SshOptionHandler& handler : kSshOptionHandlers) {
+    if (handler.key == lower_key) return &handler;
+  }
+  return nullptr;
+}
+
+/// Splits "Key=Value", "Key Value" or "Key = Value" as ssh_config lines split.
+bool SplitKeyValue(std::string_view line, std::string* key, std::string* value) {
+  auto skip_spaces = [&line] {
+    while (!line.empty() && IsSpace(line.front())) line.remove_prefix(1);
+  };
+  skip_spaces();
+  size_t key_end = 0;
+  while (key_end < line.size() && !IsSpace(line[key_end]) && line[key_end] != '=') ++key_end;
+  *key = std::string(line.substr(0, key_end));
+  line.remove_prefix(key_end);
+  skip_spaces();
+  if (!line.empty() && line.front() == '=') line.remove_prefix(1);
+  skip_spaces();
+  while (!line.empty() && IsSpace(line.back())) line.remove_suffix(1);
+  *value = std::string(line);
+  return !key->empty();
+}
+
+/// Splits a value into words on blanks; "double quotes" keep blanks inside one word.
+bool SplitWords(std::string_view value, std::vector<std::string>* words) {
+  std::string word;
+  bool in_word = false;
+  bool quoted = false;
+  for (char c : value) {
+    if (c == '"') {
+      quoted = !quoted;
+      in_word = true;
+    } else if (IsSpace(c) && !quoted) {
+      if (in_word) words->push_back(word);
+      word.clear();
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words->push_back(word);
+  return !quoted;
+}
+
+// ssh keeps the first value given for a key, yet still rejects a malformed later one, so
+// every value is checked and only the first is kept.
+bool ApplySshOption(const std::string& line, std::set<std::string>* seen, Options* out,
+                    std::string* error) {
+  std::string key, value;
+  if (!SplitKeyValue(line, &key, &value)) {
+    *error = "bad -o " + Quote(line) + ": expected KEY=VALUE";
+    return false;
+  }
+  const std::string lower_key = Lowercase(key);
+  const SshOptionHandler* handler = FindSshOptionHandler(lower_key);
+  if (handler == nullptr) {
+    *error = "unknown -o option " + Quote(key);
+    return false;
+  }
+  const std::string prefix = "-o " + key + ": ";
+  std::vector<std::string> words;
+  if (!SplitWords(value, &words)) {
+    *error = prefix + "unterminated quote in " + Quote(value);
+    return false;
+  }
+  if (words.empty()) {
+    *error = prefix + "missing value";
+    return false;
+  }
+  Options discarded;
+  const bool first = seen->insert(lower_key).second;
+  Options* target = first || handler->accumulates ? out : &discarded;
+  std::string detail;
+  if (handler->apply(words, target, &detail)) return true;
+  *error = prefix + detail;
+  return false;
+}
+
+bool ApplySshOptions(const std::vector<std::string>& lines, Options* out, std::string* error) {
+  std::set<std::string> seen;
+  for (const std::string& line : lines) {
+    if (!ApplySshOption(line, &seen, out, error)) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Flags
+
+bool ApplyForwards(const std::vector<std::string>& specs, Options* out, std::string* error) {
+  std::vector<ForwardSpec> forwards;
+  for (const std::string& spec : specs) {
+    std::optional<ForwardSpec> forward = ParseForwardSpec(spec, error);
+    if (!forward) return false;
+    forwards.push_back(*forward);
+  }
+  // -L forwards come first, then those from -o LocalForward.
+  out->forwards.insert(out->forwards.begin(), forwards.begin(), forwards.end());
+  return true;
+}
+
+bool NonEmpty(std::string_view flag, const std::optional<std::string>& value,
+              std::string_view expected, std::string* error) {
+  if (!value || !value->empty()) return true;
+  *error = std::string(flag) + ": " + BadValue(*value, expected);
+  return false;
+}
+
+// Explicit flags run after -o, so that they win over it as they do in ssh.
+bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
+  if (!ApplyForwards(raw.forwards, out, error)) return false;
+  if (raw.port) {
+    std::string detail;
+    out->port = ParseServerPort(*raw.port, &detail);
+    if (!out->port) {
+      *error = "-p: " + detail;
+      return false;
+    }
+  }
+  if (!NonEmpty("-l", raw.user, "a user name", error) ||
+      !NonEmpty("-E", raw.log_file, "a file name", error)) {
+    return false;
+  }
+  if (raw.user) out->user = *raw.user;
+  if (raw.log_file) out->log_file = *raw.log_file;
+  out->identity_files.insert(out->identity_files.begin(), raw.identity_files.begin(),
+                             raw.identity_files.end());
+  out->gateway_ports = out->gateway_ports || raw.gateway_ports->count() > 0;
+  out->fork_after_ready = raw.fork->count() > 0;
+  out->quiet = raw.quiet->count() > 0;
+  out->verbosity = static_cast<int>(raw.verbose->count());
+  return true;
+}
+
+/// --ttl and --idle-timeout: a duration above zero, or "none" for no limit.
+bool ApplyLimit(std::string_view flag, const std::optional<std::string>& text,
+                std::optional<seconds>* limit, std::string* error) {
+  if (!text) return true;
+  if (*text == "none") {
+    limit->reset();
+    return true;
+  }
+  std::string problem;
+  const std::optional<seconds> value = ParseDuration(*text, &problem);
+  if (value && *value == seconds::zero()) problem = BadValue(*text, "more than 0, or none");
+  if (!value || *value == seconds::zero()) {
+    *error = std::string(flag) + ": " + problem;
+    return false;
+  }
+  *limit = value;
+  return true;
+}
+
+bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
+  if (raw.keepalive) {
+    std::string problem;
+    const std::optional<seconds> interval = ParseDuration(*raw.keepalive, &problem);
+    if (!interval) {
+      *error = "--keepalive: " + problem;
+      return false;
+    }
+    out->keepalive_interval = *interval;
+  }
+  if (raw.keepalive_count) {
+    std::string detail;
+    const std::optional<int> count = ParseKeepaliveCount(*raw.keepalive_count, &detail);
+    if (!count) {
+      *error = "--keepalive-count: " + detail;
+      return false;
+    }
+    out->keepalive_count = *count;
+  }
+  return true;
+}
+
+bool ApplyLifetimeFlags(const RawArgs& raw, Options* out, std::string* error) {
+  if (!ApplyLimit("--ttl", raw.ttl, &out->ttl, error) ||
+      !ApplyLimit("--idle-timeout", raw.idle_timeout, &out->idle_timeout, error) ||
+      !ApplyKeepalive(raw, out, error)) {
+    return false;
+  }
+  if (raw.tie_to) {
+    const std::optional<uint64_t> pid =
+        ParseNumber(*raw.tie_to, static_cast<uint64_t>(std::numeric_limits<pid_t>::max()));
+    if (!pid || *pid == 0) {
+      *error = "--tie-to: " + BadValue(*raw.tie_to, "a process id above 0");
+      return false;
+    }
+    out->tie_to = static_cast<pid_t>(*pid);
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Destination and the parse itself
+
+/// Empty when `host` may be a destination host (brackets already removed).
+std::string HostProblem(std::string_view host) {
+  if (host.empty()) return "missing host";
+  // Such a name could only be a mistyped option, and ssh refuses it for the same reason.
+  if (host.front() == '-') return "host starts with '-'";
+  const size_t bad = host.find_first_of(" \t/[]");
+  if (bad != std::string_view::npos) return "host contains " + Quote(host.substr(bad, 1));
+  return "";
+}
+
+/// "[user@]host": the last '@' splits, since a user name may itself contain '@'.
+bool ApplyDestination(const std::string& destination, bool user_given, Options* out,
+                      std::string* error) {
+  const size_t at = destination.rfind('@');
+  std::string_view host(destination);
+  if (at != std::string::npos) {
+    host.remove_prefix(at + 1);
+    if (at == 0) {
+      *error = "bad destination " + Quote(destination) + ": empty user name";
+      return false;
+    }
+    // -l is the more deliberate choice, as `ssh -l alice bob@host` logs in as alice.
+    if (!user_given) out->user = destination.substr(0, at);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string problem = HostProblem(host);
+  if (!problem.empty()) {
+    *error = "bad destination " + Quote(destination) + ": " + problem;
+    return false;
+  }
+  out->host = std::string(host);
+  return true;
+}
+
+bool ApplyPositionals(const RawArgs& raw, Options* out, std::string* error) {
+  if (raw.positionals.empty()) {
+    *error = "missing destination host";
+    return false;
+  }
+  if (raw.positionals.size() > 1) {
+    *error = "unexpected argument " + Quote(raw.positionals[1]) + " (put a command after '--')";
+    return false;
+  }
+  return ApplyDestination(raw.positionals[0], raw.user.has_value(), out, error);
+}
+
+bool BuildOptions(const RawArgs& raw, Options* out, std::string* error) {
+  if (!ApplySshOptions(raw.ssh_options, out, error) || !ApplySshFlags(raw, out, error) ||
+      !ApplyLifetimeFlags(raw, out, error) || !ApplyPositionals(raw, out, error)) {
+    return false;
+  }
+  if (out->forwards.empty()) {
+    *error = "no forward given: use -L [bind_address:]port:host:hostport";
+    return false;
+  }
+  return true;
+}
+
+void AddValueOption(CLI::App* app, const std::string& name, std::optional<std::string>* slot) {
+  app->add_option_function<std::string>(name, [slot](const std::string& value) { *slot = value; })
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+// Every value is taken as a string; the help text is kHelpText, not CLI11's.
+void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
+  app->set_help_flag();
+  // Unknown options are collected instead of thrown so the message can be tether's own.
+  app->allow_extras();
+  // allow_extra_args(false): one value per -L, or "-L a:1:b:2 host" would swallow host.
+  app->add_option("-L", raw->forwards)->allow_extra_args(false);
+  app->add_option("-o", raw->ssh_options)->allow_extra_args(false);
+  app->add_option("-i", raw->identity_files)->allow_extra_args(false);
+  AddValueOption(app, "-p", &raw->port);
+  AddValueOption(app, "-l", &raw->user);
+  AddValueOption(app, "-E", &raw->log_file);
+  AddValueOption(app, "--ttl", &raw->ttl);
+  AddValueOption(app, "--idle-timeout", &raw->idle_timeout);
+  AddValueOption(app, "--keepalive", &raw->keepalive);
+  AddValueOption(app, "--keepalive-count", &raw->keepalive_count);
+  AddValueOption(app, "--tie-to", &raw->tie_to);
+  raw->gateway_ports = app->add_flag("-g");
+  raw->fork = app->add_flag("-f");
+  raw->quiet = app->add_flag("-q");
+  raw->verbose = app->add_flag("-v");
+  raw->help = app->add_flag("-h,--help");
+  raw->version = app->add_flag("-V,--version");
+  // ssh's "no remote command", "no tty" and "no stdin": always so for a tunnel.
+  app->add_flag("-N,-T,-n");
+  app->add_option("destination", raw->positionals);
+}
+
+bool TakesValue(const CLI::App& app, const std::string& name) {
+  const CLI::Option* option = app.get_option_no_throw(name);
+  return option != nullptr && option->get_items_expected_min() > 0;
+}
+
+/// The option name when `arg` is an option, or a cluster of short ones ("-fL"), whose value
+/// is the next argument; nullopt otherwise.
+std::optional<std::string> OptionTakingNextArg(const CLI::App& app, const std::string& arg) {
+  if (arg.size() < 2 || arg[0] != '-') return std::nullopt;
+  if (arg[1] == '-') {
+    return TakesValue(app, arg) ? std::optional<std::string>(arg) : std::nullopt;
+  }
+  for (size_t i = 1; i < arg.size(); ++i) {
+    const std::string name{'-', arg[i]};
+    // An unknown letter ends the cluster for CLI11 too; it is reported after the parse.
+    if (app.get_option_no_throw(name) == nullptr) return std::nullopt;
+    if (TakesValue(app, name)) {
+      return i + 1 == arg.size() ? std::optional<std::string>(name) : std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+/// "--ttl" for "--ttl=": a long option that needs a value, given none after its '='.
+std::optional<std::string> LongOptionWithoutValue(const CLI::App& app, const std::string& arg) {
+  if (arg.size() < 4 || arg.rfind("--", 0) != 0 || arg.back() != '=') return std::nullopt;
+  const std::string name = arg.substr(0, arg.size() - 1);
+  return TakesValue(app, name) ? std::optional<std::string>(name) : std::nullopt;
+}
+
+// CLI11 would read the arguments after "--" as more destinations, and reports an option
+// left without its value in words of its own; so the end of tether's own arguments is
+// found first. An option value that is "--" stays a value, as CLI11 reads it.
+bool FindOptionsEnd(const CLI::App& app, const std::vector<std::string>& args, size_t* end,
+                    std::string* error) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") {
+      *end = i;
+      return true;
+    }
+    std::optional<std::string> option = LongOptionWithoutValue(app, args[i]);
+    if (!option) {
+      option = OptionTakingNextArg(app, args[i]);
+      if (!option) continue;
+      if (++i < args.size()) continue;
+    }
+    *error = "option " + *option + " needs a value";
+    return false;
+  }
+  *end = args.size();
+  return true;
+}
+
+CommandLine UsageError(std::string_view message) {
+  CommandLine result;
+  result.exit_code = ToInt(ExitCode::kUsage);
+  // Escaping again is harmless: quoted arguments hold no control bytes any more, and this
+  // also covers the text of CLI11's own messages.
+  result.output = "tether: " + Escape(message);
+  return result;
+}
+
+CommandLine Finished(std::string_view text) {
+  CommandLine result;
+  result.exit_code = ToInt(ExitCode::kOk);
+  result.output = std::string(text);
+  return result;
+}
+
+/// Runs CLI11 over args[0, end); returns an error message, or nullopt when parsed.
+std::optional<std::string> RunCli11(CLI::App* app, const std::vector<std::string>& args,
+                                    size_t end) {
+  std::vector<std::string> reversed(args.rbegin() + static_cast<ptrdiff_t>(args.size() - end),
+                                    args.rend());
+  try {
+    app->parse(reversed);
+  } catch (const CLI::Error& e) {
+    return std::string(e.what()) + " (see tether --help)";
+  }
+  const std::vector<std::string> unknown = app->remaining();
+  if (unknown.empty()) return std::nullopt;
+  return "unknown option " + Quote(unknown.front()) + " (see tether --help)";
+}
+
+CommandLine ParseTunnelCommand(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    return UsageError("usage: " + std::string(kUsageLine) + " (see tether --help)");
+  }
+  CLI::App app("tether", "tether");
+  RawArgs raw;
+  DefineTunnelOptions(&app, &raw);
+  size_t end = 0;
+  std::string error;
+  if (!FindOptionsEnd(app, args, &end, &error)) return UsageError(error);
+  const std::optional<std::string> cli_error = RunCli11(&app, args, end);
+  // Asking for help or the version is answered even next to a mistake.
+  if (raw.help->count() > 0) return Finished(kHelpText);
+  if (raw.version->count() > 0) {
+    return Finished("tether " TETHER_VERSION " (libssh2 " LIBSSH2_VERSION ")");
+  }
+  if (cli_error) return UsageError(*cli_error);
+  CommandLine result;
+  if (!BuildOptions(raw, &result.options, &error)) return UsageError(error);
+  result.options.command.assign(
+      args.begin() + static_cast<ptrdiff_t>(std::min(end + 1, args.size())), args.end());
+  return result;
+}
+
+}  // namespace
+
+CommandLine ParseCommandLine(int argc, const char* const* argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return ParseTunnelCommand(args);
+}
+
+}  // namespace tether

@@ -1,0 +1,169 @@
+#include "tether/connection.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace tether {
+
+Connection::Connection(uint64_t id, size_t forward_index, UniqueFd client, std::string peer)
+    : id_(id), forward_index_(forward_index), client_(std::move(client)), peer_(std::move(peer)) {}
+
+// The channel, if still held, belongs to a session that is being torn down; libssh2 frees
+// it together with the session.
+Connection::~Connection() = default;
+
+bool Connection::ReadFromClient() {
+  while (!client_eof_ && client_.valid()) {
+    auto [space, room] = up_.Writable();
+    if (room == 0) return true;
+    ssize_t n = recv(client_.get(), space, room, 0);
+    if (n > 0) {
+      up_.Commit(static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      client_eof_ = true;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+  }
+  return true;
+}
+
+bool Connection::WriteToClient() {
+  while (!down_.Empty() && client_.valid()) {
+    ssize_t n = send(client_.get(), down_.Data(), down_.Size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      down_.Consume(static_cast<size_t>(n));
+      bytes_down_ += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;
+  }
+  ShutClientWriteIfDue();
+  return true;
+}
+
+void Connection::ShutClientWriteIfDue() {
+  if (channel_eof_ && down_.Empty() && !client_write_shut_ && client_.valid()) {
+    shutdown(client_.get(), SHUT_WR);
+    client_write_shut_ = true;
+  }
+}
+
+uint32_t Connection::WantedClientEvents() const {
+  uint32_t events = 0;
+  if (!client_eof_ && up_.HasSpace()) events |= EPOLLIN;
+  if (!down_.Empty()) events |= EPOLLOUT;
+  return events;
+}
+
+ChannelResult Connection::Classify(int rc, ChannelOp op) {
+  (void)op;
+  if (rc == LIBSSH2_ERROR_EAGAIN) {
+    bool outbound = libssh2_session_block_directions(session_) & LIBSSH2_SESSION_BLOCK_OUTBOUND;
+    return outbound ? ChannelResult::kSendPending : ChannelResult::kOk;
+  }
+  return IsSessionError(rc) ? ChannelResult::kSessionError : ChannelResult::kChannelError;
+}
+
+ChannelResult Connection::WriteToChannel() {
+  while (!up_.Empty()) {
+    ssize_t n = libssh2_channel_write(channel_, up_.Data(), up_.Size());
+    if (n > 0) {
+      up_.Consume(static_cast<size_t>(n));
+      bytes_up_ += static_cast<uint64_t>(n);
+      continue;
+    }
+    // 0: the server's window is closed; a window adjust will arrive as inbound data.
+    if (n == 0) return ChannelResult::kOk;
+    return Classify(static_cast<int>(n), ChannelOp::kWrite);
+  }
+  return SendEofIfDue();
+}
+
+ChannelResult Connection::SendEofIfDue() {
+  if (!client_eof_ || !up_.Empty() || eof_sent_) return ChannelResult::kOk;
+  int rc = libssh2_channel_send_eof(channel_);
+  if (rc != 0) return Classify(rc, ChannelOp::kSendEof);
+  eof_sent_ = true;
+  return ChannelResult::kOk;
+}
+
+ChannelResult Connection::ReadFromChannel() {
+  while (CanReadChannel()) {
+    auto [space, room] = down_.Writable();
+    ssize_t n = libssh2_channel_read(channel_, space, room);
+    if (n > 0) {
+      down_.Commit(static_cast<size_t>(n));
+      bytes_from_channel_ += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      if (libssh2_channel_eof(channel_)) channel_eof_ = true;
+      break;
+    }
+    return Classify(static_cast<int>(n), ChannelOp::kRead);
+  }
+  ShutClientWriteIfDue();
+  return ChannelResult::kOk;
+}
+
+ChannelResult Connection::FreeChannel() {
+  if (channel_ == nullptr) return ChannelResult::kOk;
+  int rc = libssh2_channel_free(channel_);
+  if (rc == 0) {
+    channel_ = nullptr;
+    return ChannelResult::kOk;
+  }
+  ChannelResult result = Classify(rc, ChannelOp::kFree);
+  // Waiting for the server's CLOSE is an ordinary wait; any other error means the channel
+  // is as good as gone (libssh2 frees it with the session).
+  if (result == ChannelResult::kChannelError) channel_ = nullptr;
+  return result == ChannelResult::kChannelError ? ChannelResult::kOk : result;
+}
+
+ChannelResult Connection::Retry(ChannelOp op) {
+  switch (op) {
+    case ChannelOp::kWrite:
+      return WriteToChannel();
+    case ChannelOp::kSendEof:
+      return SendEofIfDue();
+    case ChannelOp::kRead:
+      return ReadFromChannel();
+    case ChannelOp::kFree:
+      return FreeChannel();
+    case ChannelOp::kOpen:
+      break;  // opens are repeated by the tunnel, which owns the open slot
+  }
+  return ChannelResult::kOk;
+}
+
+bool IsSessionError(int rc) {
+  switch (rc) {
+    case LIBSSH2_ERROR_SOCKET_SEND:
+    case LIBSSH2_ERROR_SOCKET_RECV:
+    case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+    case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+    case LIBSSH2_ERROR_TIMEOUT:
+    case LIBSSH2_ERROR_DECRYPT:
+    case LIBSSH2_ERROR_KEX_FAILURE:
+    case LIBSSH2_ERROR_PROTO:
+    case LIBSSH2_ERROR_ALLOC:
+    case LIBSSH2_ERROR_BAD_USE:
+    case LIBSSH2_ERROR_SOCKET_NONE:
+    case LIBSSH2_ERROR_INVALID_MAC:
+    case LIBSSH2_ERROR_ENCRYPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace tether

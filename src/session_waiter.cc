@@ -1,0 +1,41 @@
+#include "tether/session_waiter.h"
+
+#include <poll.h>
+
+#include <cerrno>
+
+namespace tether {
+
+bool SessionWaiter::Wait() {
+  int directions = libssh2_session_block_directions(session_);
+  short events = 0;
+  if (directions & LIBSSH2_SESSION_BLOCK_INBOUND) events |= POLLIN;
+  if (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= POLLOUT;
+  if (events == 0) events = POLLIN;
+  pollfd fds[2] = {{socket_fd_, events, 0}, {signal_fd_, POLLIN, 0}};
+  int count = signal_fd_ >= 0 ? 2 : 1;
+  for (;;) {
+    int n = poll(fds, static_cast<nfds_t>(count), static_cast<int>(stall_timeout_.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      failure_ = {ExitCode::kInternal, ErrnoMessage("poll")};
+      break;
+    }
+    if (n == 0) {
+      failure_ = {ExitCode::kUnreachable,
+                  "server did not answer during " + what_ + " for " +
+                      std::to_string(stall_timeout_.count() / 1000) + "s"};
+      break;
+    }
+    if (count == 2 && (fds[1].revents & POLLIN)) {
+      interrupted_ = true;
+      failure_ = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
+      break;
+    }
+    return true;
+  }
+  abandoned_ = true;
+  return false;
+}
+
+}  // namespace tether

@@ -1,0 +1,113 @@
+#include "tether/ssh_session.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace tether {
+namespace {
+
+// libssh2's default preference lists put CBC ciphers and SHA-1 MACs in; these are the
+// ones OpenSSH still offers by default, best first.
+constexpr char kCiphers[] = "aes128-ctr,aes192-ctr,aes256-ctr";
+constexpr char kMacs[] = "hmac-sha2-256,hmac-sha2-512,hmac-sha1";
+
+Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc) {
+  std::string reason = LastSshError(session);
+  if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
+    reason += " (the server offers no key exchange, cipher or MAC that libssh2 " +
+              std::string(LIBSSH2_VERSION) + " supports)";
+  }
+  return {ExitCode::kUnreachable, "SSH handshake failed: " + reason};
+}
+
+// Receives like libssh2's own recv, and records every arrival in the InboundMonitor that
+// the session's abstract pointer points to.
+ssize_t RecvAndRecord(libssh2_socket_t socket, void* buffer, size_t length, int flags,
+                      void** abstract) {
+  ssize_t n = recv(socket, buffer, length, flags);
+  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  if (n > 0) {
+    auto* monitor = static_cast<InboundMonitor*>(*abstract);
+    monitor->bytes += static_cast<uint64_t>(n);
+    monitor->last_arrival = std::chrono::steady_clock::now();
+  }
+  return n;
+}
+
+}  // namespace
+
+void SshSession::MonitorInbound() {
+  *libssh2_session_abstract(get()) = &inbound_;
+  libssh2_session_callback_set(get(), LIBSSH2_CALLBACK_RECV,
+                               reinterpret_cast<void*>(&RecvAndRecord));
+}
+
+std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int signal_fd,
+                                             Failure* failure,
+                                             std::vector<std::string>* warnings) {
+  bool interrupted = false;
+  UniqueFd socket = ConnectTcp(config.target, signal_fd, &interrupted, failure);
+  if (interrupted) *failure = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
+  if (!socket) return nullptr;
+  SessionPtr handle(libssh2_session_init());
+  if (!handle) {
+    *failure = {ExitCode::kInternal, "libssh2_session_init failed"};
+    return nullptr;
+  }
+  libssh2_session_set_blocking(handle.get(), 0);
+  std::unique_ptr<SshSession> session(
+      new SshSession(std::move(socket), std::move(handle), config.auth.host_label));
+  SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
+                       "the SSH handshake");
+  if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
+  waiter.set_what("authentication");
+  Authenticator authenticator(session->get(), config.auth, &waiter);
+  if (!authenticator.Run(failure)) return nullptr;
+  // Installed only now: during authentication the abstract pointer serves the
+  // keyboard-interactive callback.
+  session->MonitorInbound();
+  return session;
+}
+
+bool SshSession::Handshake(const SessionConfig& config, SessionWaiter* waiter, Failure* failure,
+                           std::vector<std::string>* warnings) {
+  std::unique_ptr<KnownHosts> known = KnownHosts::Load(get(), config.host_keys, warnings);
+  if (!known) {
+    *failure = {ExitCode::kInternal, "libssh2_knownhost_init failed"};
+    return false;
+  }
+  std::string host_key_order = known->PreferredAlgorithms(get());
+  if (!host_key_order.empty()) {
+    libssh2_session_method_pref(get(), LIBSSH2_METHOD_HOSTKEY, host_key_order.c_str());
+  }
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_CS, kCiphers);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_SC, kCiphers);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_CS, kMacs);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_SC, kMacs);
+  int rc = waiter->Run([&] { return libssh2_session_handshake(get(), fd()); });
+  if (rc != 0) {
+    *failure = waiter->abandoned() ? waiter->failure() : HandshakeFailure(get(), rc);
+    return false;
+  }
+  ServerHostKey key;
+  return GetServerHostKey(get(), &key, failure) && known->Verify(key, failure);
+}
+
+void SshSession::Disconnect(const std::string& reason, std::chrono::milliseconds budget) {
+  if (disconnected_) return;
+  disconnected_ = true;
+  libssh2_session_set_timeout(get(), static_cast<long>(budget.count()));
+  libssh2_session_set_blocking(get(), 1);
+  libssh2_session_disconnect_ex(get(), SSH_DISCONNECT_BY_APPLICATION, reason.c_str(), "");
+}
+
+SshSession::~SshSession() {
+  // Without a polite goodbye, make every further send fail at once, so that freeing the
+  // session (which closes its channels) cannot wait on a dead server.
+  if (!disconnected_) shutdown(fd(), SHUT_RDWR);
+  libssh2_session_set_blocking(get(), 1);
+  session_.reset();
+}
+
+}  // namespace tether

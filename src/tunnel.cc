@@ -1,0 +1,391 @@
+#include "tether/tunnel.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace tether {
+namespace {
+
+constexpr int kMaxAcceptsPerWakeup = 64;
+// libssh2's defaults; the window bounds what the server may send before we read it.
+constexpr unsigned int kChannelWindow = 2 * 1024 * 1024;
+constexpr unsigned int kChannelPacket = 32768;
+// A channel type no server implements: opening it costs one round trip and is always
+// refused, which makes libssh2 read (and answer) whatever the server sent meanwhile.
+constexpr char kProbeChannelType[] = "tether-probe@tether";
+
+void AppendU32(std::string* out, uint32_t value) {
+  uint32_t be = htonl(value);
+  out->append(reinterpret_cast<const char*>(&be), 4);
+}
+
+void AppendString(std::string* out, const std::string& text) {
+  AppendU32(out, static_cast<uint32_t>(text.size()));
+  out->append(text);
+}
+
+// RFC 4254 7.2: host to connect, port, originator address, originator port.
+std::string DirectTcpipMessage(const Endpoint& target, const std::string& origin_host,
+                               uint16_t origin_port) {
+  std::string message;
+  AppendString(&message, target.host);
+  AppendU32(&message, target.port);
+  AppendString(&message, origin_host);
+  AppendU32(&message, origin_port);
+  return message;
+}
+
+std::string PeerName(const sockaddr_storage& address, std::string* host, uint16_t* port) {
+  char text[INET6_ADDRSTRLEN] = "?";
+  *port = 0;
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    *port = ntohs(in->sin_port);
+    *host = text;
+    return *host + ":" + std::to_string(*port);
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    *port = ntohs(in6->sin6_port);
+    *host = text;
+    return "[" + *host + "]:" + std::to_string(*port);
+  }
+  *host = "127.0.0.1";
+  return "local";
+}
+
+}  // namespace
+
+Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
+               std::vector<Listener> listeners)
+    : loop_(loop),
+      session_(session),
+      forwards_(std::move(forwards)),
+      listeners_(std::move(listeners)) {}
+
+Tunnel::~Tunnel() {
+  CloseListeners();
+  for (auto& [id, connection] : connections_) {
+    if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
+  }
+  if (session_ != nullptr) loop_->Unwatch(session_->fd());
+}
+
+void Tunnel::Start() {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    loop_->Watch(listeners_[i].fd.get(), EPOLLIN, [this, i](uint32_t) { OnListenerReadable(i); });
+  }
+  loop_->Watch(session_->fd(), EPOLLIN, [this](uint32_t events) { OnSshEvent(events); });
+}
+
+void Tunnel::CloseListeners() {
+  for (Listener& listener : listeners_) {
+    if (!listener.fd) continue;
+    loop_->Unwatch(listener.fd.get());
+    listener.fd.Reset();
+  }
+}
+
+void Tunnel::CloseConnections(std::chrono::milliseconds budget) {
+  (void)budget;  // channels are closed by the session's disconnect, which is bounded
+  for (auto& [id, connection] : connections_) {
+    if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
+    connection->MarkClosing();
+  }
+  open_queue_.clear();
+}
+
+void Tunnel::OnListenerReadable(size_t listener_index) {
+  const Listener& listener = listeners_[listener_index];
+  for (int i = 0; i < kMaxAcceptsPerWakeup && listener.fd; ++i) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    UniqueFd client(accept4(listener.fd.get(), reinterpret_cast<sockaddr*>(&address), &length,
+                            SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!client) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        spdlog::warn("accept on {}: {}", listener.address, std::strerror(errno));
+      }
+      break;
+    }
+    int one = 1;
+    setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    std::string host;
+    uint16_t port = 0;
+    std::string peer = PeerName(address, &host, &port);
+    uint64_t id = next_id_++;
+    auto connection =
+        std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
+    spdlog::debug("connection #{} from {} on {}", id, peer, listener.address);
+    Connection* raw = connection.get();
+    connections_[id] = std::move(connection);
+    open_queue_.push_back(id);
+    UpdateClientInterest(raw);
+  }
+  if (on_connection_count_) on_connection_count_(connection_count());
+  Pump();
+}
+
+void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
+  Connection* connection = Find(id);
+  if (connection == nullptr || connection->closing()) return;
+  if ((events & EPOLLERR) != 0) {
+    DropConnection(id, "client socket error");
+  } else if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !connection->ReadFromClient()) {
+    DropConnection(id, "client reset the connection");
+  } else if ((events & EPOLLOUT) != 0 && !connection->WriteToClient()) {
+    DropConnection(id, "client went away");
+  } else if (connection->channel() == nullptr || pending_ || session_lost_) {
+    UpdateClientInterest(connection);
+  } else {
+    uint64_t received = session_->inbound().bytes;
+    ServiceConnection(connection);
+    // Only when that call read from the socket can other channels have new data.
+    if (session_->inbound().bytes != received) ServiceAll();
+  }
+  FinishPump();
+}
+
+void Tunnel::OnSshEvent(uint32_t events) {
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ssh_readable_ = true;
+  Pump();
+}
+
+void Tunnel::Pump() {
+  if (session_lost_) return;
+  transport_read_ = false;
+  if (pending_ && !FinishPendingSend()) return UpdateSshInterest();
+  ContinueOpen();
+  ServiceAll();
+  if (ssh_readable_ && !transport_read_ && !pending_ && !session_lost_) ProbeTransport();
+  ssh_readable_ = false;
+  FinishPump();
+}
+
+void Tunnel::ServiceAll() {
+  // Every channel read drains the socket into libssh2's packet queue, so a channel visited
+  // early in a pass may have data by the end of it: pass again while anything arrived.
+  while (!pending_ && !session_lost_) {
+    uint64_t received = session_->inbound().bytes;
+    for (auto& [id, connection] : connections_) {
+      if (!ServiceConnection(connection.get())) return;
+    }
+    if (session_->inbound().bytes == received) return;
+  }
+}
+
+void Tunnel::FinishPump() {
+  if (!pending_ && !session_lost_) FreeClosedChannels();
+  SweepConnections();
+  UpdateSshInterest();
+}
+
+bool Tunnel::FinishPendingSend() {
+  PendingSend pending = *pending_;
+  pending_.reset();
+  transport_read_ = true;
+  if (pending.op == ChannelOp::kOpen) {
+    ContinueOpen();
+    return !pending_;
+  }
+  Connection* connection = Find(pending.connection_id);
+  if (connection == nullptr) return true;
+  return Handle(connection, pending.op, connection->Retry(pending.op));
+}
+
+void Tunnel::BeginOpen() {
+  while (!opening_ && !probing_ && !open_queue_.empty()) {
+    uint64_t id = open_queue_.front();
+    open_queue_.pop_front();
+    Connection* connection = Find(id);
+    if (connection == nullptr || connection->closing()) continue;
+    const ForwardSpec& forward = forwards_[connection->forward_index()];
+    std::string host;
+    uint16_t port = 0;
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    getpeername(connection->client_fd(), reinterpret_cast<sockaddr*>(&address), &length);
+    PeerName(address, &host, &port);
+    open_message_ = DirectTcpipMessage(forward.target, host, port);
+    opening_ = id;
+  }
+}
+
+void Tunnel::ContinueOpen() {
+  for (;;) {
+    BeginOpen();
+    if (pending_ || session_lost_ || (!opening_ && !probing_)) return;
+    transport_read_ = true;
+    LIBSSH2_SESSION* session = session_->get();
+    LIBSSH2_CHANNEL* channel =
+        probing_ ? libssh2_channel_open_ex(session, kProbeChannelType,
+                                           sizeof(kProbeChannelType) - 1, kChannelWindow,
+                                           kChannelPacket, nullptr, 0)
+                 : libssh2_channel_open_ex(
+                       session, "direct-tcpip", 12, kChannelWindow, kChannelPacket,
+                       open_message_.data(), static_cast<unsigned int>(open_message_.size()));
+    int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
+    if (rc == LIBSSH2_ERROR_EAGAIN) {
+      if (libssh2_session_block_directions(session) & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
+        pending_ = PendingSend{0, ChannelOp::kOpen};
+      }
+      return;
+    }
+    if (probing_) {
+      probing_ = false;
+      if (channel != nullptr) libssh2_channel_free(channel);
+    } else {
+      FinishOpen(channel, rc);
+    }
+    if (IsSessionError(rc)) return SessionLost(LastSshError(session));
+  }
+}
+
+void Tunnel::FinishOpen(LIBSSH2_CHANNEL* channel, int rc) {
+  uint64_t id = *opening_;
+  opening_.reset();
+  Connection* connection = Find(id);
+  if (connection == nullptr) return;
+  if (channel == nullptr) {
+    const ForwardSpec& forward = forwards_[connection->forward_index()];
+    std::string reason = LastSshError(session_->get());
+    if (!IsSessionError(rc)) {
+      spdlog::warn("connection #{} from {}: server could not open {}: {}", id, connection->peer(),
+                   FormatEndpoint(forward.target), reason);
+    }
+    DropConnection(id, "");
+    return;
+  }
+  connection->AttachChannel(session_->get(), channel);
+  if (connection->closing()) return;  // its channel is freed by FreeClosedChannels
+  ServiceConnection(connection);
+}
+
+void Tunnel::ProbeTransport() {
+  if (opening_ || probing_) return;
+  probing_ = true;
+  ContinueOpen();
+}
+
+bool Tunnel::ServiceConnection(Connection* connection) {
+  if (connection->closing() || connection->channel() == nullptr) return true;
+  if (connection->HasDataForChannel()) {
+    transport_read_ = true;
+    if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
+  }
+  if (connection->CanReadChannel()) {
+    transport_read_ = true;
+    if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
+  }
+  if (connection->closing()) return true;
+  if (!connection->WriteToClient()) {
+    DropConnection(connection->id(), "client went away");
+  } else if (connection->Finished()) {
+    DropConnection(connection->id(), "closed");
+  } else {
+    UpdateClientInterest(connection);
+  }
+  return true;
+}
+
+bool Tunnel::Handle(Connection* connection, ChannelOp op, ChannelResult result) {
+  switch (result) {
+    case ChannelResult::kOk:
+      return true;
+    case ChannelResult::kSendPending:
+      pending_ = PendingSend{connection->id(), op};
+      return false;
+    case ChannelResult::kChannelError:
+      DropConnection(connection->id(), "channel error: " + LastSshError(session_->get()));
+      return true;
+    case ChannelResult::kSessionError:
+      SessionLost(LastSshError(session_->get()));
+      return false;
+  }
+  return true;
+}
+
+void Tunnel::DropConnection(uint64_t id, const std::string& why) {
+  Connection* connection = Find(id);
+  if (connection == nullptr || connection->closing()) return;
+  if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
+  if (!why.empty()) {
+    spdlog::debug("connection #{} from {} {}: {} bytes out, {} bytes in", id, connection->peer(),
+                  why, connection->bytes_up(), connection->bytes_down());
+  }
+  connection->MarkClosing();
+  if (on_connection_count_) on_connection_count_(connection_count());
+}
+
+void Tunnel::FreeClosedChannels() {
+  for (auto& [id, connection] : connections_) {
+    if (!connection->closing() || connection->channel() == nullptr) continue;
+    if (opening_ && *opening_ == id) continue;
+    if (!Handle(connection.get(), ChannelOp::kFree, connection->FreeChannel())) return;
+  }
+}
+
+void Tunnel::SweepConnections() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    const Connection& connection = *it->second;
+    bool busy = (opening_ && *opening_ == it->first) ||
+                (pending_ && pending_->connection_id == it->first);
+    if (connection.closing() && connection.channel() == nullptr && !busy) {
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Tunnel::SessionLost(const std::string& why) {
+  if (session_lost_) return;
+  session_lost_ = true;
+  loop_->Unwatch(session_->fd());
+  if (on_session_lost_) {
+    on_session_lost_(Failure{ExitCode::kConnectionLost,
+                             "connection to " + session_->host_label() + " lost: " +
+                                 (why.empty() ? "server closed the connection" : why)});
+  }
+}
+
+void Tunnel::UpdateClientInterest(Connection* connection) {
+  int fd = connection->client_fd();
+  if (fd < 0) return;
+  uint32_t wanted = connection->closing() ? 0 : connection->WantedClientEvents();
+  // An fd with no interest is removed from epoll altogether: a hung-up socket would
+  // otherwise report EPOLLHUP on every wait.
+  if (wanted == 0) {
+    loop_->Unwatch(fd);
+  } else if (loop_->IsWatched(fd)) {
+    loop_->SetEvents(fd, wanted);
+  } else {
+    uint64_t id = connection->id();
+    loop_->Watch(fd, wanted, [this, id](uint32_t events) { OnClientEvent(id, events); });
+  }
+}
+
+void Tunnel::UpdateSshInterest() {
+  if (session_lost_) return;
+  loop_->SetEvents(session_->fd(), EPOLLIN | (pending_ ? EPOLLOUT : 0u));
+}
+
+Connection* Tunnel::Find(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+size_t Tunnel::connection_count() const {
+  size_t open = 0;
+  for (const auto& [id, connection] : connections_) open += connection->closing() ? 0 : 1;
+  return open;
+}
+
+}  // namespace tether
