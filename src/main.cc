@@ -1,44 +1,54 @@
 // tether: a safe replacement for `ssh -N -L`. Parses the command line, builds the plan,
 // runs the tunnel, and turns the outcome into an exit code (see tether(1)).
+#include <unistd.h>
+
 #include <cstdio>
-#include <iostream>
 
 #include "tether/exit_code.h"
+#include "tether/launch.h"
+#include "tether/lifetime.h"
 #include "tether/logging.h"
 #include "tether/options.h"
-#include "tether/runner.h"
 #include "tether/signal_set.h"
 #include "tether/ssh_handles.h"
 #include "tether/tunnel_plan.h"
 
+namespace {
+
+int PrintAndReturn(const tether::CommandLine& command_line) {
+  std::FILE* out = *command_line.exit_code == 0 ? stdout : stderr;
+  std::fputs(command_line.output.c_str(), out);
+  if (!command_line.output.empty() && command_line.output.back() != '\n') std::fputc('\n', out);
+  return *command_line.exit_code;
+}
+
+int Fail(const std::string& message, tether::ExitCode code) {
+  std::fprintf(stderr, "tether: %s\n", message.c_str());
+  return tether::ToInt(code);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace tether;  // NOLINT: the one file where it keeps the code short
+  // Recorded first: the parent may die at any moment, and PR_SET_PDEATHSIG armed later must
+  // be checked against the parent we had.
+  pid_t parent_at_start = getppid();
   // Block the stop signals before anything else, so none is lost to a default handler.
-  SignalSet signals;
+  tether::SignalSet signals;
   std::string error;
-  if (!signals.Install({SIGINT, SIGTERM, SIGHUP}, &error)) {
-    std::fprintf(stderr, "tether: %s\n", error.c_str());
-    return ToInt(ExitCode::kInternal);
+  if (!signals.Install({SIGINT, SIGTERM, SIGHUP, tether::ParentDeathSignal()}, &error)) {
+    return Fail(error, tether::ExitCode::kInternal);
   }
-  CommandLine command_line = ParseCommandLine(argc, argv);
-  if (command_line.exit_code) {
-    std::FILE* out = *command_line.exit_code == 0 ? stdout : stderr;
-    std::fputs(command_line.output.c_str(), out);
-    if (!command_line.output.empty() && command_line.output.back() != '\n') std::fputc('\n', out);
-    return *command_line.exit_code;
+  tether::CommandLine command_line = tether::ParseCommandLine(argc, argv);
+  if (command_line.exit_code) return PrintAndReturn(command_line);
+  const tether::Options& options = command_line.options;
+  if (!tether::ConfigureLogging(options.verbosity, options.quiet, options.log_file, &error)) {
+    return Fail(error, tether::ExitCode::kUsage);
   }
-  const Options& options = command_line.options;
-  ConfigureLogging(options.verbosity, options.quiet);
-  Libssh2Library library;
-  if (!library.ok()) {
-    std::fprintf(stderr, "tether: libssh2_init failed\n");
-    return ToInt(ExitCode::kInternal);
-  }
-  TunnelPlan plan;
-  Failure failure;
-  if (!MakeTunnelPlan(options, &plan, &failure)) {
-    std::fprintf(stderr, "tether: %s\n", failure.message.c_str());
-    return ToInt(failure.code);
-  }
-  return RunTunnel(plan, &signals);
+  tether::Libssh2Library library;
+  if (!library.ok()) return Fail("libssh2_init failed", tether::ExitCode::kInternal);
+  tether::TunnelPlan plan;
+  tether::Failure failure;
+  if (!tether::MakeTunnelPlan(options, &plan, &failure)) return Fail(failure.message, failure.code);
+  return tether::Launch(plan, &signals, parent_at_start);
 }

@@ -268,6 +268,12 @@ void Tunnel::FinishOpen(LIBSSH2_CHANNEL* channel, int rc) {
   ServiceConnection(connection);
 }
 
+void Tunnel::SendKeepalive() {
+  if (session_lost_ || pending_) return;
+  ProbeTransport();
+  FinishPump();
+}
+
 void Tunnel::ProbeTransport() {
   if (opening_ || probing_) return;
   probing_ = true;
@@ -345,8 +351,11 @@ void Tunnel::SweepConnections() {
   }
 }
 
-void Tunnel::SessionLost(const std::string& why) {
+void Tunnel::SessionLost(std::string why) {
   if (session_lost_) return;
+  int rc = libssh2_session_last_errno(session_->get());
+  if (rc == LIBSSH2_ERROR_SOCKET_RECV) why = "the server closed the connection";
+  if (rc == LIBSSH2_ERROR_SOCKET_DISCONNECT) why = "the server disconnected (" + why + ")";
   session_lost_ = true;
   loop_->Unwatch(session_->fd());
   if (on_session_lost_) {

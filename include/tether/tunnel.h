@@ -43,6 +43,9 @@ class Tunnel {
   void set_on_connection_count(std::function<void(size_t)> callback) {
     on_connection_count_ = std::move(callback);
   }
+  /// Asks the server for a reply (a channel open it always refuses), unless a send or an
+  /// open is already under way, which will bring a reply anyway.
+  void SendKeepalive();
   /// Stops accepting and closes every listener at once (ports are free after this returns).
   void CloseListeners();
   /// Closes clients and channels, spending at most `budget` on polite channel closes.
@@ -74,7 +77,7 @@ class Tunnel {
   bool ServiceConnection(Connection* connection);
   bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
   void DropConnection(uint64_t id, const std::string& why);
-  void SessionLost(const std::string& why);
+  void SessionLost(std::string why);
   void UpdateClientInterest(Connection* connection);
   void UpdateSshInterest();
   Connection* Find(uint64_t id);

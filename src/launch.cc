@@ -1,0 +1,100 @@
+#include "tether/launch.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+
+#include "tether/lifetime.h"
+#include "tether/runner.h"
+
+namespace tether {
+namespace {
+
+constexpr char kReadyLine[] = "ready\n";
+
+std::string ReadAll(int fd) {
+  std::string text;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return text;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+int ExitCodeOf(pid_t child) {
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return ToInt(ExitCode::kInternal);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+// The foreground half of -f: waits for "ready" (then prints what follows) or for the
+// background process to fail, whose code it returns (the error is already on stderr).
+int WaitForBackground(pid_t child, UniqueFd ready_read) {
+  std::string report = ReadAll(ready_read.get());
+  if (report.rfind(kReadyLine, 0) != 0) return ExitCodeOf(child);
+  std::string addresses = report.substr(sizeof(kReadyLine) - 1);
+  std::fputs(addresses.c_str(), stdout);
+  std::fflush(stdout);
+  return 0;
+}
+
+int LaunchInBackground(const TunnelPlan& plan, SignalSet* signals, pid_t parent_at_start) {
+  RunContext context;
+  std::string error;
+  pid_t starter = plan.options.tie_to.value_or(parent_at_start);
+  context.follow_pidfd = OpenPidfd(starter, &error);
+  if (!context.follow_pidfd) {
+    std::fprintf(stderr, "tether: %s\n", error.c_str());
+    return ToInt(ExitCode::kUsage);
+  }
+  // Opened after the pid was read: if the parent died in between, the pid may be reused.
+  if (!plan.options.tie_to && getppid() != parent_at_start) return 0;
+  context.follow_pid = starter;
+  context.follow_description =
+      plan.options.tie_to ? "followed process" : "the process that started tether -f";
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ToInt(ExitCode::kInternal);
+  UniqueFd ready_read(fds[0]);
+  context.ready_pipe.Reset(fds[1]);
+  pid_t child = fork();
+  if (child < 0) return ToInt(ExitCode::kInternal);
+  if (child > 0) {
+    context.ready_pipe.Reset();
+    return WaitForBackground(child, std::move(ready_read));
+  }
+  ready_read.Reset();
+  setsid();
+  return RunTunnel(plan, signals, std::move(context));
+}
+
+}  // namespace
+
+int Launch(const TunnelPlan& plan, SignalSet* signals, pid_t parent_at_start) {
+  if (plan.options.fork_after_ready) return LaunchInBackground(plan, signals, parent_at_start);
+  RunContext context;
+  if (plan.options.tie_to) {
+    std::string error;
+    context.follow_pidfd = OpenPidfd(*plan.options.tie_to, &error);
+    if (!context.follow_pidfd) {
+      std::fprintf(stderr, "tether: --tie-to: %s\n", error.c_str());
+      return ToInt(ExitCode::kUsage);
+    }
+    context.follow_pid = *plan.options.tie_to;
+    context.follow_description = "followed process";
+  } else if (!ArmParentDeathSignal(parent_at_start)) {
+    std::fprintf(stderr, "tether: parent process already exited; not starting\n");
+    return ToInt(ExitCode::kOk);
+  }
+  return RunTunnel(plan, signals, std::move(context));
+}
+
+}  // namespace tether
