@@ -1,12 +1,18 @@
 #include "tether/listener.h"
 
+#include "tether/port_owner.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace tether {
 namespace {
@@ -107,10 +113,88 @@ UniqueFd BindOne(const BindAddress& address) {
   return fd;
 }
 
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  memcpy(address.sun_path, path.c_str(), std::min(path.size(), sizeof(address.sun_path) - 1));
+  return address;
+}
+
+// Removes a socket file nobody accepts on (its owner died); refuses a live one.
+bool ClearStaleSocket(const std::string& path, Failure* failure) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return true;
+  if (!S_ISSOCK(st.st_mode)) {
+    *failure = {ExitCode::kCannotListen,
+                "cannot listen on " + path + ": the path exists and is not a socket"};
+    return false;
+  }
+  UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address = UnixAddress(path);
+  if (connect(probe.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    *failure = {ExitCode::kCannotListen, "cannot listen on " + path + ": " + path + " is " +
+                                             DescribeHolder(FindUnixListener(path))};
+    return false;
+  }
+  if (errno != ECONNREFUSED) {
+    *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + path)};
+    return false;
+  }
+  unlink(path.c_str());
+  return true;
+}
+
+bool BindUnix(const std::string& path, size_t forward_index, std::vector<Listener>* listeners,
+              Failure* failure) {
+  if (!ClearStaleSocket(path, failure)) return false;
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_un address = UnixAddress(path);
+  // The umask makes bind() create the file 0600 from the start: no window where another
+  // local user could connect.
+  mode_t old_mask = umask(0177);
+  int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  umask(old_mask);
+  struct stat st {};
+  if (rc != 0 || listen(fd.get(), SOMAXCONN) != 0 || stat(path.c_str(), &st) != 0) {
+    *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + path)};
+    if (rc == 0) unlink(path.c_str());
+    return false;
+  }
+  Listener listener;
+  listener.fd = std::move(fd);
+  listener.address = path;
+  listener.forward_index = forward_index;
+  listener.socket_file = SocketFile(path, st.st_dev, st.st_ino);
+  listeners->push_back(std::move(listener));
+  return true;
+}
+
 }  // namespace
+
+SocketFile& SocketFile::operator=(SocketFile&& other) noexcept {
+  if (this != &other) {
+    Unlink();
+    path_ = std::exchange(other.path_, std::string());
+    device_ = other.device_;
+    inode_ = other.inode_;
+  }
+  return *this;
+}
+
+void SocketFile::Unlink() {
+  if (path_.empty()) return;
+  struct stat st {};
+  if (lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
+    unlink(path_.c_str());
+  }
+  path_.clear();
+}
 
 bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_ports,
                  std::vector<Listener>* listeners, Failure* failure) {
+  if (forward.listen.IsUnix()) {
+    return BindUnix(forward.listen.unix_path, forward_index, listeners, failure);
+  }
   std::vector<BindAddress> addresses;
   if (!ResolveBindAddresses(forward.listen, gateway_ports, &addresses, failure)) return false;
   std::vector<Listener> bound;
@@ -122,7 +206,11 @@ bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_
       if (address.optional && errno != EADDRINUSE) continue;
       uint16_t port = 0;
       std::string text = FormatSockaddr(address.storage, &port);
-      *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + text)};
+      *failure = {ExitCode::kCannotListen, errno == EADDRINUSE
+                      ? "cannot listen on " + text + ": " + text + " is " +
+                            DescribeHolder(FindTcpListener(port, address.storage.ss_family ==
+                                                                     AF_INET6))
+                      : ErrnoMessage("cannot listen on " + text)};
       return false;  // `bound` closes what was bound so far
     }
     sockaddr_storage local{};

@@ -61,6 +61,16 @@ std::string PeerName(const sockaddr_storage& address, std::string* host, uint16_
   return "local";
 }
 
+// direct-streamlocal@openssh.com (OpenSSH PROTOCOL 2.4): socket path, reserved string,
+// reserved uint32.
+std::string StreamLocalMessage(const Endpoint& target) {
+  std::string message;
+  AppendString(&message, target.unix_path);
+  AppendString(&message, "");
+  AppendU32(&message, 0);
+  return message;
+}
+
 }  // namespace
 
 Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
@@ -89,6 +99,7 @@ void Tunnel::CloseListeners() {
   for (Listener& listener : listeners_) {
     if (!listener.fd) continue;
     loop_->Unwatch(listener.fd.get());
+    listener.socket_file.Unlink();
     listener.fd.Reset();
   }
 }
@@ -213,7 +224,9 @@ void Tunnel::BeginOpen() {
     socklen_t length = sizeof(address);
     getpeername(connection->client_fd(), reinterpret_cast<sockaddr*>(&address), &length);
     PeerName(address, &host, &port);
-    open_message_ = DirectTcpipMessage(forward.target, host, port);
+    open_message_ = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
+                                            : DirectTcpipMessage(forward.target, host, port);
+    open_type_ = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
     opening_ = id;
   }
 }
@@ -229,7 +242,8 @@ void Tunnel::ContinueOpen() {
                                            sizeof(kProbeChannelType) - 1, kChannelWindow,
                                            kChannelPacket, nullptr, 0)
                  : libssh2_channel_open_ex(
-                       session, "direct-tcpip", 12, kChannelWindow, kChannelPacket,
+                       session, open_type_.c_str(), static_cast<unsigned int>(open_type_.size()),
+                       kChannelWindow, kChannelPacket,
                        open_message_.data(), static_cast<unsigned int>(open_message_.size()));
     int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
     if (rc == LIBSSH2_ERROR_EAGAIN) {

@@ -92,6 +92,7 @@ class Tunnel {
   std::deque<uint64_t> open_queue_;       ///< connections waiting for a channel
   std::optional<uint64_t> opening_;       ///< the connection whose open is in flight
   bool probing_ = false;                  ///< a transport probe open is in flight
+  std::string open_type_;                 ///< channel type of the open in flight
   std::string open_message_;              ///< must stay unchanged while an open repeats
   std::optional<PendingSend> pending_;
   bool ssh_readable_ = false;
