@@ -147,12 +147,16 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
 void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
   Connection* connection = Find(id);
   if (connection == nullptr || connection->closing()) return;
+  const char* failure = nullptr;
   if ((events & EPOLLERR) != 0) {
-    DropConnection(id, "client socket error");
+    failure = "client socket error";
   } else if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !connection->ReadFromClient()) {
-    DropConnection(id, "client reset the connection");
+    failure = "client reset the connection";
   } else if ((events & EPOLLOUT) != 0 && !connection->WriteToClient()) {
-    DropConnection(id, "client went away");
+    failure = "client went away";
+  }
+  if (failure != nullptr) {
+    DropConnection(id, failure);
   } else if (connection->channel() == nullptr || pending_ || session_lost_) {
     UpdateClientInterest(connection);
   } else {
