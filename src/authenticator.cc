@@ -31,7 +31,11 @@ char* CopyForLibssh2(const std::string& text) {
   return copy;
 }
 
-LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(AnswerKeyboardInteractive) {
+// The signature of LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC, spelled out for the analyzers.
+void AnswerKeyboardInteractive(const char* name, int name_len, const char* instruction,
+                               int instruction_len, int num_prompts,
+                               const LIBSSH2_USERAUTH_KBDINT_PROMPT* prompts,
+                               LIBSSH2_USERAUTH_KBDINT_RESPONSE* responses, void** abstract) {
   (void)name;
   (void)name_len;
   auto* context = static_cast<KbdContext*>(*abstract);

@@ -77,7 +77,7 @@ int EventLoop::TimeoutUntilNextTimer(std::chrono::milliseconds max_wait) const {
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
   if (ms < 0) ms = 0;
   if (max_wait.count() >= 0 && max_wait.count() < ms) ms = max_wait.count();
-  return static_cast<int>(std::min<int64_t>(ms, 24 * 3600 * 1000));
+  return static_cast<int>(std::min<int64_t>(ms, int64_t{24} * 3600 * 1000));
 }
 
 void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {

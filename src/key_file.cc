@@ -11,8 +11,9 @@ namespace {
 
 constexpr char kOpensshBegin[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
 constexpr char kOpensshEnd[] = "-----END OPENSSH PRIVATE KEY-----";
-constexpr char kOpensshMagic[] = "openssh-key-v1";  // followed by a NUL byte
-constexpr size_t kMaxKeyFileSize = 64 * 1024;
+// The magic includes its terminating NUL byte.
+constexpr std::string_view kOpensshMagic("openssh-key-v1\0", 15);
+constexpr size_t kMaxKeyFileSize = size_t{64} * 1024;
 
 // Reads SSH wire-format strings (uint32 length + bytes) from a buffer.
 class WireReader {
@@ -42,10 +43,8 @@ void InspectOpensshKey(const std::string& text, KeyFileInfo* info) {
   size_t end = text.find(kOpensshEnd);
   if (end == std::string::npos || end < begin) return;
   std::optional<std::string> blob = Base64Decode(text.substr(begin, end - begin));
-  if (!blob || blob->compare(0, sizeof(kOpensshMagic), std::string(kOpensshMagic, 15)) != 0) {
-    return;
-  }
-  WireReader reader(std::string_view(*blob).substr(sizeof(kOpensshMagic)));
+  if (!blob || std::string_view(*blob).substr(0, kOpensshMagic.size()) != kOpensshMagic) return;
+  WireReader reader(std::string_view(*blob).substr(kOpensshMagic.size()));
   std::string kdf, kdf_options, public_blob;
   if (!reader.ReadString(&info->cipher) || !reader.ReadString(&kdf) ||
       !reader.ReadString(&kdf_options) || !reader.Skip(4) || !reader.ReadString(&public_blob)) {

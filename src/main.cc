@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   if (!signals.Install({SIGINT, SIGTERM, SIGHUP, tether::ParentDeathSignal()}, &error)) {
     return Fail(error, tether::ExitCode::kInternal);
   }
+  signals.KeepBlockedOnExit();
   tether::CommandLine command_line = tether::ParseCommandLine(argc, argv);
   if (command_line.exit_code) return PrintAndReturn(command_line);
   const tether::Options& options = command_line.options;

@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -37,8 +38,9 @@ int FindProcessWithInode(unsigned long inode) {
   std::unique_ptr<DIR, int (*)(DIR*)> proc(opendir("/proc"), closedir);
   if (!proc) return 0;
   while (dirent* entry = readdir(proc.get())) {
-    int pid = atoi(entry->d_name);
-    if (pid <= 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
     std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
     std::unique_ptr<DIR, int (*)(DIR*)> fds(opendir(fd_dir.c_str()), closedir);
     if (!fds) continue;  // another user's process: EACCES
@@ -46,7 +48,9 @@ int FindProcessWithInode(unsigned long inode) {
       char target[64] = {};
       std::string link = fd_dir + "/" + fd->d_name;
       ssize_t n = readlink(link.c_str(), target, sizeof(target) - 1);
-      if (n > 0 && wanted == std::string(target, static_cast<size_t>(n))) return pid;
+      if (n > 0 && wanted == std::string(target, static_cast<size_t>(n))) {
+        return static_cast<int>(pid);
+      }
     }
   }
   return 0;

@@ -25,7 +25,7 @@ enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen };
 /// carried both ways (client EOF -> channel EOF, channel EOF -> shutdown(SHUT_WR)).
 class Connection {
  public:
-  static constexpr size_t kBufferSize = 256 * 1024;
+  static constexpr size_t kBufferSize = size_t{256} * 1024;
 
   Connection(uint64_t id, size_t forward_index, UniqueFd client, std::string peer);
   ~Connection();

@@ -28,6 +28,10 @@ class SignalSet {
   /// Reads one pending signal; nullopt when none is pending.
   std::optional<int> Read();
 
+  /// Leaves the signals blocked when destroyed. For main(): unblocking at exit would let a
+  /// stop signal that arrived during shutdown kill the process and replace its exit code.
+  void KeepBlockedOnExit() { installed_ = false; }
+
   /// The mask a child process should start with (nothing blocked); call in the child.
   static void ResetInChild();
 
