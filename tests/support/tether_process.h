@@ -1,0 +1,66 @@
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/sshd_fixture.h"
+#include "support/subprocess.h"
+
+namespace tether::testing {
+
+/// The line tether logs per listener once the session is up and the listeners serve:
+/// "tether: forwarding 127.0.0.1:PORT -> ...". Listeners are bound before the SSH
+/// connection, so an accepting port alone does not mean the tunnel is ready.
+inline constexpr char kForwardingLogPrefix[] = "tether: forwarding ";
+
+/// Runs the tether binary under test (TETHER_BINARY) with exactly `args` after argv[0], in
+/// the client environment of `sshd` (HOME with its key and known_hosts, a private
+/// XDG_RUNTIME_DIR, no agent) plus `extra_env`. For tests that need full control of the
+/// command line. Returns nullptr and sets *error (when given) if it cannot be started.
+std::unique_ptr<Subprocess> StartTetherRaw(const SshdServer& sshd,
+                                           const std::vector<std::string>& args,
+                                           std::map<std::string, std::string> extra_env = {},
+                                           std::string* error = nullptr);
+
+/// Runs `tether -p <sshd port> -i <user key> ARGS... <user>@127.0.0.1`: the ordinary way a
+/// test points tether at the fixture, with `args` holding the -L specs and other options.
+std::unique_ptr<Subprocess> StartTether(const SshdServer& sshd,
+                                        const std::vector<std::string>& args,
+                                        std::map<std::string, std::string> extra_env = {},
+                                        std::string* error = nullptr);
+
+/// Polls until a TCP connect to 127.0.0.1:`port` succeeds, or `timeout` passes.
+bool WaitForPortAccepting(uint16_t port, std::chrono::milliseconds timeout);
+
+/// Polls the process's stderr until it contains `needle`, or `timeout` passes.
+bool WaitForLog(const Subprocess& process, const std::string& needle,
+                std::chrono::milliseconds timeout);
+
+/// Waits until tether has logged the forwarding line of its first `forwards` IPv4
+/// listeners (it then serves them), giving up early when it exits. True when it logged them
+/// and still runs.
+bool WaitForForwarding(Subprocess& tether, size_t forwards, std::chrono::milliseconds timeout);
+
+/// The local IPv4 ports of tether's forwarding lines, in the order of its -L options:
+/// how a test learns which port a "-L 0:..." forward got.
+std::vector<uint16_t> ForwardedIpv4Ports(const Subprocess& tether);
+
+/// CPU time (user + system) `pid` has used so far, in clock ticks from /proc/PID/stat;
+/// nullopt when it cannot be read.
+std::optional<uint64_t> CpuTicks(pid_t pid);
+
+/// How many times `needle` occurs in `text`: e.g. "Accepted publickey" in an sshd log counts
+/// authenticated connections.
+size_t CountOccurrences(const std::string& text, const std::string& needle);
+
+/// tether's stderr and the sshd log, labelled: the context to print when an e2e test fails.
+std::string Diagnostics(const Subprocess* tether, const SshdServer& sshd);
+
+}  // namespace tether::testing
