@@ -12,6 +12,7 @@ namespace tether {
 namespace {
 
 constexpr int kMaxAcceptsPerWakeup = 64;
+constexpr int kMaxSettleRounds = 16;
 // libssh2's defaults; the window bounds what the server may send before we read it.
 constexpr unsigned int kChannelWindow = 2 * 1024 * 1024;
 constexpr unsigned int kChannelPacket = 32768;
@@ -197,7 +198,20 @@ void Tunnel::ServiceAll() {
 }
 
 void Tunnel::FinishPump() {
-  if (!pending_ && !session_lost_) FreeClosedChannels();
+  // Opens and channel closes read the socket too, and whatever they queue for other
+  // channels is announced by no further event: settle until nothing new arrives.
+  for (int round = 0; !pending_ && !session_lost_; ++round) {
+    if (round == kMaxSettleRounds) {
+      // Keep the loop responsive; finish on the next turn.
+      loop_->AddTimer(EventLoop::Clock::now(), [this] { Pump(); });
+      break;
+    }
+    uint64_t received = session_->inbound().bytes;
+    ContinueOpen();
+    if (!pending_ && !session_lost_) FreeClosedChannels();
+    if (session_->inbound().bytes == received) break;
+    ServiceAll();
+  }
   SweepConnections();
   UpdateSshInterest();
 }
@@ -304,14 +318,24 @@ bool Tunnel::ServiceConnection(Connection* connection) {
     transport_read_ = true;
     if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
   }
-  if (connection->CanReadChannel()) {
-    transport_read_ = true;
-    if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
+  // Reading stops when the client's buffer is full, while more may wait in libssh2's queue
+  // (which no socket event will announce): read again as long as the client takes it all.
+  for (bool more = true; more && !connection->closing();) {
+    bool buffer_was_full = !connection->CanReadChannel();
+    if (connection->CanReadChannel()) {
+      transport_read_ = true;
+      if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
+      buffer_was_full = !connection->CanReadChannel() && !connection->channel_eof();
+    }
+    if (connection->closing()) return true;
+    if (!connection->WriteToClient()) {
+      DropConnection(connection->id(), "client went away");
+      return true;
+    }
+    more = buffer_was_full && connection->CanReadChannel();
   }
   if (connection->closing()) return true;
-  if (!connection->WriteToClient()) {
-    DropConnection(connection->id(), "client went away");
-  } else if (connection->Finished()) {
+  if (connection->Finished()) {
     DropConnection(connection->id(), "closed");
   } else {
     UpdateClientInterest(connection);
