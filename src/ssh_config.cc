@@ -5,10 +5,12 @@
 #include <glob.h>
 #include <netdb.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -50,24 +52,48 @@ std::string_view SkipBlanks(std::string_view text) {
   return start == std::string_view::npos ? std::string_view() : text.substr(start);
 }
 
-// Messages stay on one line whatever bytes the file holds.
+// Messages stay on one short line whatever bytes the file holds.
 std::string Quote(std::string_view text) {
+  constexpr size_t kMaxShown = 200;
+  const bool cut = text.size() > kMaxShown;
   std::string out = "'";
-  for (char c : text) {
+  for (char c : text.substr(0, kMaxShown)) {
     const auto byte = static_cast<unsigned char>(c);
     out += (byte < 0x20 || byte == 0x7f) ? '?' : c;
   }
-  return out + "'";
+  return out + (cut ? "...'" : "'");
 }
 
-// ssh lowercases a host name but not an address (an IPv6 scope name may need its case).
-bool IsNumericAddress(const std::string& host) {
+// ssh's resolve_addr(): the canonical numeric form of a single address, e.g. "10.1" →
+// "10.0.0.1"; nullopt for anything else. Never touches the network.
+std::optional<std::string> CanonicalAddress(const std::string& host, int family) {
   addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
   addrinfo* result = nullptr;
-  if (getaddrinfo(host.c_str(), nullptr, &hints, &result) != 0) return false;
+  if (getaddrinfo(host.c_str(), "22", &hints, &result) != 0) return std::nullopt;
+  char text[NI_MAXHOST] = {};
+  const bool single = result != nullptr && result->ai_next == nullptr;
+  const bool ok = single && getnameinfo(result->ai_addr, result->ai_addrlen, text, sizeof(text),
+                                        nullptr, 0, NI_NUMERICHOST) == 0;
   freeaddrinfo(result);
-  return true;
+  return ok ? std::optional<std::string>(text) : std::nullopt;
+}
+
+// ssh's is_addr_fast(): what might be an address (even a malformed one) is never lowercased.
+bool LooksLikeAddress(std::string_view host) {
+  return host.find_first_of("%:") != std::string_view::npos ||
+         host.find_first_not_of("0123456789.") == std::string_view::npos;
+}
+
+// The host name as ssh goes on to use it: an address in canonical form, keeping its case
+// when only the case differs; a name lowercased.
+std::string NormalizeHost(const std::string& host, int family) {
+  if (std::optional<std::string> address = CanonicalAddress(host, family)) {
+    return EqualsIgnoreCase(*address, host) ? host : *address;
+  }
+  return LooksLikeAddress(host) ? host : Lowercase(host);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -223,26 +249,15 @@ std::optional<int> ParsePort(const std::string& text) {
   return ntohs(static_cast<uint16_t>(found->s_port));
 }
 
+// Seconds per unit letter of ssh's convtime(), any case; 0 for anything else.
 long TimeUnit(char unit) {
-  switch (unit) {
-    case 's':
-    case 'S':
-      return 1;
-    case 'm':
-    case 'M':
-      return 60;
-    case 'h':
-    case 'H':
-      return 3600;
-    case 'd':
-    case 'D':
-      return 86400;
-    case 'w':
-    case 'W':
-      return 604800;
-    default:
-      return 0;
+  constexpr std::pair<char, long> kUnits[] = {
+      {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+  const auto lower = static_cast<char>(std::tolower(static_cast<unsigned char>(unit)));
+  for (const auto& [letter, seconds] : kUnits) {
+    if (letter == lower) return seconds;
   }
+  return 0;
 }
 
 // ssh's convtime(): "90", "1h30m", "2d"... (units s m h d w, any case) to seconds.
@@ -292,8 +307,9 @@ constexpr Choice kControlMaster[] = {{"yes", "true"},       {"true", "true"}, {"
 
 std::string ChoiceWords(std::span<const Choice> choices) {
   std::string words;
-  for (const Choice& choice : choices)
+  for (const Choice& choice : choices) {
     words += (words.empty() ? "" : ", ") + std::string(choice.word);
+  }
   return words;
 }
 
@@ -1070,6 +1086,14 @@ void Reader::Warn(const Keyword& key, const std::string& value, const Where& whe
 // ---------------------------------------------------------------------------------------
 // After reading
 
+// AddressFamily as obtained so far, which ssh uses to parse a numeric host.
+int AddressFamilyOf(const Store& store) {
+  const Entry* family = First(store, "addressfamily");
+  if (family != nullptr && family->value == "inet") return AF_INET;
+  if (family != nullptr && family->value == "inet6") return AF_INET6;
+  return AF_UNSPEC;
+}
+
 // ssh's host after its first pass: HostName with %h expanded, lowercased unless an address.
 bool ResolveHostName(const SshConfigContext& context, Store* store, std::string* host,
                      std::string* error) {
@@ -1084,7 +1108,7 @@ bool ResolveHostName(const SshConfigContext& context, Store* store, std::string*
       return false;
     }
   }
-  if (!IsNumericAddress(*host)) *host = Lowercase(*host);
+  *host = NormalizeHost(*host, AddressFamilyOf(*store));
   (*store)["hostname"] = {Entry{*host, origin}};
   return true;
 }
