@@ -95,7 +95,9 @@ bool Authenticator::ServerOffers(const std::string& method) const {
 }
 
 Authenticator::Outcome Authenticator::TryAgent() {
-  if (config_.agent_socket.empty() || !ServerOffers("publickey")) return Outcome::kRejected;
+  if (config_.agent_socket.empty() || !config_.allow_publickey || !ServerOffers("publickey")) {
+    return Outcome::kRejected;
+  }
   AgentPtr agent(libssh2_agent_init(session_));
   if (!agent) return Outcome::kRejected;
   libssh2_agent_set_identity_path(agent.get(), config_.agent_socket.c_str());
@@ -119,7 +121,7 @@ Authenticator::Outcome Authenticator::TryAgent() {
 }
 
 Authenticator::Outcome Authenticator::TryKeyFiles() {
-  if (!ServerOffers("publickey")) return Outcome::kRejected;
+  if (!config_.allow_publickey || !ServerOffers("publickey")) return Outcome::kRejected;
   bool explicit_files = !config_.identity_files.empty();
   const auto& files = explicit_files ? config_.identity_files : config_.default_identity_files;
   for (const std::string& path : files) {
@@ -166,7 +168,8 @@ Authenticator::Outcome Authenticator::TryKeyFile(const std::string& path) {
 }
 
 Authenticator::Outcome Authenticator::TryKeyboardInteractive() {
-  if (!ServerOffers("keyboard-interactive") || !CanAskUser(config_.prompts)) {
+  if (!config_.allow_keyboard_interactive || !ServerOffers("keyboard-interactive") ||
+      !CanAskUser(config_.prompts)) {
     return Outcome::kRejected;
   }
   KbdContext context{&config_.prompts};
@@ -191,7 +194,9 @@ Authenticator::Outcome Authenticator::TryKeyboardInteractive() {
 }
 
 Authenticator::Outcome Authenticator::TryPassword() {
-  if (!ServerOffers("password") || !CanAskUser(config_.prompts)) return Outcome::kRejected;
+  if (!config_.allow_password || !ServerOffers("password") || !CanAskUser(config_.prompts)) {
+    return Outcome::kRejected;
+  }
   for (int attempt = 0; attempt < config_.password_prompts; ++attempt) {
     std::optional<std::string> password =
         AskUser(config_.prompts, config_.host_label + "'s password: ", false);

@@ -61,6 +61,8 @@ SSH options (as in ssh):
   -l USER        user on the server, also given as user@host
                  (default: your login name)
   -i FILE        private key file; repeatable
+  -F FILE        read this ssh_config file instead of ~/.ssh/config and
+                 /etc/ssh/ssh_config
   -o KEY=VALUE   ssh_config option, also -o 'KEY VALUE'; repeatable. Keys are
                  case-insensitive and the first value of a key wins, except
                  for IdentityFile, UserKnownHostsFile and LocalForward, which
@@ -142,7 +144,7 @@ struct RawArgs {
   std::vector<std::string> ssh_options;     ///< -o, in order
   std::vector<std::string> identity_files;  ///< -i, in order
   std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
-  std::optional<std::string> port, user, log_file;
+  std::optional<std::string> port, user, log_file, config_file;
   std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
   // Flags are read through their counts; CLI::App owns the options.
   const CLI::Option* gateway_ports = nullptr;
@@ -309,6 +311,7 @@ bool ApplyServerAliveInterval(const std::vector<std::string>& words, Options* ou
   const std::optional<seconds> interval = ParseDuration(words[0], detail);
   if (!interval) return false;
   out->keepalive_interval = *interval;
+  out->keepalive_interval_given = true;
   return true;
 }
 
@@ -316,7 +319,10 @@ bool ApplyServerAliveCountMax(const std::vector<std::string>& words, Options* ou
                               std::string* detail) {
   if (!OneWord(words, detail)) return false;
   const std::optional<int> count = ParseKeepaliveCount(words[0], detail);
-  if (count) out->keepalive_count = *count;
+  if (count) {
+    out->keepalive_count = *count;
+    out->keepalive_count_given = true;
+  }
   return count.has_value();
 }
 
@@ -516,11 +522,13 @@ bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
     }
   }
   if (!NonEmpty("-l", raw.user, "a user name", error) ||
-      !NonEmpty("-E", raw.log_file, "a file name", error)) {
+      !NonEmpty("-E", raw.log_file, "a file name", error) ||
+      !NonEmpty("-F", raw.config_file, "a file name", error)) {
     return false;
   }
   if (raw.user) out->user = *raw.user;
   if (raw.log_file) out->log_file = *raw.log_file;
+  if (raw.config_file) out->config_file = *raw.config_file;
   out->identity_files.insert(out->identity_files.begin(), raw.identity_files.begin(),
                              raw.identity_files.end());
   out->gateway_ports = out->gateway_ports || raw.gateway_ports->count() > 0;
@@ -558,6 +566,7 @@ bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
       return false;
     }
     out->keepalive_interval = *interval;
+    out->keepalive_interval_given = true;
   }
   if (raw.keepalive_count) {
     std::string detail;
@@ -567,6 +576,7 @@ bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
       return false;
     }
     out->keepalive_count = *count;
+    out->keepalive_count_given = true;
   }
   return true;
 }
@@ -669,6 +679,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   AddValueOption(app, "-p", &raw->port);
   AddValueOption(app, "-l", &raw->user);
   AddValueOption(app, "-E", &raw->log_file);
+  AddValueOption(app, "-F", &raw->config_file);
   AddValueOption(app, "--ttl", &raw->ttl);
   AddValueOption(app, "--idle-timeout", &raw->idle_timeout);
   AddValueOption(app, "--keepalive", &raw->keepalive);

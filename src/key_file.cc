@@ -1,6 +1,7 @@
 #include "tether/key_file.h"
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -66,6 +67,8 @@ void InspectPemKey(const std::string& text, KeyFileInfo* info) {
 
 KeyFileInfo InspectKeyFile(const std::string& path) {
   KeyFileInfo info;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return info;
   std::ifstream in(path, std::ios::binary);
   if (!in) return info;
   std::string text(kMaxKeyFileSize, '\0');

@@ -215,7 +215,8 @@ bool KnownHosts::AppendKey(const ServerHostKey& key, Failure* failure) {
     std::filesystem::create_directories(parent, ec);
     chmod(parent.c_str(), 0700);
   }
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  // Read-write: FileEndsWithNewline reads the last byte back.
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   std::string line = HostPattern() + " " + key.algorithm + " " + Base64Encode(key.blob) + "\n";
   if (fd && !FileEndsWithNewline(fd.get())) line.insert(0, "\n");
   if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {

@@ -103,9 +103,10 @@ void SshSession::Disconnect(const std::string& reason, std::chrono::milliseconds
 }
 
 SshSession::~SshSession() {
-  // Without a polite goodbye, make every further send fail at once, so that freeing the
-  // session (which closes its channels) cannot wait on a dead server.
-  if (!disconnected_) shutdown(fd(), SHUT_RDWR);
+  // Make every further send and receive fail at once, so that freeing the session (which
+  // closes its channels) cannot wait on a dead server; a goodbye already queued by
+  // Disconnect is still delivered.
+  shutdown(fd(), SHUT_RDWR);
   libssh2_session_set_blocking(get(), 1);
   session_.reset();
 }

@@ -1,9 +1,12 @@
 #include "tether/tunnel_plan.h"
 
 #include <pwd.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
+
+#include "tether/ssh_config.h"
 
 namespace tether {
 namespace {
@@ -36,6 +39,129 @@ std::string HostLabel(const std::string& user, const std::string& host, uint16_t
   return port == 22 ? label : label + ":" + std::to_string(port);
 }
 
+// Values as SshConfig spells them: flags "yes"/"no", times in seconds.
+bool IsYes(const std::optional<std::string>& value) { return value && *value == "yes"; }
+bool IsNo(const std::optional<std::string>& value) { return value && *value == "no"; }
+
+std::optional<long> Number(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  char* end = nullptr;
+  long number = std::strtol(value->c_str(), &end, 10);
+  if (end == value->c_str() || *end != '\0') return std::nullopt;
+  return number;
+}
+
+std::optional<HostKeyPolicy> PolicyFrom(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  if (*value == "accept-new") return HostKeyPolicy::kAcceptNew;
+  if (*value == "false" || *value == "no" || *value == "off") return HostKeyPolicy::kOff;
+  return HostKeyPolicy::kStrict;  // "true", "yes", "ask": tether never asks
+}
+
+std::optional<SshConfig> LoadSshConfig(const Options& options, const std::string& local_user,
+                                       Failure* failure) {
+  SshConfigContext context;
+  context.host = options.host;
+  context.local_user = local_user;
+  context.home = HomeDirectory();
+  context.user = options.user;
+  context.port = options.port;
+  std::vector<SshConfigFile> files =
+      options.config_file.empty()
+          ? DefaultSshConfigFiles(context.home)
+          : std::vector<SshConfigFile>{{options.config_file, SshConfigRole::kExplicit}};
+  std::string error;
+  std::vector<std::string> warnings;
+  std::optional<SshConfig> config = SshConfig::Load(files, context, &error, &warnings);
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  if (!config) *failure = {ExitCode::kConfig, error};
+  return config;
+}
+
+void PlanTarget(const Options& options, const SshConfig& config, TunnelPlan* plan) {
+  ConnectTarget& target = plan->session.target;
+  target.host = config.Get("hostname").value_or(options.host);
+  target.port = options.port.value_or(static_cast<uint16_t>(Number(config.Get("port")).value_or(22)));
+  std::optional<long> timeout = Number(config.Get("connecttimeout"));
+  target.timeout = options.connect_timeout.value_or(
+      timeout ? std::chrono::seconds(*timeout) : kDefaultConnectTimeout);
+}
+
+void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* plan) {
+  HostKeyCheckConfig& keys = plan->session.host_keys;
+  keys.host = plan->session.target.host;
+  keys.port = plan->session.target.port;
+  keys.policy = options.host_key_policy.value_or(
+      PolicyFrom(config.Get("stricthostkeychecking")).value_or(HostKeyPolicy::kStrict));
+  std::vector<std::string> user_files = options.user_known_hosts_files;
+  if (user_files.empty()) user_files = config.GetAll("userknownhostsfile");
+  if (user_files.empty()) user_files = {"~/.ssh/known_hosts", "~/.ssh/known_hosts2"};
+  keys.user_files = ExpandAll(user_files);
+  std::vector<std::string> global_files = config.GetAll("globalknownhostsfile");
+  if (options.global_known_hosts_file) global_files = {*options.global_known_hosts_file};
+  if (global_files.empty()) global_files = {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"};
+  keys.global_files = ExpandAll(global_files);
+}
+
+std::string AgentSocket(const SshConfig& config) {
+  const char* environment = getenv("SSH_AUTH_SOCK");
+  std::string from_environment = environment != nullptr ? environment : "";
+  std::optional<std::string> agent = config.Get("identityagent");
+  if (!agent || *agent == "SSH_AUTH_SOCK") return from_environment;
+  if (*agent == "none") return "";
+  return ExpandTilde(*agent);
+}
+
+void PlanAuth(const Options& options, const SshConfig& config, const std::string& user,
+              TunnelPlan* plan) {
+  AuthConfig& auth = plan->session.auth;
+  auth.user = user;
+  auth.host_label = HostLabel(user, plan->session.target.host, plan->session.target.port);
+  std::vector<std::string> identities = options.identity_files;
+  for (const std::string& file : config.GetAll("identityfile")) identities.push_back(file);
+  auth.identity_files = ExpandAll(identities);
+  auth.default_identity_files =
+      ExpandAll({"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"});
+  // IdentitiesOnly: tether then offers no agent key at all (ssh would offer the agent's
+  // copies of the listed files).
+  auth.agent_socket = IsYes(config.Get("identitiesonly")) ? "" : AgentSocket(config);
+  auth.prompts.batch_mode = options.batch_mode || IsYes(config.Get("batchmode"));
+  auth.allow_publickey = !IsNo(config.Get("pubkeyauthentication"));
+  auth.allow_password = !IsNo(config.Get("passwordauthentication"));
+  auth.allow_keyboard_interactive = !IsNo(config.Get("kbdinteractiveauthentication"));
+  if (std::optional<long> prompts = Number(config.Get("numberofpasswordprompts"))) {
+    auth.password_prompts = static_cast<int>(*prompts);
+  }
+}
+
+bool PlanForwards(const Options& options, const SshConfig& config, TunnelPlan* plan,
+                  Failure* failure) {
+  plan->forwards = options.forwards;
+  for (const std::string& spec : config.GetAll("localforward")) {
+    std::string error;
+    std::optional<ForwardSpec> forward = ParseForwardSpec(spec, &error);
+    if (!forward) {
+      *failure = {ExitCode::kConfig, "LocalForward in ssh_config: " + error};
+      return false;
+    }
+    plan->forwards.push_back(*forward);
+  }
+  plan->gateway_ports = options.gateway_ports || IsYes(config.Get("gatewayports"));
+  return true;
+}
+
+void PlanKeepalive(const SshConfig& config, TunnelPlan* plan) {
+  Options& options = plan->options;
+  std::optional<long> interval = Number(config.Get("serveraliveinterval"));
+  if (!options.keepalive_interval_given && interval) {
+    options.keepalive_interval = std::chrono::seconds(*interval);
+  }
+  std::optional<long> count = Number(config.Get("serveralivecountmax"));
+  if (!options.keepalive_count_given && count && *count > 0) {
+    options.keepalive_count = static_cast<int>(*count);
+  }
+}
+
 }  // namespace
 
 std::string ExpandTilde(const std::string& path) {
@@ -46,39 +172,20 @@ std::string ExpandTilde(const std::string& path) {
 
 bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
   plan->options = options;
-  plan->forwards = options.forwards;
-  plan->gateway_ports = options.gateway_ports;
-  ConnectTarget& target = plan->session.target;
-  target.host = options.host;
-  target.port = options.port.value_or(22);
-  target.timeout = options.connect_timeout.value_or(kDefaultConnectTimeout);
-
-  HostKeyCheckConfig& keys = plan->session.host_keys;
-  keys.host = options.host;
-  keys.port = target.port;
-  keys.policy = options.host_key_policy.value_or(HostKeyPolicy::kStrict);
-  keys.user_files = options.user_known_hosts_files.empty()
-                        ? ExpandAll({"~/.ssh/known_hosts", "~/.ssh/known_hosts2"})
-                        : ExpandAll(options.user_known_hosts_files);
-  keys.global_files = options.global_known_hosts_file
-                          ? std::vector<std::string>{*options.global_known_hosts_file}
-                          : std::vector<std::string>{"/etc/ssh/ssh_known_hosts",
-                                                     "/etc/ssh/ssh_known_hosts2"};
-
-  AuthConfig& auth = plan->session.auth;
-  auth.user = options.user.empty() ? CurrentUserName() : options.user;
-  if (auth.user.empty()) {
+  std::string local_user = CurrentUserName();
+  std::optional<SshConfig> config = LoadSshConfig(options, local_user, failure);
+  if (!config) return false;
+  std::string user = options.user;
+  if (user.empty()) user = config->Get("user").value_or(local_user);
+  if (user.empty()) {
     *failure = {ExitCode::kUsage, "cannot tell the local user name; give one with -l USER"};
     return false;
   }
-  auth.host_label = HostLabel(auth.user, options.host, target.port);
-  auth.identity_files = ExpandAll(options.identity_files);
-  auth.default_identity_files =
-      ExpandAll({"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"});
-  const char* agent = getenv("SSH_AUTH_SOCK");
-  auth.agent_socket = agent != nullptr ? agent : "";
-  auth.prompts.batch_mode = options.batch_mode;
-  return true;
+  PlanTarget(options, *config, plan);
+  PlanHostKeys(options, *config, plan);
+  PlanAuth(options, *config, user, plan);
+  PlanKeepalive(*config, plan);
+  return PlanForwards(options, *config, plan, failure);
 }
 
 }  // namespace tether

@@ -22,6 +22,10 @@ struct AuthConfig {
   /// ssh-agent socket; empty = no agent.
   std::string agent_socket;
   PromptChannel prompts;
+  /// PubkeyAuthentication, KbdInteractiveAuthentication, PasswordAuthentication.
+  bool allow_publickey = true;
+  bool allow_keyboard_interactive = true;
+  bool allow_password = true;
   int password_prompts = 3;  ///< NumberOfPasswordPrompts
 };
 

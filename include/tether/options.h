@@ -27,6 +27,7 @@ struct Options {
   std::optional<std::string> global_known_hosts_file;///< -o GlobalKnownHostsFile
   std::optional<HostKeyPolicy> host_key_policy;      ///< -o StrictHostKeyChecking
   std::optional<std::chrono::seconds> connect_timeout;  ///< -o ConnectTimeout
+  std::string config_file;    ///< -F: replaces ~/.ssh/config and /etc/ssh/ssh_config
   bool batch_mode = false;    ///< -o BatchMode=yes: never prompt
   bool gateway_ports = false; ///< -g or -o GatewayPorts=yes
   int verbosity = 0;          ///< number of -v
@@ -37,6 +38,8 @@ struct Options {
   std::optional<std::chrono::seconds> idle_timeout;                 ///< nullopt = never
   std::chrono::seconds keepalive_interval{15};  ///< --keepalive / -o ServerAliveInterval; 0 = off
   int keepalive_count = 3;                      ///< --keepalive-count / -o ServerAliveCountMax
+  bool keepalive_interval_given = false;  ///< set on the command line (else ssh_config may)
+  bool keepalive_count_given = false;
   std::optional<pid_t> tie_to;                  ///< --tie-to PID
   bool fork_after_ready = false;                ///< -f
   std::string log_file;                         ///< -E FILE; empty = stderr
