@@ -1,0 +1,56 @@
+#include "tether/keepalive.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace tether {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Times are offsets from an arbitrary `now`, in milliseconds.
+struct NextCheckCase {
+  std::string name;
+  int64_t last_arrival_ms;  // relative to now; negative = in the past
+  int interval_s;
+  int count;
+  int64_t expected_ms;  // relative to now
+};
+
+class KeepaliveNextCheckTest : public ::testing::TestWithParam<NextCheckCase> {};
+
+TEST_P(KeepaliveNextCheckTest, ComputesNextCheck) {
+  const NextCheckCase& c = GetParam();
+  const EventLoop::Clock::time_point now{seconds(100000)};
+  const auto next = Keepalive::NextCheck(now, now + milliseconds(c.last_arrival_ms),
+                                         seconds(c.interval_s), c.count);
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(next - now).count(), c.expected_ms);
+}
+
+// Rule: probe one interval after the later of the last arrival and now; but check exactly
+// when the silence reaches interval x count; never sooner than 50 ms from now.
+INSTANTIATE_TEST_SUITE_P(
+    Keepalive, KeepaliveNextCheckTest,
+    ::testing::Values(NextCheckCase{"JustHeardFrom", 0, 15, 3, 15000},
+                      NextCheckCase{"HeardFromRecently", -5000, 15, 3, 15000},
+                      NextCheckCase{"QuietForOneInterval", -15000, 15, 3, 15000},
+                      NextCheckCase{"DeadlineBeforeNextProbe", -40000, 15, 3, 5000},
+                      NextCheckCase{"DeadlineEqualsNextProbe", -30000, 15, 3, 15000},
+                      NextCheckCase{"DeadlineJustAhead", -44900, 15, 3, 100},
+                      NextCheckCase{"DeadlineTooCloseIsClamped", -44990, 15, 3, 50},
+                      NextCheckCase{"DeadlineNowIsClamped", -45000, 15, 3, 50},
+                      NextCheckCase{"DeadlinePassedIsClamped", -60000, 15, 3, 50},
+                      NextCheckCase{"CountOneChecksAtDeadline", -3000, 10, 1, 7000},
+                      NextCheckCase{"CountOneJustHeardFrom", 0, 10, 1, 10000},
+                      NextCheckCase{"ShortInterval", -4500, 1, 5, 500},
+                      NextCheckCase{"ArrivalAfterNow", 1000, 15, 3, 16000},
+                      NextCheckCase{"ArrivalAfterNowCountOne", 1000, 15, 1, 16000}),
+    [](const ::testing::TestParamInfo<NextCheckCase>& param_info) {
+      return param_info.param.name;
+    });
+
+}  // namespace
+}  // namespace tether
