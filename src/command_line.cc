@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tether/duration.h"
+#include "tether/message_text.h"
 #include "tether/exit_code.h"
 #include "tether/forward_spec.h"
 #include "tether/options.h"
@@ -168,22 +169,8 @@ struct SshOptionHandler {
 };
 
 // Messages must stay on one line even when an argument holds a newline or a NUL byte.
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string Quote(std::string_view text) { return "'" + Escape(text) + "'"; }
+std::string Escape(std::string_view text) { return EscapeForMessage(text); }
+std::string Quote(std::string_view text) { return QuoteForMessage(text); }
 
 std::string BadValue(std::string_view value, std::string_view expected) {
   return "bad value " + Quote(value) + " (expected " + std::string(expected) + ")";

@@ -1,4 +1,5 @@
 #include "tether/duration.h"
+#include "tether/message_text.h"
 
 #include <algorithm>
 #include <array>
@@ -26,20 +27,7 @@ constexpr std::string_view kOrderHint = "units go largest first (d, h, m, s), ea
 constexpr std::string_view kRangeHint = "longer than 100 years";
 
 // Messages must stay on one line even when the text holds a newline or a NUL byte.
-std::string Quote(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+std::string Quote(std::string_view text) { return QuoteForMessage(text); }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

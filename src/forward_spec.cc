@@ -1,4 +1,5 @@
 #include "tether/forward_spec.h"
+#include "tether/message_text.h"
 
 #include <sys/un.h>
 
@@ -33,19 +34,7 @@ bool IsControl(char c) {
 }
 
 // Messages must stay on one line even when the spec holds a newline or a NUL byte.
-std::string Quote(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (IsControl(c)) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\x%02x", static_cast<unsigned char>(c));
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+std::string Quote(std::string_view text) { return QuoteForMessage(text); }
 
 // A bracketed field is taken literally so that an IPv6 address may contain ':'.
 bool TakeBracketedField(std::string_view* rest, std::vector<Field>* fields, std::string* reason) {
