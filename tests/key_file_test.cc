@@ -16,6 +16,8 @@ struct GeneratedKeyCase {
   std::string name;
   std::string type;  // ssh-keygen -t
   std::string passphrase;
+  // More ssh-keygen arguments. Few KDF rounds (-a) and RSA bits keep the test quick; the
+  // file format is the same.
   std::vector<std::string> extra_args;
   bool encrypted;
   std::string key_type;
@@ -42,17 +44,33 @@ INSTANTIATE_TEST_SUITE_P(
     KeyFile, KeyFileGeneratedTest,
     ::testing::Values(
         GeneratedKeyCase{"Ed25519", "ed25519", "", {}, false, "ssh-ed25519", "none"},
-        GeneratedKeyCase{
-            "Ed25519Encrypted", "ed25519", "secret", {}, true, "ssh-ed25519", "aes256-ctr"},
+        GeneratedKeyCase{"Ed25519Encrypted",
+                         "ed25519",
+                         "secret",
+                         {"-a", "2"},
+                         true,
+                         "ssh-ed25519",
+                         "aes256-ctr"},
         GeneratedKeyCase{"Ecdsa", "ecdsa", "", {}, false, "ecdsa-sha2-nistp256", "none"},
-        GeneratedKeyCase{
-            "EcdsaEncrypted", "ecdsa", "secret", {}, true, "ecdsa-sha2-nistp256", "aes256-ctr"},
+        GeneratedKeyCase{"EcdsaEncrypted",
+                         "ecdsa",
+                         "secret",
+                         {"-a", "2"},
+                         true,
+                         "ecdsa-sha2-nistp256",
+                         "aes256-ctr"},
         GeneratedKeyCase{
             "Ecdsa384", "ecdsa", "", {"-b", "384"}, false, "ecdsa-sha2-nistp384", "none"},
-        GeneratedKeyCase{"RsaOpenssh", "rsa", "", {}, false, "ssh-rsa", "none"},
-        GeneratedKeyCase{"RsaPem", "rsa", "", {"-m", "PEM"}, false, "ssh-rsa", "none"},
+        GeneratedKeyCase{"RsaOpenssh", "rsa", "", {"-b", "1024"}, false, "ssh-rsa", "none"},
         GeneratedKeyCase{
-            "RsaPemEncrypted", "rsa", "secret", {"-m", "PEM"}, true, "ssh-rsa", "pem"}),
+            "RsaPem", "rsa", "", {"-b", "1024", "-m", "PEM"}, false, "ssh-rsa", "none"},
+        GeneratedKeyCase{"RsaPemEncrypted",
+                         "rsa",
+                         "secret",
+                         {"-b", "1024", "-m", "PEM"},
+                         true,
+                         "ssh-rsa",
+                         "pem"}),
     [](const ::testing::TestParamInfo<GeneratedKeyCase>& param_info) {
       return param_info.param.name;
     });

@@ -44,7 +44,7 @@ const KeySpec kKeySpecs[] = {
     {"$OTHER", "ed25519", {}, LIBSSH2_HOSTKEY_TYPE_ED25519},
     {"$ECDSA", "ecdsa", {}, LIBSSH2_HOSTKEY_TYPE_ECDSA_256},
     {"$ECDSA384", "ecdsa", {"-b", "384"}, LIBSSH2_HOSTKEY_TYPE_ECDSA_384},
-    {"$RSA", "rsa", {}, LIBSSH2_HOSTKEY_TYPE_RSA},
+    {"$RSA", "rsa", {"-b", "1024"}, LIBSSH2_HOSTKEY_TYPE_RSA},  // the smallest: quickest
 };
 
 std::optional<TestKey> MakeTestKey(const testing::TempDir& dir, const KeySpec& spec) {
