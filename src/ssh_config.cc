@@ -1,4 +1,5 @@
 #include "tether/ssh_config.h"
+#include "tether/message_text.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -461,7 +462,7 @@ bool ExpandVariable(std::string_view text, size_t* i, std::string* out, std::str
   const std::string name(text.substr(*i + 2, close - *i - 2));
   const char* value = name.empty() ? nullptr : getenv(name.c_str());
   if (value == nullptr) {
-    *why = name.empty() ? "empty ${}" : "environment variable " + name + " is not set";
+    *why = name.empty() ? "empty ${}" : "environment variable " + EscapeForMessage(name) + " is not set";
     return false;
   }
   *out += value;
@@ -488,7 +489,7 @@ bool ExpandToken(std::string_view text, size_t* i, const TokenMap& tokens, std::
   }
   *why = key == 'C' || key == 'j' || key == 'T'
              ? std::string("%") + key + " is not supported by tether"
-             : std::string("unknown token %") + key;
+             : "unknown token %" + EscapeForMessage(std::string(1, key));
   return false;
 }
 
@@ -737,7 +738,7 @@ bool Reader::ProcessLine(std::string_view line, const Where& where, bool* active
   if (bad_quote) return Fail(where, "invalid quotes", error);
   if (!keyword || keyword->empty() || keyword->front() == '#') return true;
   const std::string_view text = rest ? SkipBlanks(*rest) : std::string_view();
-  if (text.empty()) return Fail(where, *keyword + ": missing value", error);
+  if (text.empty()) return Fail(where, EscapeForMessage(*keyword) + ": missing value", error);
   const std::optional<std::vector<std::string>> args = SplitArguments(text);
   if (!args) return Fail(where, "invalid quotes", error);
   return Dispatch(Lowercase(*keyword), text, *args, where, active, error);
@@ -803,7 +804,7 @@ bool Reader::EvaluateMatch(std::string_view text, const Where& where, MatchOutco
       const std::optional<std::string> arg = NextWord(&rest, &bad_quote);
       if (bad_quote) return Fail(where, "invalid quotes", error);
       if (!arg || arg->empty() || arg->front() == '#') {
-        return Fail(where, "Match " + name + ": missing argument", error);
+        return Fail(where, "Match " + EscapeForMessage(name) + ": missing argument", error);
       }
       if (!EvaluateCriterion(name, *arg, where, &matched, error)) return false;
     }
