@@ -233,6 +233,10 @@ std::optional<bool> ParseYesNo(std::string_view text) {
 
 bool ApplyUser(const std::vector<std::string>& words, Options* out, std::string* detail) {
   if (!OneWord(words, detail)) return false;
+  if (HasControlCharacter(words[0])) {
+    *detail = "bad value " + Quote(words[0]) + ": contains a control character";
+    return false;
+  }
   out->user = words[0];
   return true;
 }
@@ -513,6 +517,10 @@ bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
       !NonEmpty("-F", raw.config_file, "a file name", error)) {
     return false;
   }
+  if (raw.user && HasControlCharacter(*raw.user)) {
+    *error = "-l: bad value " + Quote(*raw.user) + ": contains a control character";
+    return false;
+  }
   if (raw.user) out->user = *raw.user;
   if (raw.log_file) out->log_file = *raw.log_file;
   if (raw.config_file) out->config_file = *raw.config_file;
@@ -594,6 +602,7 @@ std::string HostProblem(std::string_view host) {
   if (host.empty()) return "missing host";
   // Such a name could only be a mistyped option, and ssh refuses it for the same reason.
   if (host.front() == '-') return "host starts with '-'";
+  if (HasControlCharacter(host)) return "host contains a control character";
   const size_t bad = host.find_first_of(" \t/[]");
   if (bad != std::string_view::npos) return "host contains " + Quote(host.substr(bad, 1));
   return "";
@@ -608,6 +617,10 @@ bool ApplyDestination(const std::string& destination, bool user_given, Options* 
     host.remove_prefix(at + 1);
     if (at == 0) {
       *error = "bad destination " + Quote(destination) + ": empty user name";
+      return false;
+    }
+    if (HasControlCharacter(destination.substr(0, at))) {
+      *error = "bad destination " + Quote(destination) + ": user contains a control character";
       return false;
     }
     // -l is the more deliberate choice, as `ssh -l alice bob@host` logs in as alice.

@@ -145,25 +145,4 @@ ChannelResult Connection::Retry(ChannelOp op) {
   return ChannelResult::kOk;
 }
 
-bool IsSessionError(int rc) {
-  switch (rc) {
-    case LIBSSH2_ERROR_SOCKET_SEND:
-    case LIBSSH2_ERROR_SOCKET_RECV:
-    case LIBSSH2_ERROR_SOCKET_DISCONNECT:
-    case LIBSSH2_ERROR_SOCKET_TIMEOUT:
-    case LIBSSH2_ERROR_TIMEOUT:
-    case LIBSSH2_ERROR_DECRYPT:
-    case LIBSSH2_ERROR_KEX_FAILURE:
-    case LIBSSH2_ERROR_PROTO:
-    case LIBSSH2_ERROR_ALLOC:
-    case LIBSSH2_ERROR_BAD_USE:
-    case LIBSSH2_ERROR_SOCKET_NONE:
-    case LIBSSH2_ERROR_INVALID_MAC:
-    case LIBSSH2_ERROR_ENCRYPT:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace tether

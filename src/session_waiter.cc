@@ -1,6 +1,7 @@
 #include "tether/session_waiter.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 
@@ -36,6 +37,15 @@ bool SessionWaiter::Wait() {
   }
   abandoned_ = true;
   return false;
+}
+
+bool SessionWaiter::PeerGone() const {
+  pollfd socket = {socket_fd_, POLLIN | POLLRDHUP, 0};
+  if (poll(&socket, 1, 0) <= 0) return false;
+  if (socket.revents & (POLLHUP | POLLERR | POLLRDHUP)) return true;
+  // Readable but not closed: a byte waiting means the server is still talking.
+  char byte = 0;
+  return (socket.revents & POLLIN) && recv(socket_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 }  // namespace tether

@@ -12,36 +12,21 @@ namespace {
 constexpr char kCiphers[] = "aes128-ctr,aes192-ctr,aes256-ctr";
 constexpr char kMacs[] = "hmac-sha2-256,hmac-sha2-512,hmac-sha1";
 
-Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc) {
+Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc, const SessionWaiter& waiter) {
   std::string reason = LastSshError(session);
-  if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
-    reason += " (the server offers no key exchange, cipher or MAC that libssh2 " +
+  if (const SessionEvents* events = EventsOf(session); events && events->server_disconnect) {
+    reason = "the server disconnected (" + *events->server_disconnect + ")";
+  } else if (waiter.PeerGone()) {
+    // libssh2 names the step it was in ("Unable to exchange encryption keys"), not the cause.
+    reason = "the server closed the connection (" + reason + ")";
+  } else if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
+    reason += " (the server offers no host key type, key exchange, cipher or MAC that libssh2 " +
               std::string(LIBSSH2_VERSION) + " supports)";
   }
   return {ExitCode::kUnreachable, "SSH handshake failed: " + reason};
 }
 
-// Receives like libssh2's own recv, and records every arrival in the InboundMonitor that
-// the session's abstract pointer points to.
-ssize_t RecvAndRecord(libssh2_socket_t socket, void* buffer, size_t length, int flags,
-                      void** abstract) {
-  ssize_t n = recv(socket, buffer, length, flags);
-  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-  if (n > 0) {
-    auto* monitor = static_cast<InboundMonitor*>(*abstract);
-    monitor->bytes += static_cast<uint64_t>(n);
-    monitor->last_arrival = std::chrono::steady_clock::now();
-  }
-  return n;
-}
-
 }  // namespace
-
-void SshSession::MonitorInbound() {
-  *libssh2_session_abstract(get()) = &inbound_;
-  libssh2_session_callback_set(get(), LIBSSH2_CALLBACK_RECV,
-                               reinterpret_cast<void*>(&RecvAndRecord));
-}
 
 std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int signal_fd,
                                              Failure* failure,
@@ -58,15 +43,13 @@ std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int si
   libssh2_session_set_blocking(handle.get(), 0);
   std::unique_ptr<SshSession> session(
       new SshSession(std::move(socket), std::move(handle), config.auth.host_label));
+  InstallSessionEvents(session->get(), session->events_.get());
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");
   if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
   waiter.set_what("authentication");
   Authenticator authenticator(session->get(), config.auth, &waiter);
   if (!authenticator.Run(failure)) return nullptr;
-  // Installed only now: during authentication the abstract pointer serves the
-  // keyboard-interactive callback.
-  session->MonitorInbound();
   return session;
 }
 
@@ -87,7 +70,7 @@ bool SshSession::Handshake(const SessionConfig& config, SessionWaiter* waiter, F
   libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_SC, kMacs);
   int rc = waiter->Run([&] { return libssh2_session_handshake(get(), fd()); });
   if (rc != 0) {
-    *failure = waiter->abandoned() ? waiter->failure() : HandshakeFailure(get(), rc);
+    *failure = waiter->abandoned() ? waiter->failure() : HandshakeFailure(get(), rc, *waiter);
     return false;
   }
   ServerHostKey key;

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "tether/message_text.h"
+
 namespace tether {
 namespace {
 
@@ -35,7 +37,7 @@ AddrInfoPtr Resolve(const ConnectTarget& target, Failure* failure) {
   int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &result);
   if (rc != 0) {
     *failure = {ExitCode::kUnreachable,
-                "could not resolve hostname " + target.host + ": " + gai_strerror(rc)};
+                "could not resolve hostname " + EscapeForMessage(target.host) + ": " + gai_strerror(rc)};
     return nullptr;
   }
   return AddrInfoPtr(result);

@@ -1,6 +1,7 @@
 #include "tether/tunnel.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -381,6 +382,7 @@ void Tunnel::FreeClosedChannels() {
 }
 
 void Tunnel::SweepConnections() {
+  const bool had_connections = !connections_.empty();
   for (auto it = connections_.begin(); it != connections_.end();) {
     const Connection& connection = *it->second;
     bool busy = (opening_ && *opening_ == it->first) ||
@@ -391,6 +393,9 @@ void Tunnel::SweepConnections() {
       ++it;
     }
   }
+  // glibc keeps freed buffers in its heap; once idle, give them back so that an idle tunnel
+  // is as small after a burst of traffic as before it.
+  if (had_connections && connections_.empty()) malloc_trim(0);
 }
 
 void Tunnel::SessionLost(std::string why) {

@@ -4,7 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <limits>
 
 #include "tether/ssh_config.h"
 
@@ -12,6 +15,7 @@ namespace tether {
 namespace {
 
 constexpr std::chrono::seconds kDefaultConnectTimeout{30};
+constexpr std::chrono::seconds kLongestConnectTimeout{std::numeric_limits<int>::max() / 1000};
 
 std::string HomeDirectory() {
   const char* home = getenv("HOME");
@@ -83,8 +87,10 @@ void PlanTarget(const Options& options, const SshConfig& config, TunnelPlan* pla
   target.host = config.Get("hostname").value_or(options.host);
   target.port = options.port.value_or(static_cast<uint16_t>(Number(config.Get("port")).value_or(22)));
   std::optional<long> timeout = Number(config.Get("connecttimeout"));
-  target.timeout = options.connect_timeout.value_or(
+  std::chrono::seconds chosen = options.connect_timeout.value_or(
       timeout ? std::chrono::seconds(*timeout) : kDefaultConnectTimeout);
+  // poll() counts in int milliseconds: anything longer (~24.8 days) means "as long as it can".
+  target.timeout = std::min(chosen, kLongestConnectTimeout);
 }
 
 void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* plan) {

@@ -40,7 +40,9 @@ class Authenticator {
   bool Run(Failure* failure);
 
  private:
-  enum class Outcome { kAccepted, kRejected, kAbandoned };
+  /// kRejected: tried and refused; kNotTried: not offered or not allowed; kAbandoned: stop_
+  /// says why (signal, timeout, connection lost).
+  enum class Outcome { kAccepted, kRejected, kNotTried, kAbandoned };
 
   Outcome TryAgent();
   Outcome TryKeyFiles();
@@ -48,9 +50,17 @@ class Authenticator {
   Outcome TryKeyboardInteractive();
   Outcome TryPassword();
   bool ServerOffers(const std::string& method) const;
+  bool WouldTry(const std::string& method) const;
+  /// Lists the server's methods again (sets stop_ and returns false when that fails).
   bool RefreshMethods();
+  /// After a refusal: notices a partial success. False (stop_ set) when the session failed.
+  bool AfterRejection();
+  Outcome Judge(int rc);
+  /// Why the server ended the connection mid-authentication: a goodbye after refusals is a
+  /// refusal (kNotTrusted); a connection just gone is kConnectionLost.
+  Failure ServerEnded() const;
   bool Authenticated() const { return libssh2_userauth_authenticated(session_) != 0; }
-  std::string Summary() const;
+  std::string Summary(const std::string& reason = "") const;
 
   LIBSSH2_SESSION* session_;
   const AuthConfig& config_;
@@ -58,6 +68,8 @@ class Authenticator {
   std::string server_methods_;     ///< as last listed by the server, comma-separated
   std::vector<std::string> tried_;  ///< for the final message: "agent (2 keys)", ...
   std::vector<std::string> hints_;  ///< reasons worth telling the user (RSA, ciphers)
+  std::vector<std::string> partial_;  ///< partial successes, for the final message
+  Failure stop_;                    ///< why authentication was abandoned
 };
 
 }  // namespace tether

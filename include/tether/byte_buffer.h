@@ -8,12 +8,12 @@
 namespace tether {
 
 /// A fixed-capacity byte queue: producers write at the tail (Space/Commit), consumers read
-/// from the head (Data/Consume). Memory is allocated once, so the data path does not
+/// from the head (Data/Consume). Memory is allocated once, on the first write, and never
+/// zero-filled: an idle connection costs no buffer pages, and the data path does not
 /// allocate per packet.
 class ByteBuffer {
  public:
-  explicit ByteBuffer(size_t capacity)
-      : storage_(std::make_unique<char[]>(capacity)), capacity_(capacity) {}
+  explicit ByteBuffer(size_t capacity) : capacity_(capacity) {}
 
   const char* Data() const { return storage_.get() + begin_; }
   size_t Size() const { return end_ - begin_; }
@@ -23,6 +23,7 @@ class ByteBuffer {
   /// Room to write into at the tail (possibly 0 bytes). Moves the data to the front first
   /// only when there is no room left at the tail, so most calls do not copy.
   std::pair<char*, size_t> Writable() {
+    if (!storage_) storage_ = std::make_unique_for_overwrite<char[]>(capacity_);
     if (end_ == capacity_ && begin_ > 0) Compact();
     return {storage_.get() + end_, capacity_ - end_};
   }

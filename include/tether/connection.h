@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tether/byte_buffer.h"
+#include "tether/ssh_handles.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -95,8 +96,5 @@ class Connection {
   uint64_t bytes_from_channel_ = 0;
   bool closing_ = false;
 };
-
-/// True for libssh2 errors after which the session cannot be used any more.
-bool IsSessionError(int rc);
 
 }  // namespace tether

@@ -27,6 +27,8 @@ class Keepalive {
   static EventLoop::Clock::time_point NextCheck(EventLoop::Clock::time_point now,
                                                 EventLoop::Clock::time_point last_arrival,
                                                 std::chrono::seconds interval, int count);
+  /// interval x count, saturated far below what the steady clock can represent.
+  static std::chrono::seconds SilenceLimit(std::chrono::seconds interval, int count);
 
  private:
   void Check();

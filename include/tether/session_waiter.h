@@ -46,6 +46,11 @@ class SessionWaiter {
     }
   }
 
+  /// True when the server has closed or reset the connection. libssh2 reports a connection
+  /// lost in the middle of authentication as a plain authentication failure; this tells them
+  /// apart.
+  bool PeerGone() const;
+
   /// Names the step in a timeout message ("handshake", "authentication").
   void set_what(std::string what) { what_ = std::move(what); }
   bool abandoned() const { return abandoned_; }

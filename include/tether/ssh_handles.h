@@ -29,6 +29,9 @@ using AgentPtr = std::unique_ptr<LIBSSH2_AGENT, AgentDeleter>;
 /// libssh2's text for the session's last error, or "" if none.
 std::string LastSshError(LIBSSH2_SESSION* session);
 
+/// True for libssh2 errors after which the session cannot be used any more.
+bool IsSessionError(int rc);
+
 /// Initialises libssh2 once per process (libssh2_init) and cleans up at exit.
 class Libssh2Library {
  public:

@@ -10,6 +10,7 @@
 #include "tether/authenticator.h"
 #include "tether/failure.h"
 #include "tether/known_hosts.h"
+#include "tether/session_events.h"
 #include "tether/ssh_handles.h"
 #include "tether/tcp_connect.h"
 #include "tether/unique_fd.h"
@@ -21,13 +22,6 @@ struct SessionConfig {
   ConnectTarget target;
   HostKeyCheckConfig host_keys;
   AuthConfig auth;
-};
-
-/// What arrives from the server, counted at the socket by a recv wrapper: libssh2 itself
-/// never says whether its keepalives were answered, or whether a call read anything.
-struct InboundMonitor {
-  uint64_t bytes = 0;  ///< total bytes received on the SSH socket
-  std::chrono::steady_clock::time_point last_arrival = std::chrono::steady_clock::now();
 };
 
 /// One authenticated, non-blocking libssh2 session over its own TCP socket.
@@ -46,7 +40,7 @@ class SshSession {
   LIBSSH2_SESSION* get() const { return session_.get(); }
   int fd() const { return socket_.get(); }
   const std::string& host_label() const { return host_label_; }
-  const InboundMonitor& inbound() const { return inbound_; }
+  const InboundMonitor& inbound() const { return events_->inbound; }
 
   /// Says goodbye to the server, waiting at most `budget`; the session is unusable after.
   void Disconnect(const std::string& reason, std::chrono::milliseconds budget);
@@ -61,9 +55,8 @@ class SshSession {
   UniqueFd socket_;     // declared first: destroyed after the session that uses it
   SessionPtr session_;
   std::string host_label_;
-  void MonitorInbound();
-
-  InboundMonitor inbound_;
+  /// Owned here, outside the session object, so its address stays fixed for the callbacks.
+  std::unique_ptr<SessionEvents> events_ = std::make_unique<SessionEvents>();
   bool disconnected_ = false;
 };
 

@@ -1,0 +1,885 @@
+// End to end: hostile input, each with its exact expected outcome. Bad command lines and
+// configuration files must end tether with the documented exit code and a clear one-line
+// message, before any connection is made; a hostile server must end it with a clear
+// message and no crash; a hostile target or client must cost that one client only, with
+// memory staying bounded. Every case also checks that tether did not die of a signal, that
+// no process is left and that its port is free again.
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <iostream>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/echo_server.h"
+#include "support/fault_proxy.h"
+#include "support/net_util.h"
+#include "support/sshd_fixture.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
+#include "support/tether_process.h"
+
+namespace tether::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kUsage = 64;
+constexpr int kConfig = 65;
+constexpr int kUnreachable = 69;
+constexpr int kConnectionLost = 74;
+constexpr int kNotTrusted = 77;
+
+constexpr size_t kMiB = size_t{1} << 20;
+// sshd's -e log line for each TCP connection it accepts.
+constexpr char kSshdConnectionLine[] = "Connection from 127.0.0.1";
+constexpr milliseconds kReadyTimeout = seconds(15);
+constexpr milliseconds kExitTimeout = seconds(10);
+constexpr milliseconds kIoTimeout = seconds(10);
+// A message is one or a few lines a person reads; a 1 MiB input must not be echoed back.
+constexpr size_t kMaxStderrBytes = 4096;
+// Memory a tunnel may use while a client refuses to read 200 MiB (it holds a 256 KiB
+// buffer and one 2 MiB channel window per connection).
+constexpr int64_t kMaxRssKiB = int64_t{64} * 1024;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string LongName(size_t length) { return std::string(length, 'a'); }
+
+/// A string literal with every byte, NULs included.
+template <size_t N>
+std::string Bytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
+
+/// VmRSS of `pid` in KiB, or -1.
+int64_t RssKiB(pid_t pid) {
+  std::istringstream status(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+/// Sets SO_LINGER 0, so that closing `fd` sends a TCP RST instead of a FIN.
+void ArmReset(int fd) {
+  linger hard{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+}
+
+/// True when the peer ended `fd` (EOF or reset) within `timeout`.
+bool PeerEnds(int fd, milliseconds timeout) {
+  if (!WaitReadable(fd, timeout)) return false;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+    if (n < 0 && !WaitReadable(fd, timeout)) return false;
+  }
+}
+
+/// A blocking client with I/O timeouts, so that a broken tunnel fails the test.
+UniqueFd ConnectLocal(uint16_t port) {
+  std::string error;
+  UniqueFd fd = ConnectTcp("127.0.0.1", port, &error);
+  EXPECT_TRUE(fd.valid()) << "connect to 127.0.0.1:" << port << ": " << error;
+  if (fd) SetIoTimeout(fd.get(), kIoTimeout);
+  return fd;
+}
+
+bool EchoOnce(int fd, const std::string& text) {
+  std::string back(text.size(), '\0');
+  return WriteAll(fd, text) && ReadExactly(fd, back.data(), back.size()) && back == text;
+}
+
+bool EchoesThrough(uint16_t port, const std::string& text) {
+  UniqueFd fd = ConnectLocal(port);
+  return fd && EchoOnce(fd.get(), text);
+}
+
+/// A TCP server on 127.0.0.1 that runs `handler` on its own thread for each connection,
+/// then closes it (with a RST if the handler armed one). Stopping shuts every open socket
+/// down, which ends blocked reads and writes, and joins all threads.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<void(int fd)> handler) : handler_(std::move(handler)) {
+    std::string error;
+    listen_fd_ = ListenTcp("127.0.0.1", 0, &error);
+    EXPECT_TRUE(listen_fd_.valid()) << error;
+    if (listen_fd_) acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~ScriptedServer() { Stop(); }
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+  uint16_t port() const { return LocalPort(listen_fd_.get()); }
+  int accepted() const { return accepted_.load(); }
+
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    if (listen_fd_) shutdown(listen_fd_.get(), SHUT_RDWR);
+    if (acceptor_.joinable()) acceptor_.join();
+    std::list<std::unique_ptr<Session>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& session : sessions_) {
+        if (session->fd) shutdown(session->fd.get(), SHUT_RDWR);
+      }
+      all.swap(sessions_);
+    }
+    for (auto& session : all) session->thread.join();
+  }
+
+ private:
+  struct Session {
+    UniqueFd fd;  ///< Guarded by mu_: closed by its own thread, under the lock, when done.
+    std::thread thread;
+  };
+
+  void AcceptLoop() {
+    for (;;) {
+      const int fd = accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0 && errno == EINTR) continue;
+      if (fd < 0) return;  // Shut down by Stop().
+      ++accepted_;
+      std::lock_guard<std::mutex> lock(mu_);
+      auto session = std::make_unique<Session>();
+      session->fd.Reset(fd);
+      Session* raw = session.get();
+      session->thread = std::thread([this, raw, fd] {
+        handler_(fd);
+        std::lock_guard<std::mutex> done(mu_);
+        raw->fd.Reset();
+      });
+      sessions_.push_back(std::move(session));
+    }
+  }
+
+  const std::function<void(int fd)> handler_;
+  UniqueFd listen_fd_;
+  std::thread acceptor_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<int> accepted_{0};
+  std::mutex mu_;
+  std::list<std::unique_ptr<Session>> sessions_;  ///< Guarded by mu_.
+};
+
+// ---------------------------------------------------------------------------------------
+// Bad input that must end tether before (or while) it connects.
+
+/// What a case may refer to: the server, the echo service, a directory for its files and a
+/// free port for its -L.
+struct CaseEnv {
+  const SshdServer& sshd;
+  uint16_t echo_port;
+  const TempDir& dir;
+  uint16_t listen_port;
+
+  /// A forward that would be fine: listen_port to the echo service.
+  std::string GoodForward() const {
+    return std::to_string(listen_port) + ":127.0.0.1:" + std::to_string(echo_port);
+  }
+  /// `args` framed as StartTether does: -p (unless given), -i before, the destination after.
+  std::vector<std::string> AtServer(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"-i", sshd.user_key_path()});
+    if (std::find(args.begin(), args.end(), "-p") == args.end()) {
+      args.insert(args.begin(), {"-p", std::to_string(sshd.port())});
+    }
+    args.push_back(sshd.user() + "@127.0.0.1");
+    return args;
+  }
+  /// Writes `content` to dir/name (mode 0600) and returns the path.
+  std::string File(const std::string& name, const std::string& content) const {
+    const std::string path = dir.Join(name);
+    EXPECT_TRUE(WriteFile(path, content)) << path;
+    chmod(path.c_str(), 0600);
+    return path;
+  }
+};
+
+/// One row of the table: the command line, the exit code, a fragment of the message.
+struct BadInput {
+  std::string name;
+  std::function<std::vector<std::string>(const CaseEnv&)> args;
+  int exit_code;
+  std::function<std::string(const CaseEnv&)> message;
+  bool skip_as_root = false;  ///< root reads files whatever their mode
+};
+
+// gtest prints a parameter by name rather than as raw bytes.
+void PrintTo(const BadInput& input, std::ostream* out) { *out << input.name; }
+
+std::function<std::string(const CaseEnv&)> Text(std::string text) {
+  return [text](const CaseEnv&) { return text; };
+}
+
+/// A usage error: the -L, option or destination in `words`, at the fixture's server.
+BadInput Usage(std::string name, std::vector<std::string> words, std::string message) {
+  return {std::move(name),
+          [words](const CaseEnv& env) {
+            std::vector<std::string> args = words;
+            if (std::find(args.begin(), args.end(), "-L") == args.end()) {
+              args.insert(args.end(), {"-L", env.GoodForward()});
+            }
+            return env.AtServer(args);
+          },
+          kUsage, Text(std::move(message))};
+}
+
+/// A bad -F file: `content` (where %SELF% stands for the file's path) goes to NAME.conf;
+/// the message names file:line.
+BadInput Config(std::string name, std::string content, int line, std::string message) {
+  auto file_name = name + ".conf";
+  return {name,
+          [file_name, content](const CaseEnv& env) {
+            std::string text = content;
+            const size_t self = text.find("%SELF%");  // The file's own path, known only here.
+            if (self != std::string::npos) text.replace(self, 6, env.dir.Join(file_name));
+            return env.AtServer({"-F", env.File(file_name, text), "-L", env.GoodForward()});
+          },
+          kConfig,
+          [file_name, line, message](const CaseEnv& env) {
+            return env.dir.Join(file_name) + ":" + std::to_string(line) + ": " + message;
+          }};
+}
+
+std::vector<BadInput> BadInputs() {
+  const std::string long_host = LongName(300);
+  const std::string over_a_mib(kMiB + 1, 'x');
+  return {
+      // Ports.
+      Usage("ListenPortAbove65535", {"-L", "70000:127.0.0.1:7"},
+            "bad -L '70000:127.0.0.1:7': port 70000 is out of range (0-65535)"),
+      Usage("ListenPortNegative", {"-L", "-1:127.0.0.1:7"}, "port '-1' is not a number"),
+      Usage("ListenPortOf20Digits", {"-L", "99999999999999999999:127.0.0.1:7"},
+            "port 99999999999999999999 is out of range (0-65535)"),
+      Usage("TargetPortOf20Digits", {"-L", "0:127.0.0.1:99999999999999999999"},
+            "target port 99999999999999999999 is out of range (1-65535)"),
+      Usage("TargetPortNegative", {"-L", "0:127.0.0.1:-22"}, "target port '-22' is not a number"),
+      Usage("ServerPortAbove65535", {"-p", "70000"},
+            "-p: bad value '70000' (expected a port 1-65535)"),
+      Usage("ServerPortNegative", {"-p", "-1"}, "-p: bad value '-1' (expected a port 1-65535)"),
+      Usage("ServerPortZero", {"-p", "0"}, "-p: bad value '0' (expected a port 1-65535)"),
+      Usage("ServerPortOverflowsUint64", {"-p", "18446744073709551617"},
+            "-p: bad value '18446744073709551617' (expected a port 1-65535)"),
+      Usage("OptionPortAbove65535", {"-o", "Port=70000"}, "-o Port: bad value '70000'"),
+      // Shapes and names.
+      Usage("ForwardWithFiveFields", {"-L", "1:2:3:4:5"},
+            "bad -L '1:2:3:4:5': expected [bind_address:]port:host:hostport"),
+      Usage("ForwardWithFiveFieldsAfterIpv6", {"-L", "[::1]:1:2:3:4"},
+            "expected [bind_address:]port:host:hostport"),
+      Usage("ForwardTargetHostOf300Chars", {"-L", "0:" + long_host + ":7"},
+            "target host is longer than 255 characters"),
+      Usage("ForwardBindAddressOf300Chars", {"-L", long_host + ":0:127.0.0.1:7"},
+            "bind address is longer than 255 characters"),
+      Usage("ForwardWithControlCharacter", {"-L", "0:127.0.0.1:7\x01"},
+            "bad -L '0:127.0.0.1:7\\x01': contains a control character"),
+      // Durations and counts.
+      Usage("TtlOverflowingInDays", {"--ttl", "99999999999999d"},
+            "--ttl: bad duration '99999999999999d': longer than 100 years"),
+      Usage("TtlOf30Digits", {"--ttl", std::string(30, '9')}, "longer than 100 years"),
+      Usage("IdleTimeoutOverflowingInt64", {"--idle-timeout", "9223372036854775808s"},
+            "--idle-timeout: bad duration '9223372036854775808s': longer than 100 years"),
+      Usage("KeepaliveJustOver100Years", {"--keepalive", "36501d"}, "longer than 100 years"),
+      Usage("NegativeTtl", {"--ttl", "-5s"}, "--ttl: bad duration '-5s'"),
+      Usage("KeepaliveCountOf20Digits", {"--keepalive-count", "99999999999999999999"},
+            "--keepalive-count: bad value '99999999999999999999'"),
+      Usage("TieToPidOf20Digits", {"--tie-to", "99999999999999999999"}, "--tie-to: bad value"),
+      // Destinations: ssh (since CVE-2023-51385) refuses control characters in both parts.
+      {"DestinationHostWithNewline",
+       [](const CaseEnv& env) {
+         return std::vector<std::string>{"-p", std::to_string(env.sshd.port()), "-L",
+                                         env.GoodForward(), "user@ho\nst"};
+       },
+       kUsage, Text("bad destination")},
+      {"DestinationUserWithNewline",
+       [](const CaseEnv& env) {
+         return std::vector<std::string>{"-p", std::to_string(env.sshd.port()), "-L",
+                                         env.GoodForward(), "us\ner@127.0.0.1"};
+       },
+       kUsage, Text("bad destination")},
+      {"DestinationHostOf300Chars",
+       [long_host](const CaseEnv& env) {
+         return std::vector<std::string>{"-p", std::to_string(env.sshd.port()), "-L",
+                                         env.GoodForward(), "user@" + long_host};
+       },
+       kUnreachable, Text("could not resolve hostname " + long_host)},
+      // Configuration files (-F). ssh reads each line as a C string: a NUL ends it.
+      Config("NulInsideAKeyword", Bytes("Host *\n  Port\0 22\n"), 2, "Port: missing value"),
+      Config("NulThenJunkKeepsLineNumbers", Bytes("# c\0\x01\x02\nPort 70000\n"), 2,
+             "Port: bad port '70000'"),
+      Config("LineOverOneMebibyte", "Host *\n  HostName " + over_a_mib + "\n", 2,
+             "line longer than 1 MiB"),
+      Config("OneMebibyteLineWithoutNewline", "# " + over_a_mib, 1, "line longer than 1 MiB"),
+      Config("IncludesItself", "Include %SELF%\n", 1,
+             "Include nested more than 16 deep (does a file include itself?)"),
+      Config("PortAbove65535", "Port 70000\n", 1, "Port: bad port '70000'"),
+      Config("PortNegative", "Port -1\n", 1, "Port: bad port '-1'"),
+      Config("LocalForwardWithFiveFields", "LocalForward 1:2:3 4:5:6\n", 1,
+             "LocalForward: bad value '1:2:3 4:5:6': expected [bind_address:]port:host:hostport"),
+      Config("LocalForwardTargetPortOf20Digits", "LocalForward 0 127.0.0.1:99999999999999999999\n",
+             1,
+             "LocalForward: bad value '0 127.0.0.1:99999999999999999999': target port "
+             "99999999999999999999 is out of range (1-65535)"),
+      {"ConfigIsEndlessNulBytes",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-F", "/dev/zero", "-L", env.GoodForward()});
+       },
+       kConfig, Text("/dev/zero:1: line longer than 1 MiB")},
+      {"ConfigIncludeCycleOfTwoFiles",
+       [](const CaseEnv& env) {
+         env.File("cycle-b.conf", "Include " + env.dir.Join("cycle-a.conf") + "\n");
+         const std::string a =
+             env.File("cycle-a.conf", "Include " + env.dir.Join("cycle-b.conf") + "\n");
+         return env.AtServer({"-F", a, "-L", env.GoodForward()});
+       },
+       kConfig, Text("Include nested more than 16 deep")},
+      {"ConfigHostNameOf300Chars",
+       [long_host](const CaseEnv& env) {
+         return env.AtServer({"-F", env.File("longhost.conf", "HostName " + long_host + "\n"), "-L",
+                              env.GoodForward()});
+       },
+       kUnreachable, Text("could not resolve hostname " + long_host)},
+      // known_hosts files that cannot be read: a warning, then the host key is unknown.
+      {"KnownHostsIsADirectory",
+       [](const CaseEnv& env) {
+         const std::string dir = env.dir.Join("known_hosts.d");
+         mkdir(dir.c_str(), 0700);
+         return env.AtServer({"-o", "UserKnownHostsFile=" + dir, "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                              "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return env.dir.Join("known_hosts.d") + " is a directory, not a known_hosts file; ignored";
+       }},
+      {"KnownHostsIsADirectoryWithAcceptNew",
+       [](const CaseEnv& env) {
+         const std::string dir = env.dir.Join("known_hosts.d");
+         mkdir(dir.c_str(), 0700);
+         return env.AtServer({"-o", "UserKnownHostsFile=" + dir, "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o",
+                              "StrictHostKeyChecking=accept-new", "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return "cannot add the host key to " + env.dir.Join("known_hosts.d");
+       }},
+      {"KnownHostsUnreadable",
+       [](const CaseEnv& env) {
+         const std::string path = env.File("known_hosts", env.sshd.known_hosts_line() + "\n");
+         chmod(path.c_str(), 0);
+         return env.AtServer({"-o", "UserKnownHostsFile=" + path, "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return "cannot read " + env.dir.Join("known_hosts") + "; ignored";
+       },
+       /*skip_as_root=*/true},
+      {"KnownHostsFullOfJunk",
+       [over_a_mib](const CaseEnv& env) {
+         const std::string junk = std::string("\0\0\0\n", 4) + over_a_mib + "\n" +
+                                  "[127.0.0.1]:x ssh-ed25519 !!!!\n\x7f\x01\x02 ssh-rsa\n";
+         return env.AtServer({"-o", "UserKnownHostsFile=" + env.File("junk_hosts", junk), "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-L", env.GoodForward()});
+       },
+       kNotTrusted, Text("host key verification failed")},
+  };
+}
+
+/// The server, the echo service and a directory, shared by every row of the table.
+class HostileInputTable : public ::testing::TestWithParam<BadInput> {
+ protected:
+  static void SetUpTestSuite() {
+    std::string error;
+    sshd_ = SshdServer::Start(&error).release();
+    if (sshd_ == nullptr) std::cerr << "sshd did not start: " << error << "\n";
+    echo_ = new TcpServer();
+  }
+  static void TearDownTestSuite() {
+    delete echo_;
+    delete sshd_;
+    echo_ = nullptr;
+    sshd_ = nullptr;
+  }
+
+  static SshdServer* sshd_;
+  static TcpServer* echo_;
+};
+
+SshdServer* HostileInputTable::sshd_ = nullptr;
+TcpServer* HostileInputTable::echo_ = nullptr;
+
+/// stderr must be short, every line a "tether: " line (warnings and the final message),
+/// without raw control characters.
+void ExpectCleanMessages(const std::string& err) {
+  EXPECT_FALSE(err.empty()) << "no message on stderr";
+  EXPECT_LE(err.size(), kMaxStderrBytes) << "stderr echoes the input: " << err.substr(0, 300);
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    const bool indented = line.rfind("  ", 0) == 0;  // continuation of a multi-line warning
+    EXPECT_TRUE(line.rfind("tether: ", 0) == 0 || indented) << "stray line: " << line;
+    EXPECT_TRUE(std::none_of(line.begin(), line.end(),
+                             [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+        << "control character in: " << line;
+  }
+}
+
+TEST_P(HostileInputTable, ExitsWithItsCodeAndMessage) {
+  const BadInput& input = GetParam();
+  ASSERT_TRUE(sshd_ != nullptr && echo_->ok());
+  if (input.skip_as_root && geteuid() == 0) GTEST_SKIP() << "root reads any file";
+  TempDir dir;
+  const uint16_t listen_port = FreeTcpPort();
+  ASSERT_NE(listen_port, 0);
+  const CaseEnv env{*sshd_, echo_->port(), dir, listen_port};
+  const size_t connections_before = CountOccurrences(sshd_->sshd_log(), kSshdConnectionLine);
+  std::string error;
+  std::unique_ptr<Subprocess> tether = StartTetherRaw(*sshd_, input.args(env), {}, &error);
+  ASSERT_TRUE(tether) << error;
+
+  const std::optional<int> code = tether->WaitExit(kExitTimeout);
+  ASSERT_TRUE(code.has_value()) << "still running after " << kExitTimeout.count() << " ms";
+  const std::string err = tether->Stderr();
+  EXPECT_EQ(*code, input.exit_code) << err.substr(0, 1000);
+  EXPECT_LT(*code, 128) << "killed by signal " << *code - 128;
+  const std::string expected = input.message(env);
+  EXPECT_TRUE(Contains(err, expected)) << "expected '" << expected << "' in:\n"
+                                       << err.substr(0, 1000);
+  ExpectCleanMessages(err);
+  if (input.exit_code == kUsage || input.exit_code == kConfig) {
+    EXPECT_EQ(CountOccurrences(sshd_->sshd_log(), kSshdConnectionLine), connections_before)
+        << "a bad command line or configuration must fail before connecting";
+  }
+  EXPECT_TRUE(ProcessGone(tether->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port)) << "port " << listen_port << " still in use";
+  EXPECT_TRUE(WaitUntil([] { return sshd_->ConnectionPids().empty(); }, kExitTimeout))
+      << "sshd connection processes left behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(HostileInput, HostileInputTable, ::testing::ValuesIn(BadInputs()),
+                         [](const ::testing::TestParamInfo<BadInput>& row) {
+                           return row.param.name;
+                         });
+
+// ---------------------------------------------------------------------------------------
+// Servers that misbehave before the tunnel is up.
+
+/// What a scripted "SSH server" sends before it closes.
+struct HostileServer {
+  std::string name;
+  std::string bytes;
+  bool reset = false;  ///< close with a RST instead of a FIN
+  std::string reason = "";  ///< expected in the message after "SSH handshake failed: "
+};
+
+void PrintTo(const HostileServer& script, std::ostream* out) { *out << script.name; }
+
+std::string PacketWithLength(uint32_t length) {
+  std::string packet = "SSH-2.0-OpenSSH_9.6\r\n";
+  for (int shift = 24; shift >= 0; shift -= 8) packet += static_cast<char>(length >> shift);
+  return packet + std::string(64, '\x14');
+}
+
+class HostileServerTest : public ::testing::TestWithParam<HostileServer> {
+ protected:
+  void SetUp() override {
+    std::string error;
+    sshd_ = SshdServer::Start(&error);
+    ASSERT_TRUE(sshd_) << error;
+  }
+  std::unique_ptr<SshdServer> sshd_;  ///< Only for its client environment (HOME, keys).
+};
+
+TEST_P(HostileServerTest, HandshakeFailsWith69AndAClearMessage) {
+  const HostileServer& script = GetParam();
+  ScriptedServer server([&script](int fd) {
+    WriteAll(fd, script.bytes);
+    std::this_thread::sleep_for(milliseconds(200));
+    if (script.reset) ArmReset(fd);
+  });
+  const uint16_t listen_port = FreeTcpPort();
+  std::unique_ptr<Subprocess> tether =
+      StartTetherRaw(*sshd_, {"-p", std::to_string(server.port()), "-i", sshd_->user_key_path(),
+                              "-o", "ConnectTimeout=5", "-L",
+                              std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
+  ASSERT_TRUE(tether);
+  EXPECT_EQ(tether->WaitExit(kExitTimeout), kUnreachable) << tether->Stderr();
+  const std::string err = tether->Stderr();
+  EXPECT_TRUE(Contains(err, "tether: SSH handshake failed: " + script.reason)) << err;
+  ExpectCleanMessages(err);
+  EXPECT_EQ(server.accepted(), 1);
+  EXPECT_TRUE(ProcessGone(tether->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HostileInput, HostileServerTest,
+    ::testing::Values(HostileServer{"ClosesAtOnce", "", false, "the server closed the connection"},
+                      HostileServer{"SpeaksHttp", "HTTP/1.1 400 Bad Request\r\n\r\n"},
+                      HostileServer{"SendsBannerThenCloses", "SSH-2.0-OpenSSH_9.6\r\n", false,
+                                    "the server closed the connection"},
+                      HostileServer{"SendsBannerThenResets", "SSH-2.0-OpenSSH_9.6\r\n", true,
+                                    "the server closed the connection"},
+                      HostileServer{"SendsA100KiBBanner", "SSH-2.0-" + std::string(100000, 'A')},
+                      HostileServer{"ClaimsA2GiBPacket", PacketWithLength(0x7fffffff)},
+                      HostileServer{"ClaimsAnEmptyPacket", PacketWithLength(0)},
+                      HostileServer{"SendsNulBytes", std::string(4096, '\0')}),
+    [](const ::testing::TestParamInfo<HostileServer>& row) { return row.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// Hostile peers of a running tunnel, and valid extremes that must be accepted.
+
+std::string CurrentUserName() {
+  const passwd* entry = getpwuid(getuid());
+  return entry != nullptr ? entry->pw_name : "root";
+}
+
+/// True when one of sshd's connection processes is the AuthorizedKeysCommand `sleep`:
+/// the server is in the middle of authenticating us.
+bool SshdIsAuthenticating(const SshdServer& sshd) {
+  for (pid_t pid : sshd.ConnectionPids()) {
+    if (ReadFile("/proc/" + std::to_string(pid) + "/comm") == "sleep\n") return true;
+  }
+  return false;
+}
+
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    sshd_ = SshdServer::Start(&error);
+    ASSERT_TRUE(sshd_) << error;
+    ASSERT_TRUE(echo_.ok()) << echo_.error();
+  }
+
+  void TearDown() override {
+    if (HasFailure() && sshd_) std::cerr << Diagnostics(tether_.get(), *sshd_) << "\n";
+  }
+
+  /// Starts tether with `args` at the fixture and waits for `forwards` forwarding lines;
+  /// returns their ports (empty after a failure).
+  std::vector<uint16_t> LaunchReady(const std::vector<std::string>& args, size_t forwards) {
+    std::string error;
+    tether_ = StartTether(*sshd_, args, {}, &error);
+    EXPECT_TRUE(tether_) << error;
+    if (!tether_ || !WaitForForwarding(*tether_, forwards, kReadyTimeout)) {
+      ADD_FAILURE() << "tether did not start forwarding";
+      return {};
+    }
+    return ForwardedIpv4Ports(*tether_);
+  }
+
+  std::string ToEcho() const { return "0:127.0.0.1:" + std::to_string(echo_.port()); }
+
+  /// SIGTERM must stop the tunnel with 0, leaving no process and free ports.
+  void ExpectStopsCleanly(const std::vector<uint16_t>& ports) {
+    EXPECT_TRUE(tether_->Running()) << "exit " << tether_->exit_code().value_or(-1);
+    tether_->Signal(SIGTERM);
+    EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
+    EXPECT_TRUE(ProcessGone(tether_->pid()));
+    for (uint16_t port : ports) EXPECT_TRUE(PortIsFree(port)) << port;
+    EXPECT_TRUE(WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kExitTimeout));
+  }
+
+  std::unique_ptr<SshdServer> sshd_;
+  TcpServer echo_;
+  std::unique_ptr<Subprocess> tether_;
+};
+
+TEST_F(HostilePeerTest, ServerThatClosesDuringAuthenticationEndsItWithAClearMessage) {
+  // A server whose key check hangs (AuthorizedKeysCommand sleeps) holds tether inside
+  // authentication; then the link is reset under it.
+  SshdConfig config;
+  config.extra_config = {"AuthorizedKeysFile none", "AuthorizedKeysCommand /bin/sleep 20",
+                         "AuthorizedKeysCommandUser " + CurrentUserName()};
+  std::string error;
+  sshd_ = SshdServer::Start(config, &error);
+  ASSERT_TRUE(sshd_) << error;
+  FaultProxy proxy(sshd_->port());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  // The server's key, known under the proxy's port.
+  const std::string known_hosts = sshd_->dir() + "/proxy_known_hosts";
+  ASSERT_TRUE(WriteFile(known_hosts, "[127.0.0.1]:" + std::to_string(proxy.port()) + " " +
+                                         sshd_->host_public_key_line() + "\n"));
+  const uint16_t listen_port = FreeTcpPort();
+  tether_ = StartTetherRaw(
+      *sshd_, {"-p", std::to_string(proxy.port()), "-i", sshd_->user_key_path(), "-o",
+               "UserKnownHostsFile=" + known_hosts, "-L",
+               std::to_string(listen_port) + ":127.0.0.1:7", sshd_->user() + "@127.0.0.1"});
+  ASSERT_TRUE(tether_);
+  ASSERT_TRUE(WaitUntil([&] { return SshdIsAuthenticating(*sshd_) || !tether_->Running(); },
+                        kReadyTimeout) &&
+              tether_->Running())
+      << "sshd never ran the AuthorizedKeysCommand";
+  EXPECT_TRUE(tether_->Running());
+
+  proxy.ResetAll();
+  const std::optional<int> code = tether_->WaitExit(kExitTimeout);
+  ASSERT_TRUE(code.has_value()) << "tether did not notice the reset";
+  const std::string err = tether_->Stderr();
+  EXPECT_TRUE(*code == kUnreachable || *code == kConnectionLost) << "exit " << *code << ": " << err;
+  EXPECT_TRUE(Contains(err, "authentication")) << err;
+  ExpectCleanMessages(err);
+  EXPECT_TRUE(ProcessGone(tether_->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
+TEST_F(HostilePeerTest, ServerOfferingOnlyAHostKeyTypeLibssh2CannotUseFailsWith69) {
+  // The fixture's host key, certified by a throwaway CA; sshd re-reads its configuration on
+  // SIGHUP and then offers nothing but the certificate, which libssh2 1.10 cannot check.
+  TempDir dir;
+  const std::string host_key = sshd_->dir() + "/ssh_host_ed25519_key";
+  ASSERT_FALSE(MakeUserKey(dir.Join("ca"), "ed25519", "").empty());
+  std::string output;
+  std::string error;
+  ASSERT_TRUE(RunCommand({"ssh-keygen", "-q", "-s", dir.Join("ca"), "-I", "host", "-h", "-n",
+                          "127.0.0.1", host_key + ".pub"},
+                         {}, seconds(10), &output, &error))
+      << error << output;
+  ASSERT_TRUE(WriteFile(sshd_->config_path(),
+                        ReadFile(sshd_->config_path()) + "HostCertificate " + host_key +
+                            "-cert.pub\nHostKeyAlgorithms ssh-ed25519-cert-v01@openssh.com\n"));
+  kill(sshd_->sshd_pid(), SIGHUP);
+  ASSERT_TRUE(
+      WaitUntil([&] { return CountOccurrences(sshd_->sshd_log(), "Server listening on") == 2; },
+                kReadyTimeout))
+      << sshd_->sshd_log();
+
+  const uint16_t listen_port = FreeTcpPort();
+  tether_ = StartTether(*sshd_, {"-L", std::to_string(listen_port) + ":127.0.0.1:7"});
+  ASSERT_TRUE(tether_);
+  EXPECT_EQ(tether_->WaitExit(kExitTimeout), kUnreachable);
+  const std::string err = tether_->Stderr();
+  EXPECT_TRUE(Contains(err, "tether: SSH handshake failed: ")) << err;
+  EXPECT_TRUE(Contains(err, "no host key type, key exchange, cipher or MAC")) << err;
+  ExpectCleanMessages(err);
+  EXPECT_TRUE(ProcessGone(tether_->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
+TEST_F(HostilePeerTest, TargetThatResetsMidTransferDropsOnlyThatClient) {
+  // First byte 'R': read 64 KiB, then reset; anything else: echo (that byte included).
+  ScriptedServer target([](int fd) {
+    char mode = 0;
+    if (recv(fd, &mode, 1, MSG_WAITALL) != 1) return;
+    if (mode == 'R') {
+      std::string sink(size_t{64} * 1024, '\0');
+      ReadExactly(fd, sink.data(), sink.size());
+      ArmReset(fd);
+      return;
+    }
+    if (!WriteAll(fd, &mode, 1)) return;
+    char buffer[65536];
+    for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) {
+      if (!WriteAll(fd, buffer, static_cast<size_t>(n))) return;
+    }
+  });
+  const std::vector<uint16_t> ports =
+      LaunchReady({"-L", "0:127.0.0.1:" + std::to_string(target.port()), "-L", ToEcho()}, 2);
+  ASSERT_EQ(ports.size(), 2u);
+  UniqueFd bystander = ConnectLocal(ports[1]);
+  ASSERT_TRUE(bystander && EchoOnce(bystander.get(), "before"));
+
+  UniqueFd victim = ConnectLocal(ports[0]);
+  ASSERT_TRUE(victim);
+  const std::string payload = "R" + RandomBytes(4 * kMiB, 7);
+  std::thread writer([&] { WriteAll(victim.get(), payload); });  // fails once dropped
+  EXPECT_TRUE(PeerEnds(victim.get(), kIoTimeout)) << "the reset did not reach the client";
+  shutdown(victim.get(), SHUT_RDWR);
+  writer.join();
+
+  EXPECT_TRUE(EchoOnce(bystander.get(), "after"));
+  UniqueFd again = ConnectLocal(ports[0]);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(EchoOnce(again.get(), "Eecho through the forward whose target reset"));
+  EXPECT_GE(target.accepted(), 2);
+  ExpectStopsCleanly(ports);
+}
+
+TEST_F(HostilePeerTest, ClientThatNeverReadsKeepsMemoryBounded) {
+  constexpr size_t kFlood = 200 * kMiB;
+  std::atomic<uint64_t> written{0};
+  ScriptedServer flood([&](int fd) {
+    const std::string chunk = RandomBytes(kMiB, 11);
+    for (size_t sent = 0; sent < kFlood; sent += chunk.size()) {
+      if (!WriteAll(fd, chunk)) return;
+      written += chunk.size();
+    }
+  });
+  const std::vector<uint16_t> ports =
+      LaunchReady({"-L", "0:127.0.0.1:" + std::to_string(flood.port()), "-L", ToEcho()}, 2);
+  ASSERT_EQ(ports.size(), 2u);
+  const int64_t rss_before = RssKiB(tether_->pid());
+
+  UniqueFd sleeper = ConnectLocal(ports[0]);  // Never reads.
+  ASSERT_TRUE(sleeper);
+  std::this_thread::sleep_for(seconds(3));
+  const int64_t rss = RssKiB(tether_->pid());
+  std::cout << "[ hostile  ] tether RSS " << rss_before << " KiB idle, " << rss
+            << " KiB with a client that does not read; the target wrote " << written.load() / kMiB
+            << " MiB" << std::endl;
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, kMaxRssKiB);
+  EXPECT_LT(written.load(), kFlood / 4) << "nothing held the target back";
+
+  EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel still serves others"));
+  UniqueFd reader = ConnectLocal(ports[0]);  // The same forward serves a reading client.
+  ASSERT_TRUE(reader);
+  std::string first(8 * kMiB, '\0');
+  EXPECT_TRUE(ReadExactly(reader.get(), first.data(), first.size()));
+  EXPECT_EQ(Sha256Hex(first.substr(0, kMiB)), Sha256Hex(RandomBytes(kMiB, 11)));
+  reader.Reset();
+  sleeper.Reset();
+  ExpectStopsCleanly(ports);
+}
+
+TEST_F(HostilePeerTest, TargetThatNeverReadsKeepsMemoryBounded) {
+  ScriptedServer sink([](int fd) {
+    pollfd wait{fd, POLLRDHUP, 0};  // Reads nothing; returns when stopped or the peer goes.
+    while (poll(&wait, 1, 100) == 0) {
+    }
+  });
+  const std::vector<uint16_t> ports =
+      LaunchReady({"-L", "0:127.0.0.1:" + std::to_string(sink.port()), "-L", ToEcho()}, 2);
+  ASSERT_EQ(ports.size(), 2u);
+
+  UniqueFd pusher = ConnectLocal(ports[0]);
+  ASSERT_TRUE(pusher);
+  SetIoTimeout(pusher.get(), milliseconds(200));
+  const std::string chunk = RandomBytes(kMiB, 13);
+  uint64_t pushed = 0;
+  const auto until = std::chrono::steady_clock::now() + seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    const ssize_t n = send(pusher.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n > 0) pushed += static_cast<uint64_t>(n);
+  }
+  const int64_t rss = RssKiB(tether_->pid());
+  std::cout << "[ hostile  ] tether RSS " << rss << " KiB after the client pushed " << pushed / kMiB
+            << " MiB at a target that does not read" << std::endl;
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, kMaxRssKiB);
+  EXPECT_LT(pushed, 100 * kMiB) << "nothing held the client back";
+  EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel still serves others"));
+  pusher.Reset();
+  ExpectStopsCleanly(ports);
+}
+
+TEST_F(HostilePeerTest, TargetHostOf255CharsIsAcceptedAndOnlyItsClientsAreDropped) {
+  const std::vector<uint16_t> ports =
+      LaunchReady({"-L", "0:" + LongName(255) + ":80", "-L", ToEcho()}, 2);
+  ASSERT_EQ(ports.size(), 2u);
+  UniqueFd unresolvable = ConnectLocal(ports[0]);
+  ASSERT_TRUE(unresolvable);
+  EXPECT_TRUE(PeerEnds(unresolvable.get(), kIoTimeout)) << "client left hanging";
+  EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel lives on"));
+  ExpectStopsCleanly(ports);
+}
+
+/// The largest values the options accept: the tunnel must work, and stay idle.
+struct LargestValue {
+  std::string name;
+  std::vector<std::string> args;
+};
+
+void PrintTo(const LargestValue& value, std::ostream* out) { *out << value.name; }
+
+class LargestValueTest : public HostilePeerTest,
+                         public ::testing::WithParamInterface<LargestValue> {};
+
+TEST_P(LargestValueTest, IsAcceptedAndTheTunnelWorksAndIdles) {
+  std::vector<std::string> args = GetParam().args;
+  args.insert(args.end(), {"-L", ToEcho()});
+  const std::vector<uint16_t> ports = LaunchReady(args, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_TRUE(EchoesThrough(ports[0], "a century of tunnel"));
+  std::this_thread::sleep_for(milliseconds(300));
+  const std::optional<uint64_t> before = CpuTicks(tether_->pid());
+  std::this_thread::sleep_for(seconds(1));
+  const std::optional<uint64_t> after = CpuTicks(tether_->pid());
+  ASSERT_TRUE(before && after);
+  EXPECT_LT(*after - *before, 5u) << "a far deadline must not make the loop spin";
+  EXPECT_TRUE(EchoesThrough(ports[0], "still there"));
+  ExpectStopsCleanly(ports);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HostileInput, LargestValueTest,
+    ::testing::Values(LargestValue{"Ttl100Years", {"--ttl", "36500d"}},
+                      LargestValue{"IdleTimeout100Years", {"--idle-timeout", "36500d"}},
+                      LargestValue{"Keepalive100Years", {"--keepalive", "36500d"}},
+                      LargestValue{"Keepalive1DayTimes1000",
+                                   {"--keepalive", "1d", "--keepalive-count", "1000"}}),
+    [](const ::testing::TestParamInfo<LargestValue>& row) { return row.param.name; });
+
+// ssh takes any count up to INT_MAX from a config file. 3600 s x 2,600,000 is more than
+// INT64_MAX nanoseconds: the silence limit must not wrap around into the past.
+TEST_F(HostilePeerTest, ConfigKeepaliveLimitBeyondInt64NanosecondsIsAccepted) {
+  TempDir dir;
+  const std::string path = dir.Join("keepalive.conf");
+  ASSERT_TRUE(WriteFile(path, "ServerAliveInterval 3600\nServerAliveCountMax 2600000\n"));
+  chmod(path.c_str(), 0600);
+  const std::vector<uint16_t> ports = LaunchReady({"-F", path, "-L", ToEcho()}, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_TRUE(EchoesThrough(ports[0], "still alive"));
+  ExpectStopsCleanly(ports);
+}
+
+// 49d17h2m48s is 2^32 + 704 milliseconds: a timeout kept in a 32-bit int would be 0.7 s.
+TEST_F(HostilePeerTest, LongConnectTimeoutIsNotCutShortBySilentServer) {
+  ScriptedServer silent([](int fd) {
+    pollfd wait{fd, POLLRDHUP, 0};  // Says nothing; returns when stopped or the peer goes.
+    while (poll(&wait, 1, 100) == 0) {
+    }
+  });
+  const uint16_t listen_port = FreeTcpPort();
+  tether_ =
+      StartTetherRaw(*sshd_, {"-p", std::to_string(silent.port()), "-i", sshd_->user_key_path(),
+                              "-o", "ConnectTimeout=49d17h2m48s", "-L",
+                              std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
+  ASSERT_TRUE(tether_);
+  ASSERT_TRUE(WaitUntil([&] { return silent.accepted() == 1; }, kReadyTimeout));
+  std::this_thread::sleep_for(seconds(2));
+  EXPECT_TRUE(tether_->Running()) << "gave up early: " << tether_->Stderr();
+  tether_->Signal(SIGTERM);
+  EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
+  EXPECT_TRUE(ProcessGone(tether_->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
+TEST_F(HostilePeerTest, ConfigLineOfExactlyOneMebibyteIsAccepted) {
+  TempDir dir;
+  const std::string path = dir.Join("big.conf");
+  ASSERT_TRUE(WriteFile(path, "# " + std::string(kMiB - 2, 'x') + "\nConnectTimeout 10\n"));
+  chmod(path.c_str(), 0600);
+  const std::vector<uint16_t> ports = LaunchReady({"-F", path, "-L", ToEcho()}, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_TRUE(EchoesThrough(ports[0], "a big comment is still a comment"));
+  ExpectStopsCleanly(ports);
+}
+
+}  // namespace
+}  // namespace tether::testing
