@@ -420,5 +420,81 @@ TEST_F(HostKeyAuthNoKey, WithoutBatchModePasswordIsAskedThroughAskpass) {
   EXPECT_FALSE(Contains(message, "not-the-password")) << message;
 }
 
+/// An sshd that wants two factors (AuthenticationMethods): a key first, then a password.
+/// libssh2 1.10 reports the key's partial success as a failure; tether must go on.
+class TwoFactorAuth : public HostKeyAuth {
+ protected:
+  static constexpr char kPassword[] = "tether-two-factor";
+
+  void SetUp() override {
+    HostKeyAuth::SetUp();
+    std::string why;
+    if (!SshdServer::PasswordsUsable(&why)) GTEST_SKIP() << why;
+    SshdConfig cfg;
+    cfg.password = kPassword;
+    cfg.extra_config = {"PasswordAuthentication yes", "PermitRootLogin yes",
+                        "AuthenticationMethods publickey,password"};
+    ASSERT_TRUE(StartSshd(cfg));
+  }
+
+  SubprocessOptions AskpassAnswering(const std::string& answer) const {
+    EXPECT_TRUE(WriteAskpass(scratch_.Join("askpass"), askpass_log(), answer));
+    SubprocessOptions opts = ClientOptions();
+    opts.env_set["SSH_ASKPASS"] = scratch_.Join("askpass");
+    opts.env_set["SSH_ASKPASS_REQUIRE"] = "force";
+    return opts;
+  }
+
+  std::string askpass_log() const { return scratch_.Join("askpass.log"); }
+};
+
+TEST_F(TwoFactorAuth, KeyThenPasswordLogsIn) {
+  auto tether = StartTether({}, AskpassAnswering(kPassword));
+  ASSERT_TRUE(tether);
+  ExpectForwardsThenStops(*tether);
+  EXPECT_EQ(AskpassCalls(askpass_log()), 1);
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Partial publickey for")) << sshd_->sshd_log();
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Accepted password for")) << sshd_->sshd_log();
+  EXPECT_FALSE(Contains(tether->Stderr(), kPassword)) << tether->Stderr();
+}
+
+TEST_F(TwoFactorAuth, KeyThenWrongPasswordFailsSayingTheKeyWasAPartialSuccess) {
+  std::string message = ExpectRefused({}, AskpassAnswering("not-the-password"));
+  EXPECT_TRUE(Contains(message, "authentication failed")) << message;
+  EXPECT_TRUE(Contains(message, "partial success after " + sshd_->user_key_path() +
+                                    ", then the server asked for password"))
+      << message;
+  EXPECT_GE(AskpassCalls(askpass_log()), 1);
+  EXPECT_FALSE(Contains(message, "not-the-password")) << message;
+}
+
+TEST_F(TwoFactorAuth, WithoutAWayToAskForThePasswordFailsAfterTheKey) {
+  // BatchMode: the key is accepted as a first factor, and nothing may prompt for the second.
+  std::string message = ExpectRefused({"-o", "BatchMode=yes"}, AskpassAnswering(kPassword));
+  EXPECT_TRUE(Contains(message, "authentication failed")) << message;
+  EXPECT_EQ(AskpassCalls(askpass_log()), 0);
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Partial publickey for")) << sshd_->sshd_log();
+}
+
+TEST_F(HostKeyAuth, TwoKeysRequiredAgentKeyThenFileKeyLogsIn) {
+  SshdConfig cfg;
+  cfg.extra_config = {"AuthenticationMethods publickey,publickey"};
+  ASSERT_TRUE(StartSshd(cfg));
+  std::string error;
+  auto agent = SshAgent::Start(&error);
+  ASSERT_TRUE(agent) << error;
+  std::string key = scratch_.Join("agent_key");
+  std::string public_line = MakeUserKey(key, "ed25519", "");
+  ASSERT_FALSE(public_line.empty());
+  ASSERT_TRUE(agent->Add(key, &error)) << error;
+  ASSERT_TRUE(sshd_->AddAuthorizedKey(public_line));
+
+  SubprocessOptions opts = ClientOptions();
+  opts.env_set["SSH_AUTH_SOCK"] = agent->socket_path();
+  ExpectConnects({}, opts);
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Partial publickey for")) << sshd_->sshd_log();
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Accepted publickey for")) << sshd_->sshd_log();
+}
+
 }  // namespace
 }  // namespace tether::testing

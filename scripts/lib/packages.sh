@@ -6,7 +6,7 @@
 
 readonly TETHER_PACKAGES=(
   build-essential cmake pkg-config libssh2-1-dev libcli11-dev libspdlog-dev libgtest-dev
-  libgmock-dev openssh-server openssh-client groff-base man-db tmux
+  libgmock-dev libcrypt-dev openssh-server openssh-client groff-base man-db tmux
 )
 
 # Prints, one per line, those of the given packages that dpkg does not list as installed.

@@ -1,5 +1,6 @@
 #include "support/sshd_fixture.h"
 
+#include <crypt.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/net_util.h"
@@ -25,6 +27,26 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr char kSshd[] = "/usr/sbin/sshd";
+
+/// /etc/shadow with `user`'s password hash replaced by one of `password` (or a line added).
+std::string ShadowWithPassword(const std::string& user, const std::string& password) {
+  auto data = std::make_unique<crypt_data>();  // tens of KiB: not for the stack
+  const char* hash = crypt_r(password.c_str(), "$6$tethertestsalt$", data.get());
+  std::string fresh = user + ":" + (hash ? hash : "*") + ":19000:0:99999:7:::";
+  std::string out;
+  bool replaced = false;
+  std::istringstream lines(ReadFile("/etc/shadow"));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(user + ":", 0) == 0) {
+      line = fresh;
+      replaced = true;
+    }
+    out += line + "\n";
+  }
+  if (!replaced) out += fresh + "\n";
+  return out;
+}
+
 constexpr int kLaunchAttempts = 5;
 constexpr seconds kReadyTimeout(10);
 constexpr seconds kKeygenTimeout(30);
@@ -158,6 +180,15 @@ bool SshdServer::Prepare(const SshdConfig& cfg, std::string* error) {
     std::filesystem::create_directories("/run/sshd", ec);
   }
   mkdir(runtime_dir().c_str(), 0700);
+  password_ = cfg.password;
+  if (!password_.empty()) {
+    if (!PasswordsUsable(error)) return false;
+    const std::string shadow = dir_.Join("shadow");
+    if (!WriteFile(shadow, ShadowWithPassword(user_, password_)) || chmod(shadow.c_str(), 0600)) {
+      *error = "cannot write " + shadow;
+      return false;
+    }
+  }
   return MakeHostKeys(cfg, error) && MakeClientHome(cfg, error) && WriteConfig(cfg, error);
 }
 
@@ -232,6 +263,33 @@ bool SshdServer::WriteConfig(const SshdConfig& cfg, std::string* error) const {
   return true;
 }
 
+bool SshdServer::PasswordsUsable(std::string* why) {
+  if (geteuid() != 0) {
+    *why = "password logins need root (to give sshd its own /etc/shadow in a mount namespace)";
+    return false;
+  }
+  std::string output;
+  std::string error;
+  if (!RunCommand({"unshare", "--mount", "--propagation", "private", "true"}, {}, seconds(10),
+                  &output, &error)) {
+    *why = "cannot create a mount namespace here (unshare --mount): " + error;
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> SshdServer::SshdCommand() const {
+  std::vector<std::string> command = {kSshd, "-D", "-e", "-f", config_path()};
+  if (password_.empty()) return command;
+  // sshd checks passwords against /etc/shadow: in a private mount namespace, a copy that
+  // holds the test's password is bound over it for this sshd alone.
+  std::vector<std::string> wrapped = {"unshare", "--mount", "--propagation", "private", "sh",
+                                      "-c", "mount --bind \"$0\" /etc/shadow && exec \"$@\"",
+                                      dir_.Join("shadow")};
+  wrapped.insert(wrapped.end(), command.begin(), command.end());
+  return wrapped;
+}
+
 bool SshdServer::Launch(std::string* error) {
   const std::string base = ReadFile(dir_.Join("sshd_config.base"));
   SubprocessOptions opts;
@@ -245,7 +303,7 @@ bool SshdServer::Launch(std::string* error) {
       *error = "cannot pick a port or write " + config_path();
       return false;
     }
-    process_ = Subprocess::Start({kSshd, "-D", "-e", "-f", config_path()}, opts, error);
+    process_ = Subprocess::Start(SshdCommand(), opts, error);
     if (!process_) return false;
     if (WaitReady(error)) return true;
     bool port_taken = sshd_log().find("Address already in use") != std::string::npos;

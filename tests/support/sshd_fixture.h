@@ -34,6 +34,10 @@ struct SshdConfig {
   /// More host key types ("ecdsa", "rsa") for the server to offer besides ed25519. Only the
   /// ed25519 key goes into known_hosts.
   std::vector<std::string> extra_host_key_types;
+  /// A login password for the current user, for password authentication: sshd then runs in
+  /// a private mount namespace whose /etc/shadow is a copy holding this password, so the
+  /// machine's accounts are never touched. Needs root (see PasswordsUsable).
+  std::string password;
 };
 
 /// A real OpenSSH server (/usr/sbin/sshd -D -e) on a free loopback port, with throwaway host
@@ -47,6 +51,8 @@ class SshdServer {
   /// Starts sshd and returns once it answers with its SSH-2.0 banner; nullptr and *error
   /// (with the sshd log) on failure.
   static std::unique_ptr<SshdServer> Start(const SshdConfig& cfg, std::string* error);
+  /// True when SshdConfig::password can work here; else *why says what is missing.
+  static bool PasswordsUsable(std::string* why);
   /// Start with the default configuration.
   static std::unique_ptr<SshdServer> Start(std::string* error);
   /// MakeUserKey, reachable through the class as well.
@@ -121,6 +127,8 @@ class SshdServer {
 
  private:
   bool Prepare(const SshdConfig& cfg, std::string* error);
+  /// argv that starts sshd (in its own mount namespace when a password is set).
+  std::vector<std::string> SshdCommand() const;
   bool MakeHostKeys(const SshdConfig& cfg, std::string* error);
   bool MakeClientHome(const SshdConfig& cfg, std::string* error);
   bool WriteConfig(const SshdConfig& cfg, std::string* error) const;
@@ -137,6 +145,7 @@ class SshdServer {
   std::string user_public_key_line_;
   std::map<std::string, std::string> extra_host_keys_;  ///< type -> public line.
   std::unique_ptr<Subprocess> process_;
+  std::string password_;  ///< SshdConfig::password
 };
 
 /// A throwaway ssh-agent (ssh-agent -D -a SOCKET), killed by pid when destroyed.
