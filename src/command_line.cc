@@ -20,10 +20,11 @@
 #include <vector>
 
 #include "tether/duration.h"
-#include "tether/message_text.h"
 #include "tether/exit_code.h"
+#include "tether/message_text.h"
 #include "tether/forward_spec.h"
 #include "tether/options.h"
+#include "tether/ssh_config.h"
 
 namespace tether {
 namespace {
@@ -69,11 +70,16 @@ SSH options (as in ssh):
                  for IdentityFile, UserKnownHostsFile and LocalForward, which
                  add up. -p, -l, -i, -g and --keepalive* win over -o.
                  Understood:
-                   User, Port, IdentityFile, UserKnownHostsFile,
-                   GlobalKnownHostsFile, StrictHostKeyChecking (yes,
-                   accept-new, no; ask means yes), ConnectTimeout,
-                   ServerAliveInterval, ServerAliveCountMax, BatchMode,
-                   GatewayPorts, LocalForward
+                   User, Port, HostName, IdentityFile, IdentitiesOnly,
+                   IdentityAgent, UserKnownHostsFile, GlobalKnownHostsFile,
+                   StrictHostKeyChecking (yes, accept-new, no; ask means
+                   yes), HashKnownHosts, ConnectTimeout, ConnectionAttempts,
+                   AddressFamily, BindAddress, ServerAliveInterval,
+                   ServerAliveCountMax, BatchMode, GatewayPorts,
+                   LocalForward, Ciphers, MACs, KexAlgorithms,
+                   HostKeyAlgorithms, PubkeyAuthentication,
+                   PasswordAuthentication, KbdInteractiveAuthentication,
+                   NumberOfPasswordPrompts
                  Accepted and ignored, as they change nothing for a tunnel:
                    AddKeysToAgent, CheckHostIP, Compression, ControlMaster,
                    ControlPath, ControlPersist, EscapeChar,
@@ -81,6 +87,13 @@ SSH options (as in ssh):
                    fails), ForwardAgent, ForwardX11, ForwardX11Trusted,
                    HashKnownHosts, LogLevel, RequestTTY, SessionType,
                    TCPKeepAlive, UpdateHostKeys, VisualHostKey
+  -c CIPHERS     ciphers to offer, as -o Ciphers (libssh2 has no aes-gcm or
+                 chacha20-poly1305)
+  -m MACS        MACs to offer, as -o MACs
+  -4, -6         connect to the server over IPv4 only / IPv6 only
+  -b ADDRESS     connect to the server from this local address
+  -G             print the settings tether would use for host, like ssh -G,
+                 and exit
   -f             go to the background once every forward listens and the
                  server has accepted us; the tunnel still ends with its parent
   -E FILE        write the log to FILE instead of stderr
@@ -145,10 +158,13 @@ struct RawArgs {
   std::vector<std::string> ssh_options;     ///< -o, in order
   std::vector<std::string> identity_files;  ///< -i, in order
   std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
-  std::optional<std::string> port, user, log_file, config_file;
+  std::optional<std::string> port, user, log_file, config_file, ciphers, macs, bind_address;
   std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
   // Flags are read through their counts; CLI::App owns the options.
   const CLI::Option* gateway_ports = nullptr;
+  const CLI::Option* ipv4_only = nullptr;
+  const CLI::Option* ipv6_only = nullptr;
+  const CLI::Option* print_config = nullptr;
   const CLI::Option* fork = nullptr;
   const CLI::Option* quiet = nullptr;
   const CLI::Option* verbose = nullptr;
@@ -381,7 +397,6 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
     {"forwardagent", false, IgnoreValue},
     {"forwardx11", false, IgnoreValue},
     {"forwardx11trusted", false, IgnoreValue},
-    {"hashknownhosts", false, IgnoreValue},
     {"loglevel", false, IgnoreValue},
     {"requesttty", false, IgnoreValue},
     {"sessiontype", false, IgnoreValue},
@@ -389,6 +404,24 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
     {"updatehostkeys", false, IgnoreValue},
     {"visualhostkey", false, IgnoreValue},
 };
+
+// Keys the tunnel plan reads from ssh_config: given with -o they are handed to the same
+// reader, ahead of the files, which checks their values. Keys ssh has but tether does not
+// honour (HostKeyAlias, ProxyCommand, ...) stay unknown here rather than silently dropped.
+constexpr std::string_view kConfigFileKeys[] = {
+    "addressfamily",          "bindaddress",          "ciphers",
+    "connectionattempts",     "hashknownhosts",       "hostkeyalgorithms",
+    "hostname",               "identitiesonly",       "identityagent",
+    "kbdinteractiveauthentication", "kexalgorithms",  "macs",
+    "numberofpasswordprompts", "passwordauthentication", "pubkeyauthentication",
+    "challengeresponseauthentication",
+};
+
+bool ReadWithConfigFiles(std::string_view lower_key) {
+  return std::find(std::begin(kConfigFileKeys), std::end(kConfigFileKeys), lower_key) !=
+             std::end(kConfigFileKeys) &&
+         IsSshConfigKeyword(lower_key);
+}
 
 const SshOptionHandler* FindSshOptionHandler(std::string_view lower_key) {
   for (const SshOptionHandler& handler : kSshOptionHandlers) {
@@ -448,6 +481,12 @@ bool ApplySshOption(const std::string& line, std::set<std::string>* seen, Option
   }
   const std::string lower_key = Lowercase(key);
   const SshOptionHandler* handler = FindSshOptionHandler(lower_key);
+  if (handler == nullptr && ReadWithConfigFiles(lower_key)) {
+    // Read with the configuration files, before them, by the same reader: it checks the
+    // value (a bad one is still a usage error) and the first value wins as in ssh.
+    out->ssh_config_lines.push_back(key + " " + value);
+    return true;
+  }
   if (handler == nullptr) {
     *error = "unknown -o option " + Quote(key);
     return false;
@@ -501,6 +540,36 @@ bool NonEmpty(std::string_view flag, const std::optional<std::string>& value,
   return false;
 }
 
+/// -c, -m, -b, -4, -6: flags that stand for ssh_config lines. They go before the -o lines,
+/// so that they win over -o as ssh's flags do; the reader checks their values.
+bool ApplyConfigFlags(const RawArgs& raw, Options* out, std::string* error) {
+  if (!NonEmpty("-c", raw.ciphers, "a cipher list", error) ||
+      !NonEmpty("-m", raw.macs, "a MAC list", error) ||
+      !NonEmpty("-b", raw.bind_address, "an address", error)) {
+    return false;
+  }
+  if (raw.ipv4_only->count() > 0 && raw.ipv6_only->count() > 0) {
+    *error = "-4 and -6 exclude each other";
+    return false;
+  }
+  std::vector<std::string> lines;
+  for (const auto& [keyword, value] : {std::pair{"Ciphers", raw.ciphers},
+                                       std::pair{"MACs", raw.macs},
+                                       std::pair{"BindAddress", raw.bind_address}}) {
+    if (value && HasControlCharacter(*value)) {
+      *error = std::string(keyword) + ": bad value " + Quote(*value) +
+               ": contains a control character";
+      return false;
+    }
+    if (value) lines.push_back(std::string(keyword) + " " + *value);
+  }
+  if (raw.ipv4_only->count() > 0) lines.push_back("AddressFamily inet");
+  if (raw.ipv6_only->count() > 0) lines.push_back("AddressFamily inet6");
+  out->ssh_config_lines.insert(out->ssh_config_lines.begin(), lines.begin(), lines.end());
+  out->print_config = raw.print_config->count() > 0;
+  return true;
+}
+
 // Explicit flags run after -o, so that they win over it as they do in ssh.
 bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
   if (!ApplyForwards(raw.forwards, out, error)) return false;
@@ -521,6 +590,7 @@ bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
     *error = "-l: bad value " + Quote(*raw.user) + ": contains a control character";
     return false;
   }
+  if (!ApplyConfigFlags(raw, out, error)) return false;
   if (raw.user) out->user = *raw.user;
   if (raw.log_file) out->log_file = *raw.log_file;
   if (raw.config_file) out->config_file = *raw.config_file;
@@ -655,10 +725,7 @@ bool BuildOptions(const RawArgs& raw, Options* out, std::string* error) {
       !ApplyLifetimeFlags(raw, out, error) || !ApplyPositionals(raw, out, error)) {
     return false;
   }
-  if (out->forwards.empty()) {
-    *error = "no forward given: use -L [bind_address:]port:host:hostport";
-    return false;
-  }
+  // "no forward given" is decided once LocalForward lines in ssh_config have been read.
   return true;
 }
 
@@ -680,12 +747,18 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   AddValueOption(app, "-l", &raw->user);
   AddValueOption(app, "-E", &raw->log_file);
   AddValueOption(app, "-F", &raw->config_file);
+  AddValueOption(app, "-c", &raw->ciphers);
+  AddValueOption(app, "-m", &raw->macs);
+  AddValueOption(app, "-b", &raw->bind_address);
   AddValueOption(app, "--ttl", &raw->ttl);
   AddValueOption(app, "--idle-timeout", &raw->idle_timeout);
   AddValueOption(app, "--keepalive", &raw->keepalive);
   AddValueOption(app, "--keepalive-count", &raw->keepalive_count);
   AddValueOption(app, "--tie-to", &raw->tie_to);
   raw->gateway_ports = app->add_flag("-g");
+  raw->ipv4_only = app->add_flag("-4");
+  raw->ipv6_only = app->add_flag("-6");
+  raw->print_config = app->add_flag("-G");
   raw->fork = app->add_flag("-f");
   raw->quiet = app->add_flag("-q");
   raw->verbose = app->add_flag("-v");

@@ -1,6 +1,7 @@
 #include "tether/known_hosts.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "tether/base64.h"
+#include "tether/hmac_sha1.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -223,6 +225,18 @@ bool KnownHosts::Verify(const ServerHostKey& key, Failure* failure) {
   return AppendKey(key, failure);
 }
 
+std::string KnownHosts::StoredHostName() const {
+  if (!config_.hash_new_entries) return HostPattern();
+  // OpenSSH's hashed form: |1|base64(salt)|base64(HMAC-SHA1(salt, name)), salt 20 bytes.
+  std::string salt(20, '\0');
+  if (getrandom(salt.data(), salt.size(), 0) != static_cast<ssize_t>(salt.size())) {
+    return HostPattern();
+  }
+  const Sha1Digest hash = HmacSha1(salt, HostPattern());
+  return "|1|" + Base64Encode(salt) + "|" +
+         Base64Encode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
+}
+
 bool KnownHosts::AppendKey(const ServerHostKey& key, Failure* failure) {
   if (config_.user_files.empty()) return true;
   const std::string& path = config_.user_files.front();
@@ -234,7 +248,7 @@ bool KnownHosts::AppendKey(const ServerHostKey& key, Failure* failure) {
   }
   // Read-write: FileEndsWithNewline reads the last byte back.
   UniqueFd fd(open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
-  std::string line = HostPattern() + " " + key.algorithm + " " + Base64Encode(key.blob) + "\n";
+  std::string line = StoredHostName() + " " + key.algorithm + " " + Base64Encode(key.blob) + "\n";
   if (fd && !FileEndsWithNewline(fd.get())) line.insert(0, "\n");
   if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     *failure = {ExitCode::kNotTrusted, ErrnoMessage("cannot add the host key to " + path)};

@@ -51,5 +51,9 @@ int main(int argc, char** argv) {
   tether::TunnelPlan plan;
   tether::Failure failure;
   if (!tether::MakeTunnelPlan(options, &plan, &failure)) return Fail(failure.message, failure.code);
+  if (options.print_config) {
+    std::fputs(plan.resolved_settings.c_str(), stdout);
+    return 0;
+  }
   return tether::Launch(plan, &signals, parent_at_start);
 }

@@ -410,6 +410,19 @@ const Keyword* FindKeyword(std::string_view lower_name) {
   return nullptr;
 }
 
+}  // namespace
+
+bool IsSshConfigKeyword(std::string_view name) {
+  const std::string lower = Lowercase(name);
+  const Keyword* keyword = FindKeyword(lower);
+  // A keyword tether does not honour yet is only a warning in a file; asked for on the
+  // command line, it is refused.
+  if (keyword != nullptr) return !keyword->warn;
+  return lower == "host" || lower == "match" || lower == "include";
+}
+
+namespace {
+
 // Match criteria OpenSSH knows but tether cannot decide (it runs no commands, has no tags,
 // no interface list): refused, but only when the answer would change what applies.
 constexpr std::string_view kUndecidableCriteria[] = {"exec",    "localnetwork", "tagged",
@@ -588,7 +601,10 @@ struct FileScope {
 struct Where {
   const FileScope& file;
   int line;
-  std::string Origin() const { return file.path + ":" + std::to_string(line); }
+  std::string Origin() const {
+    if (file.path == kCommandLineOrigin) return file.path;  // one -o value: no line to name
+    return file.path + ":" + std::to_string(line);
+  }
 };
 
 bool Fail(const Where& where, std::string_view what, std::string* error) {
@@ -667,6 +683,14 @@ class Reader {
 };
 
 bool Reader::ReadAll(const std::vector<SshConfigFile>& files, std::string* error) {
+  // -o lines come first, as ssh reads them: being first, their values win.
+  FileScope command_line;
+  command_line.path = kCommandLineOrigin;
+  bool command_line_active = true;
+  for (size_t i = 0; i < context_.command_line.size(); ++i) {
+    const Where where{command_line, static_cast<int>(i + 1)};
+    if (!ProcessLine(context_.command_line[i], where, &command_line_active, error)) return false;
+  }
   for (const SshConfigFile& file : files) {
     FileScope scope;
     scope.path = file.path;

@@ -7,10 +7,9 @@
 namespace tether {
 namespace {
 
-// libssh2's default preference lists put CBC ciphers and SHA-1 MACs in; these are the
-// ones OpenSSH still offers by default, best first.
-constexpr char kCiphers[] = "aes128-ctr,aes192-ctr,aes256-ctr";
-constexpr char kMacs[] = "hmac-sha2-256,hmac-sha2-512,hmac-sha1";
+const char* OrDefault(const std::string& list, const char* fallback) {
+  return list.empty() ? fallback : list.c_str();
+}
 
 Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc, const SessionWaiter& waiter) {
   std::string reason = LastSshError(session);
@@ -60,14 +59,23 @@ bool SshSession::Handshake(const SessionConfig& config, SessionWaiter* waiter, F
     *failure = {ExitCode::kInternal, "libssh2_knownhost_init failed"};
     return false;
   }
-  std::string host_key_order = known->PreferredAlgorithms(get());
+  const AlgorithmPreferences& algorithms = config.algorithms;
+  // An explicit HostKeyAlgorithms is taken as given, as ssh does; otherwise the key types
+  // known_hosts holds for this host go first, so that a known host is not taken as changed.
+  std::string host_key_order =
+      algorithms.host_key.empty() ? known->PreferredAlgorithms(get()) : algorithms.host_key;
   if (!host_key_order.empty()) {
     libssh2_session_method_pref(get(), LIBSSH2_METHOD_HOSTKEY, host_key_order.c_str());
   }
-  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_CS, kCiphers);
-  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_SC, kCiphers);
-  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_CS, kMacs);
-  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_SC, kMacs);
+  if (!algorithms.kex.empty()) {
+    libssh2_session_method_pref(get(), LIBSSH2_METHOD_KEX, algorithms.kex.c_str());
+  }
+  const char* ciphers = OrDefault(algorithms.ciphers, kDefaultCiphers);
+  const char* macs = OrDefault(algorithms.macs, kDefaultMacs);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_CS, ciphers);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_CRYPT_SC, ciphers);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_CS, macs);
+  libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_SC, macs);
   int rc = waiter->Run([&] { return libssh2_session_handshake(get(), fd()); });
   if (rc != 0) {
     *failure = waiter->abandoned() ? waiter->failure() : HandshakeFailure(get(), rc, *waiter);

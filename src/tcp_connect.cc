@@ -1,6 +1,7 @@
 #include "tether/tcp_connect.h"
 
 #include <netdb.h>
+#include <spdlog/spdlog.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -35,6 +36,13 @@ AddrInfoPtr Resolve(const ConnectTarget& target, Failure* failure) {
   addrinfo* result = nullptr;
   std::string port = std::to_string(target.port);
   int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &result);
+  if (rc == EAI_ADDRFAMILY || (rc == EAI_NONAME && target.family != AF_UNSPEC)) {
+    *failure = {ExitCode::kUnreachable,
+                "could not resolve hostname " + EscapeForMessage(target.host) + " as an " +
+                    (target.family == AF_INET ? "IPv4" : "IPv6") + " address: " +
+                    gai_strerror(rc)};
+    return nullptr;
+  }
   if (rc != 0) {
     *failure = {ExitCode::kUnreachable,
                 "could not resolve hostname " + EscapeForMessage(target.host) + ": " + gai_strerror(rc)};
@@ -65,6 +73,33 @@ WaitOutcome WaitConnected(int fd, int signal_fd, Clock::time_point deadline, int
   }
 }
 
+// BindAddress: the local address to connect from, in the family of the remote one.
+bool BindLocal(int fd, const addrinfo& remote, const std::string& address, std::string* reason) {
+  addrinfo hints{};
+  hints.ai_family = remote.ai_family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+  addrinfo* local = nullptr;
+  int rc = getaddrinfo(address.c_str(), nullptr, &hints, &local);
+  if (rc != 0) {
+    *reason = "BindAddress " + QuoteForMessage(address) + ": " + gai_strerror(rc);
+    return false;
+  }
+  AddrInfoPtr owner(local);
+  if (bind(fd, local->ai_addr, local->ai_addrlen) != 0) {
+    *reason = "bind to " + QuoteForMessage(address) + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+// Sleeps `pause` unless a stop signal arrives first (then true).
+bool InterruptedDuring(std::chrono::milliseconds pause, int signal_fd) {
+  // poll() ignores a negative fd: without a signal fd this is a plain sleep.
+  pollfd fd = {signal_fd, POLLIN, 0};
+  return poll(&fd, 1, static_cast<int>(pause.count())) > 0;
+}
+
 void TuneSshSocket(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -72,20 +107,20 @@ void TuneSshSocket(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
-}  // namespace
-
-UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupted,
-                    Failure* failure) {
-  *interrupted = false;
-  AddrInfoPtr addresses = Resolve(target, failure);
-  if (!addresses) return UniqueFd();
+// One round over every address; kFailed leaves the reason of the last one in *failure.
+WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses, int signal_fd,
+                         UniqueFd* connected, Failure* failure) {
   auto deadline = Clock::now() + target.timeout;
   std::string last_reason = "no usable address";
-  for (addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
+  for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
     UniqueFd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                        ai->ai_protocol));
     if (!fd) {
       last_reason = std::strerror(errno);
+      continue;
+    }
+    if (!target.bind_address.empty() &&
+        !BindLocal(fd.get(), *ai, target.bind_address, &last_reason)) {
       continue;
     }
     int error = 0;
@@ -97,25 +132,39 @@ UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupte
       }
       outcome = WaitConnected(fd.get(), signal_fd, deadline, &error);
     }
-    switch (outcome) {
-      case WaitOutcome::kConnected:
-        TuneSshSocket(fd.get());
-        return fd;
-      case WaitOutcome::kInterrupted:
-        *interrupted = true;
-        return UniqueFd();
-      case WaitOutcome::kTimedOut:
-        *failure = {ExitCode::kUnreachable,
-                    "connect to " + Describe(target) + ": timed out after " +
-                        std::to_string(target.timeout.count() / 1000) + "s"};
-        return UniqueFd();
-      case WaitOutcome::kFailed:
-        last_reason = std::strerror(error);
-        break;
+    if (outcome == WaitOutcome::kConnected) {
+      TuneSshSocket(fd.get());
+      *connected = std::move(fd);
+      return outcome;
     }
+    if (outcome == WaitOutcome::kInterrupted) return outcome;
+    if (outcome == WaitOutcome::kTimedOut) {
+      *failure = {ExitCode::kUnreachable, "connect to " + Describe(target) + ": timed out after " +
+                                              std::to_string(target.timeout.count() / 1000) + "s"};
+      return outcome;
+    }
+    last_reason = std::strerror(error);
   }
   *failure = {ExitCode::kUnreachable, "connect to " + Describe(target) + ": " + last_reason};
-  return UniqueFd();
+  return WaitOutcome::kFailed;
+}
+
+}  // namespace
+
+UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupted,
+                    Failure* failure) {
+  *interrupted = false;
+  AddrInfoPtr addresses = Resolve(target, failure);
+  if (!addresses) return UniqueFd();
+  for (int round = 1;; ++round) {
+    UniqueFd connected;
+    WaitOutcome outcome = ConnectRound(target, addresses.get(), signal_fd, &connected, failure);
+    if (outcome == WaitOutcome::kConnected) return connected;
+    *interrupted = outcome == WaitOutcome::kInterrupted ||
+                   (round < target.attempts && InterruptedDuring(std::chrono::seconds(1), signal_fd));
+    if (*interrupted || round >= target.attempts) return UniqueFd();
+    if (round == 1) spdlog::info("{}; trying again ({} attempts)", failure->message, target.attempts);
+  }
 }
 
 }  // namespace tether

@@ -1,14 +1,19 @@
 #include "tether/tunnel_plan.h"
 
 #include <pwd.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <map>
+#include <sstream>
 
+#include "tether/algorithms.h"
 #include "tether/ssh_config.h"
 
 namespace tether {
@@ -70,6 +75,7 @@ std::optional<SshConfig> LoadSshConfig(const Options& options, const std::string
   context.home = HomeDirectory();
   context.user = options.user;
   context.port = options.port;
+  context.command_line = options.ssh_config_lines;
   std::vector<SshConfigFile> files =
       options.config_file.empty()
           ? DefaultSshConfigFiles(context.home)
@@ -78,7 +84,10 @@ std::optional<SshConfig> LoadSshConfig(const Options& options, const std::string
   std::vector<std::string> warnings;
   std::optional<SshConfig> config = SshConfig::Load(files, context, &error, &warnings);
   for (const std::string& warning : warnings) spdlog::warn("{}", warning);
-  if (!config) *failure = {ExitCode::kConfig, error};
+  if (!config) {
+    const bool from_command_line = error.rfind(std::string(kCommandLineOrigin) + ":", 0) == 0;
+    *failure = {from_command_line ? ExitCode::kUsage : ExitCode::kConfig, error};
+  }
   return config;
 }
 
@@ -91,6 +100,11 @@ void PlanTarget(const Options& options, const SshConfig& config, TunnelPlan* pla
       timeout ? std::chrono::seconds(*timeout) : kDefaultConnectTimeout);
   // poll() counts in int milliseconds: anything longer (~24.8 days) means "as long as it can".
   target.timeout = std::min(chosen, kLongestConnectTimeout);
+  const std::optional<std::string> family = config.Get("addressfamily");
+  target.family = family == "inet" ? AF_INET : family == "inet6" ? AF_INET6 : AF_UNSPEC;
+  target.bind_address = config.Get("bindaddress").value_or("");
+  target.attempts = static_cast<int>(
+      std::clamp(Number(config.Get("connectionattempts")).value_or(1), 1L, 1000L));
 }
 
 void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* plan) {
@@ -99,6 +113,7 @@ void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* p
   keys.port = plan->session.target.port;
   keys.policy = options.host_key_policy.value_or(
       PolicyFrom(config.Get("stricthostkeychecking")).value_or(HostKeyPolicy::kStrict));
+  keys.hash_new_entries = IsYes(config.Get("hashknownhosts"));
   std::vector<std::string> user_files = options.user_known_hosts_files;
   if (user_files.empty()) user_files = config.GetAll("userknownhostsfile");
   if (user_files.empty()) user_files = {"~/.ssh/known_hosts", "~/.ssh/known_hosts2"};
@@ -168,6 +183,111 @@ void PlanKeepalive(const SshConfig& config, TunnelPlan* plan) {
   }
 }
 
+bool AlgorithmsFromCommandLine(const Options& options) {
+  for (const std::string& line : options.ssh_config_lines) {
+    std::string key = line.substr(0, line.find(' '));
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (key == "ciphers" || key == "macs" || key == "kexalgorithms" ||
+        key == "hostkeyalgorithms") {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string FamilyName(int family) {
+  return family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : "any";
+}
+
+std::string PolicyName(HostKeyPolicy policy) {
+  switch (policy) {
+    case HostKeyPolicy::kStrict:
+      return "true";
+    case HostKeyPolicy::kAcceptNew:
+      return "accept-new";
+    case HostKeyPolicy::kOff:
+      return "false";
+  }
+  return "true";
+}
+
+std::string Joined(const std::vector<std::string>& values, const std::string& separator) {
+  std::string out;
+  for (const std::string& value : values) out += (out.empty() ? "" : separator) + value;
+  return out;
+}
+
+// An endpoint as ssh -G prints it: "5432", "[127.0.0.1]:5432", "/run/x.sock".
+std::string SshGEndpoint(const Endpoint& endpoint) {
+  if (endpoint.IsUnix()) return endpoint.unix_path;
+  if (endpoint.host.empty()) return std::to_string(endpoint.port);
+  return "[" + endpoint.host + "]:" + std::to_string(endpoint.port);
+}
+
+// `tether -G`: what ssh -G prints, "key value" lines sorted by key, with the values tether
+// will actually use (its defaults included) in place of what the files said.
+std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
+  std::multimap<std::string, std::string> settings;
+  std::istringstream dumped(config.Dump());
+  for (std::string line; std::getline(dumped, line);) {
+    const size_t space = line.find(' ');
+    settings.emplace(line.substr(0, space), space == std::string::npos ? "" : line.substr(space + 1));
+  }
+  const SessionConfig& session = plan.session;
+  const AlgorithmPreferences& algorithms = session.algorithms;
+  std::vector<std::string> forwards;
+  for (const ForwardSpec& forward : plan.forwards) {
+    forwards.push_back(SshGEndpoint(forward.listen) + " " + SshGEndpoint(forward.target));
+  }
+  const std::pair<std::string, std::string> resolved[] = {
+      {"user", session.auth.user},
+      {"hostname", session.target.host},
+      {"port", std::to_string(session.target.port)},
+      {"addressfamily", FamilyName(session.target.family)},
+      {"connecttimeout", std::to_string(
+          std::chrono::duration_cast<std::chrono::seconds>(session.target.timeout).count())},
+      {"connectionattempts", std::to_string(session.target.attempts)},
+      {"stricthostkeychecking", PolicyName(session.host_keys.policy)},
+      {"hashknownhosts", session.host_keys.hash_new_entries ? "yes" : "no"},
+      {"userknownhostsfile", Joined(session.host_keys.user_files, " ")},
+      {"globalknownhostsfile", Joined(session.host_keys.global_files, " ")},
+      {"ciphers", algorithms.ciphers.empty() ? kDefaultCiphers : algorithms.ciphers},
+      {"macs", algorithms.macs.empty() ? kDefaultMacs : algorithms.macs},
+      {"serveraliveinterval", std::to_string(plan.options.keepalive_interval.count())},
+      {"serveralivecountmax", std::to_string(plan.options.keepalive_count)},
+      {"batchmode", session.auth.prompts.batch_mode ? "yes" : "no"},
+      {"numberofpasswordprompts", std::to_string(session.auth.password_prompts)},
+      {"gatewayports", plan.gateway_ports ? "yes" : "no"},
+  };
+  for (const auto& [key, value] : resolved) {
+    settings.erase(key);
+    settings.emplace(key, value);
+  }
+  // Without these two, libssh2's own lists apply (the host key list reordered by what
+  // known_hosts holds), and ssh -G would print its own defaults: nothing to compare.
+  for (const auto& [key, value] : {std::pair{"kexalgorithms", algorithms.kex},
+                                   std::pair{"hostkeyalgorithms", algorithms.host_key}}) {
+    settings.erase(key);
+    if (!value.empty()) settings.emplace(key, value);
+  }
+  if (!session.target.bind_address.empty()) {
+    settings.erase("bindaddress");
+    settings.emplace("bindaddress", session.target.bind_address);
+  }
+  settings.erase("localforward");
+  for (const std::string& forward : forwards) settings.emplace("localforward", forward);
+  settings.erase("identityfile");
+  for (const std::string& file : session.auth.identity_files.empty()
+                                     ? session.auth.default_identity_files
+                                     : session.auth.identity_files) {
+    settings.emplace("identityfile", file);
+  }
+  std::string out;
+  for (const auto& [key, value] : settings) out += key + " " + value + "\n";
+  return out;
+}
+
 }  // namespace
 
 std::string ExpandTilde(const std::string& path) {
@@ -191,7 +311,23 @@ bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) 
   PlanHostKeys(options, *config, plan);
   PlanAuth(options, *config, user, plan);
   PlanKeepalive(*config, plan);
-  return PlanForwards(options, *config, plan, failure);
+  std::string error;
+  if (!PlanAlgorithms(*config, &plan->session.algorithms, &error)) {
+    *failure = {AlgorithmsFromCommandLine(options) ? ExitCode::kUsage : ExitCode::kConfig, error};
+    return false;
+  }
+  if (!PlanForwards(options, *config, plan, failure)) return false;
+  if (options.print_config) {
+    plan->resolved_settings = DescribeSettings(*config, *plan);
+    return true;
+  }
+  if (plan->forwards.empty()) {
+    *failure = {ExitCode::kUsage,
+                "no forward given: use -L [bind_address:]port:host:hostport (or LocalForward "
+                "in ssh_config)"};
+    return false;
+  }
+  return true;
 }
 
 }  // namespace tether

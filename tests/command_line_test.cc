@@ -192,6 +192,21 @@ TEST(CommandLineTest, HarmlessSshOptionsAreIgnored) {
   EXPECT_EQ(options.host, "h");
 }
 
+TEST(CommandLineTest, FlagsThatStandForConfigLinesComeBeforeDashO) {
+  CommandLine parsed = Parse({"-o", "Ciphers=aes256-ctr", "-o", "AddressFamily inet6", "-c",
+                              "aes128-ctr", "-m", "hmac-sha2-512", "-4", "-b", "127.0.0.2",
+                              "-o", "HashKnownHosts=yes", "h"});
+  ASSERT_FALSE(parsed.exit_code) << parsed.output;
+  EXPECT_EQ(parsed.options.ssh_config_lines,
+            (std::vector<std::string>{"Ciphers aes128-ctr", "MACs hmac-sha2-512",
+                                      "BindAddress 127.0.0.2", "AddressFamily inet",
+                                      "Ciphers aes256-ctr", "AddressFamily inet6",
+                                      "HashKnownHosts yes"}));
+  EXPECT_TRUE(parsed.options.forwards.empty()) << "forwards may come from LocalForward";
+  EXPECT_FALSE(parsed.options.print_config);
+  EXPECT_TRUE(Parse({"-G", "h"}).options.print_config);
+}
+
 TEST(CommandLineTest, LifetimeOptions) {
   Options options = ParseValid({"--ttl", "30m", "--idle-timeout=10m", "--keepalive", "0",
                                 "--tie-to", "1234", "-E", "/tmp/t.log", "-L", "1:a:2", "h"});
@@ -285,9 +300,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "[-- COMMAND [ARG]...] (see tether --help)"},
         ErrorCase{{"-L", "1:a:2"}, "tether: missing destination host"},
         ErrorCase{{"-L", "1:a:2", "--", "h"}, "tether: missing destination host"},
-        ErrorCase{{"h"}, "tether: no forward given: use -L [bind_address:]port:host:hostport"},
-        ErrorCase{{"-N", "h"},
-                  "tether: no forward given: use -L [bind_address:]port:host:hostport"},
+        ErrorCase{{"-4", "-6", "h"}, "tether: -4 and -6 exclude each other"},
+        ErrorCase{{"-c", "", "h"}, "tether: -c: bad value '' (expected a cipher list)"},
+        ErrorCase{{"-b", "", "h"}, "tether: -b: bad value '' (expected an address)"},
+        ErrorCase{{"-m", "a\nb", "h"},
+                  "tether: MACs: bad value 'a\\x0ab': contains a control character"},
+        ErrorCase{{"-o", "HostKeyAlias=x", "h"}, "tether: unknown -o option 'HostKeyAlias'"},
         ErrorCase{{"--frob", "-L", "1:a:2", "h"},
                   "tether: unknown option '--frob' (see tether --help)"},
         ErrorCase{{"-L", "1:a:2", "h", "-x"}, "tether: unknown option '-x' (see tether --help)"},

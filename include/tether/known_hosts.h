@@ -20,6 +20,7 @@ struct HostKeyCheckConfig {
   std::vector<std::string> user_files;    ///< read; the first also receives accepted keys
   std::vector<std::string> global_files;  ///< read only
   HostKeyPolicy policy = HostKeyPolicy::kStrict;
+  bool hash_new_entries = false;  ///< HashKnownHosts: accepted keys are stored hashed
 };
 
 /// The server's host key as received in the handshake.
@@ -49,6 +50,8 @@ class KnownHosts {
 
   /// "[host]:port" for a non-22 port, else "host" — the name known_hosts stores.
   std::string HostPattern() const;
+  /// How a new entry names the host: HostPattern(), hashed when HashKnownHosts asks.
+  std::string StoredHostName() const;
 
  private:
   KnownHosts(KnownHostsPtr hosts, HostKeyCheckConfig config)

@@ -18,7 +18,7 @@ enum class HostKeyPolicy { kStrict, kAcceptNew, kOff };
 /// Everything the command line asked for. Values left unset here fall back to ssh_config
 /// and then to built-in defaults when the tunnel is planned.
 struct Options {
-  std::vector<ForwardSpec> forwards;  ///< in command-line order; at least one
+  std::vector<ForwardSpec> forwards;  ///< in command-line order (LocalForward may add more)
   std::string host;                   ///< destination as typed (without user@)
   std::string user;                   ///< -l, user@host or -o User; empty = not given
   std::optional<uint16_t> port;       ///< -p or -o Port
@@ -28,6 +28,10 @@ struct Options {
   std::optional<HostKeyPolicy> host_key_policy;      ///< -o StrictHostKeyChecking
   std::optional<std::chrono::seconds> connect_timeout;  ///< -o ConnectTimeout
   std::string config_file;    ///< -F: replaces ~/.ssh/config and /etc/ssh/ssh_config
+  /// ssh_config lines from -c, -m, -b, -4, -6 and the -o keys not kept above, in the order
+  /// they win; read before the configuration files.
+  std::vector<std::string> ssh_config_lines;
+  bool print_config = false;  ///< -G: print the resolved settings and exit
   bool batch_mode = false;    ///< -o BatchMode=yes: never prompt
   bool gateway_ports = false; ///< -g or -o GatewayPorts=yes
   int verbosity = 0;          ///< number of -v

@@ -34,7 +34,17 @@ struct SshConfigContext {
   /// User in the files, and it is what %r and Match user see.
   std::string user;
   std::optional<uint16_t> port;  ///< -p or -o Port; wins over Port in the files (%p)
+  /// -o lines ("Key Value") that the command line does not handle itself: read before any
+  /// file, with the same rules, so their values win. Errors name kCommandLineOrigin.
+  std::vector<std::string> command_line;
 };
+
+/// How errors in SshConfigContext::command_line lines name their origin.
+inline constexpr char kCommandLineOrigin[] = "-o";
+
+/// True for every keyword the reader knows and tether honours (any case), Host, Match and
+/// Include included; false for those it only warns about (ProxyCommand, ...).
+bool IsSshConfigKeyword(std::string_view name);
 
 /// ssh_config read with OpenSSH's rules: for each key the first obtained value wins, Host
 /// and Match blocks select what applies to the destination, Include pulls in more files,

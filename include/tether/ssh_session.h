@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "tether/algorithms.h"
 #include "tether/authenticator.h"
 #include "tether/failure.h"
 #include "tether/known_hosts.h"
@@ -22,6 +23,7 @@ struct SessionConfig {
   ConnectTarget target;
   HostKeyCheckConfig host_keys;
   AuthConfig auth;
+  AlgorithmPreferences algorithms;
 };
 
 /// One authenticated, non-blocking libssh2 session over its own TCP socket.

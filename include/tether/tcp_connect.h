@@ -15,10 +15,12 @@ struct ConnectTarget {
   uint16_t port = 22;
   std::chrono::milliseconds timeout{30000};
   int family = 0;  ///< AF_UNSPEC, AF_INET or AF_INET6
+  std::string bind_address;  ///< BindAddress / -b: local address to connect from; empty = any
+  int attempts = 1;          ///< ConnectionAttempts: rounds over all addresses, 1 s apart
 };
 
 /// Resolves `target.host` and connects to each address in turn until one answers, all within
-/// `target.timeout`. Returns a connected, non-blocking, close-on-exec socket, or an invalid
+/// `target.timeout`; when none does, tries again up to `target.attempts` rounds. Returns a connected, non-blocking, close-on-exec socket, or an invalid
 /// fd with *failure set (ExitCode::kUnreachable: lookup failure, refusal, timeout).
 /// `signal_fd` (may be -1) is watched too: if it becomes readable the attempt is abandoned and
 /// *interrupted is set, so Ctrl-C works while a connect hangs.

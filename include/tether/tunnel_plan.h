@@ -19,6 +19,8 @@ struct TunnelPlan {
   std::vector<ForwardSpec> forwards;
   bool gateway_ports = false;
   Options options;  ///< as given, for lifetime settings
+  /// -G: the resolved settings as "key value" lines, like `ssh -G` prints them.
+  std::string resolved_settings;
 };
 
 /// Builds the plan. Fails (kUsage) only for what cannot be resolved, e.g. no user name.
