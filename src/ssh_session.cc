@@ -13,14 +13,15 @@ const char* OrDefault(const std::string& list, const char* fallback) {
 
 Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc, const SessionWaiter& waiter) {
   std::string reason = LastSshError(session);
-  if (const SessionEvents* events = EventsOf(session); events && events->server_disconnect) {
+  if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
+    reason += " (the server offers no host key type, key exchange, cipher or MAC that libssh2 " +
+              std::string(LIBSSH2_VERSION) + " supports, or none of those tether was told to use)";
+  } else if (const SessionEvents* events = EventsOf(session);
+             events != nullptr && events->server_disconnect) {
     reason = "the server disconnected (" + *events->server_disconnect + ")";
   } else if (waiter.PeerGone()) {
     // libssh2 names the step it was in ("Unable to exchange encryption keys"), not the cause.
     reason = "the server closed the connection (" + reason + ")";
-  } else if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
-    reason += " (the server offers no host key type, key exchange, cipher or MAC that libssh2 " +
-              std::string(LIBSSH2_VERSION) + " supports)";
   }
   return {ExitCode::kUnreachable, "SSH handshake failed: " + reason};
 }
