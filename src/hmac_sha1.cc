@@ -9,9 +9,10 @@ uint32_t RotateLeft(uint32_t value, int bits) { return (value << bits) | (value 
 
 void Compress(std::array<uint32_t, 5>* state, const uint8_t* block) {
   uint32_t w[80];
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t{block[4 * i]} << 24) | (uint32_t{block[4 * i + 1]} << 16) |
-           (uint32_t{block[4 * i + 2]} << 8) | uint32_t{block[4 * i + 3]};
+  for (size_t i = 0; i < 16; ++i) {
+    const uint8_t* word = block + 4 * i;
+    w[i] = (uint32_t{word[0]} << 24) | (uint32_t{word[1]} << 16) | (uint32_t{word[2]} << 8) |
+           uint32_t{word[3]};
   }
   for (int i = 16; i < 80; ++i) w[i] = RotateLeft(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
   uint32_t a = (*state)[0], b = (*state)[1], c = (*state)[2], d = (*state)[3], e = (*state)[4];
