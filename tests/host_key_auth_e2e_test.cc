@@ -286,6 +286,23 @@ TEST_F(HostKeyAuth, HashedKnownHostsEntryMatches) {
   ExpectConnects({"-o", "StrictHostKeyChecking=yes"}, ClientOptions());
 }
 
+TEST_F(HostKeyAuth, RevokedHostKeyIsRefusedEvenWhenAlsoListedAsKnown) {
+  ASSERT_TRUE(StartSshd());
+  // The key is both known for the host and revoked (as ssh-keygen -R would not undo): the
+  // revocation wins, under every checking policy.
+  const std::string known = ReadFile(sshd_->known_hosts_path());
+  ASSERT_TRUE(WriteFile(sshd_->known_hosts_path(),
+                        known + "@revoked * " + sshd_->host_public_key_line() + "\n"));
+  for (const char* policy : {"yes", "accept-new", "no"}) {
+    std::string message =
+        ExpectRefused({"-o", std::string("StrictHostKeyChecking=") + policy}, ClientOptions());
+    EXPECT_TRUE(Contains(message, "is marked as revoked")) << policy << ": " << message;
+    EXPECT_TRUE(Contains(message, Fingerprint(scratch_, sshd_->host_public_key_line())))
+        << message;
+  }
+  EXPECT_FALSE(Contains(sshd_->sshd_log(), "Accepted publickey")) << sshd_->sshd_log();
+}
+
 TEST_F(HostKeyAuth, StrictCheckingOffConnectsToUnknownHost) {
   ASSERT_TRUE(StartSshd());
   ASSERT_TRUE(WriteFile(sshd_->known_hosts_path(), ""));
