@@ -388,6 +388,8 @@ void Tunnel::SweepConnections() {
     bool busy = (opening_ && *opening_ == it->first) ||
                 (pending_ && pending_->connection_id == it->first);
     if (connection.closing() && connection.channel() == nullptr && !busy) {
+      finished_traffic_.to_server += connection.bytes_up();
+      finished_traffic_.from_server += connection.bytes_down();
       it = connections_.erase(it);
     } else {
       ++it;
@@ -442,6 +444,15 @@ size_t Tunnel::connection_count() const {
   size_t open = 0;
   for (const auto& [id, connection] : connections_) open += connection->closing() ? 0 : 1;
   return open;
+}
+
+Tunnel::Traffic Tunnel::traffic() const {
+  Traffic total = finished_traffic_;
+  for (const auto& [id, connection] : connections_) {
+    total.to_server += connection->bytes_up();
+    total.from_server += connection->bytes_down();
+  }
+  return total;
 }
 
 }  // namespace tether

@@ -16,6 +16,10 @@ struct StopReason {
   static StopReason Requested(std::string message) {
     return {ToInt(ExitCode::kOk), std::move(message), false};
   }
+  /// `tether stop` asked over the control socket; `requester` is its pid.
+  static StopReason StopCommand(int requester) {
+    return Requested("stopped by tether stop (pid " + std::to_string(requester) + ")");
+  }
   static StopReason FromFailure(const Failure& failure) {
     return {ToInt(failure.code), failure.message, failure.code != ExitCode::kOk};
   }

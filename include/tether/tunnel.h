@@ -53,6 +53,12 @@ class Tunnel {
 
   /// Open client connections (not counting channels still being closed).
   size_t connection_count() const;
+  /// Bytes moved so far, over every connection this tunnel ever had.
+  struct Traffic {
+    uint64_t to_server = 0;    ///< written into channels
+    uint64_t from_server = 0;  ///< written to local clients
+  };
+  Traffic traffic() const;
   const std::vector<Listener>& listeners() const { return listeners_; }
 
  private:
@@ -99,6 +105,7 @@ class Tunnel {
   bool transport_read_ = false;  ///< some libssh2 call read the socket in this pump
   bool session_lost_ = false;
   uint64_t next_id_ = 1;
+  Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;
   std::function<void(size_t)> on_connection_count_;
 };
