@@ -1,9 +1,9 @@
 // The tunnel command line: ssh(1)-compatible flags plus tether's lifetime options.
 //
 // CLI11 only collects strings here; every value is checked by tether's own parsers so that
-// each mistake gets one precise line and exit code 64. Subcommands (`tether list`,
-// `tether stop`) are meant to get their own CLI::App and a dispatch on the first argument
-// in ParseCommandLine, leaving the tunnel grammar below untouched.
+// each mistake gets one precise line and exit code 64. The commands `tether list` and
+// `tether stop` are recognised before this parser runs (ParseAdminCommandLine in
+// tunnel_admin.cc, called first by main.cc), leaving the tunnel grammar below untouched.
 
 #include <libssh2.h>
 
@@ -37,12 +37,23 @@ constexpr uint64_t kMaxKeepaliveCount = 1000;
 
 constexpr std::string_view kHelpText =
     R"(Usage: tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
+       tether list [--json]
+       tether stop PID | :PORT | all
 
 Forwards local TCP ports or Unix sockets through an SSH server, like
 `ssh -N -L`, but the tunnel never outlives what it was opened for: it stops
 when the process that started it ends, when --ttl runs out, after
 --idle-timeout, or when COMMAND exits. Settings not given here come from
 ~/.ssh/config, read with ssh's rules.
+
+Commands (only as the first argument; `tether -L ... list` still reaches a host
+named list):
+  list [--json]  show this user's running tunnels: pid, forwards, destination,
+                 uptime, TTL left, the process each is tied to, open
+                 connections, bytes in and out; --json prints a JSON array
+  stop PID | :PORT | all
+                 stop the tunnel with that pid, the one(s) forwarding local
+                 port PORT, or all, as Ctrl-C would; exits 1 if none matches
 
 Forwards:
   -L SPEC        forward a local port or socket through the server; repeatable.
@@ -126,8 +137,9 @@ first local port in $TETHER_PORT and all of them in $TETHER_PORTS; the tunnel
 stops when COMMAND ends, and tether exits with its status.
 
 Exit codes:
-  0      stopped on request (Ctrl-C, SIGTERM), parent gone, idle timeout,
-         or TTL reached
+  0      stopped on request (Ctrl-C, SIGTERM, tether stop), parent gone,
+         idle timeout, or TTL reached
+  1      list, stop: no tunnel matched, or the registry directory is refused
   64     usage: bad option, bad -L, bad duration
   65     bad configuration file
   69     server unreachable: name lookup, connection refused, connect timeout
@@ -150,7 +162,9 @@ Examples:
   tether -L '[::1]:6379:cache:6379' --ttl 30m -p 2222 jump
       listen on IPv6 loopback only, for at most 30 minutes
   tether -L /tmp/docker.sock:/var/run/docker.sock build
-      reach the Docker daemon on build through a local socket)";
+      reach the Docker daemon on build through a local socket
+  tether stop :5432
+      stop whichever tunnel of yours forwards local port 5432)";
 
 /// argv as CLI11 collected it; nothing is checked yet.
 struct RawArgs {

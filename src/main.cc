@@ -11,6 +11,7 @@
 #include "tether/options.h"
 #include "tether/signal_set.h"
 #include "tether/ssh_handles.h"
+#include "tether/tunnel_admin.h"
 #include "tether/tunnel_plan.h"
 
 namespace {
@@ -30,6 +31,15 @@ int Fail(const std::string& message, tether::ExitCode code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `tether list` and `tether stop` talk to running tunnels and run none themselves.
+  if (std::optional<tether::AdminCommandLine> admin = tether::ParseAdminCommandLine(argc, argv)) {
+    if (admin->exit_code) {
+      std::FILE* out = *admin->exit_code == 0 ? stdout : stderr;
+      std::fprintf(out, "%s\n", admin->output.c_str());
+      return *admin->exit_code;
+    }
+    return tether::RunAdminCommand(admin->command);
+  }
   // Recorded first: the parent may die at any moment, and PR_SET_PDEATHSIG armed later must
   // be checked against the parent we had.
   pid_t parent_at_start = getppid();

@@ -4,18 +4,24 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cstring>
 #include <map>
 #include <optional>
 
 #include "tether/command_runner.h"
+#include "tether/control_socket.h"
 #include "tether/event_loop.h"
 #include "tether/keepalive.h"
 #include "tether/lifetime.h"
 #include "tether/listener.h"
 #include "tether/logging.h"
+#include "tether/registry.h"
+#include "tether/status_line.h"
 #include "tether/stop_reason.h"
 #include "tether/tunnel.h"
+#include "tether/tunnel_admin.h"
 
 namespace tether {
 namespace {
@@ -36,6 +42,13 @@ bool BindAll(const TunnelPlan& plan, std::vector<Listener>* listeners, Failure* 
   return true;
 }
 
+// CLOCK_BOOTTIME, as the TTL timer uses: time spent suspended counts.
+std::chrono::seconds BootTimeNow() {
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  return std::chrono::seconds(now.tv_sec);
+}
+
 int Report(const StopReason& reason) {
   if (reason.is_error) {
     spdlog::error("{}", reason.message);
@@ -53,6 +66,19 @@ std::vector<const Listener*> FirstListeners(const TunnelPlan& plan,
     if (first[listener.forward_index] == nullptr) first[listener.forward_index] = &listener;
   }
   return first;
+}
+
+// What `tether list` and the status line show of each forward.
+std::vector<RegistryForward> ListedForwards(const TunnelPlan& plan,
+                                            const std::vector<Listener>& listeners) {
+  std::vector<RegistryForward> forwards;
+  std::vector<const Listener*> first = FirstListeners(plan, listeners);
+  for (size_t i = 0; i < first.size(); ++i) {
+    if (first[i] == nullptr) continue;
+    forwards.push_back(
+        {first[i]->address, FormatEndpoint(plan.forwards[i].target), first[i]->port});
+  }
+  return forwards;
 }
 
 std::map<std::string, std::string> PortEnvironment(const TunnelPlan& plan,
@@ -89,7 +115,7 @@ void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& l
 class ActiveRun {
  public:
   ActiveRun(const TunnelPlan& plan, SignalSet* signals, EventLoop* loop, SshSession* session,
-            std::vector<Listener> listeners)
+            std::vector<Listener> listeners, StatusLine* status_line)
       : plan_(plan),
         signals_(signals),
         loop_(loop),
@@ -99,13 +125,18 @@ class ActiveRun {
         keepalive_(loop, session, plan.options.keepalive_interval, plan.options.keepalive_count,
                    [this] { tunnel_.SendKeepalive(); },
                    [this](StopReason reason) { RequestStop(std::move(reason)); }),
-        command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }) {}
+        command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
+        status_line_(status_line) {}
 
   int Run(RunContext context);
 
  private:
   bool StartLimits(RunContext* context);
   bool StartCommand();
+  void Register(pid_t tied_to);
+  RegistryEntry MakeRegistryEntry(pid_t tied_to) const;
+  TunnelStatus Status() const;
+  StatusFigures Figures() const;
   void OnSignal();
   void RequestStop(StopReason reason);
   void OnCommandExit(StopReason reason);
@@ -120,6 +151,10 @@ class ActiveRun {
   Keepalive keepalive_;
   CommandRunner command_;
   std::optional<StopReason> stop_reason_;
+  StatusLine* status_line_;  ///< nullptr when stderr is not a terminal (or -q, -f, COMMAND)
+  std::chrono::seconds started_ = BootTimeNow();
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<Registration> registration_;
 };
 
 int ActiveRun::Run(RunContext context) {
@@ -136,6 +171,10 @@ int ActiveRun::Run(RunContext context) {
   }
   tunnel_.Start();
   keepalive_.Start();
+  // Before the command starts and before -f reports readiness: from then on, `tether list`
+  // shows this tunnel.
+  Register(context.follow_pid != 0 ? context.follow_pid : getppid());
+  if (status_line_ != nullptr) status_line_->Start(loop_, [this] { return Figures(); });
   if (!StartLimits(&context) || !StartCommand()) {
     Shutdown();
     return Report(*stop_reason_);
@@ -172,6 +211,76 @@ bool ActiveRun::StartCommand() {
   return false;
 }
 
+// A registry that cannot be used costs `tether list` and `tether stop`, never the tunnel.
+void ActiveRun::Register(pid_t tied_to) {
+  const std::string dir = RegistryDirPath();
+  std::string error;
+  if (!PrepareRegistryDir(dir, &error)) {
+    spdlog::warn("{}; this tunnel will not be listed by tether list", error);
+    return;
+  }
+  std::vector<std::string> warnings;
+  LoadLiveEntries(dir, &warnings);  // prunes the entries of dead tunnels
+  for (const std::string& warning : warnings) spdlog::debug("{}", warning);
+  RegistryEntry entry = MakeRegistryEntry(tied_to);
+  if (entry.start_ticks == 0) {
+    spdlog::warn("cannot read this process's start time; not registered for tether list");
+    return;
+  }
+  ControlServer::Handlers handlers;
+  handlers.status = [this] { return Status(); };
+  handlers.stop = [this](pid_t requester) { RequestStop(StopReason::StopCommand(requester)); };
+  control_ = ControlServer::Listen(loop_, ControlSocketPath(dir, entry.pid, entry.start_ticks),
+                                   std::move(handlers), &error);
+  if (control_) registration_ = Registration::Publish(dir, entry, &error);
+  if (!registration_) {
+    control_.reset();
+    spdlog::warn("{}; this tunnel will not be listed by tether list", error);
+  }
+}
+
+RegistryEntry ActiveRun::MakeRegistryEntry(pid_t tied_to) const {
+  RegistryEntry entry;
+  entry.pid = getpid();
+  entry.start_ticks = ProcessStartTicks(entry.pid).value_or(0);
+  entry.started_unix = static_cast<int64_t>(time(nullptr));
+  if (plan_.options.ttl) entry.ttl_end_unix = entry.started_unix + plan_.options.ttl->count();
+  entry.forwards = ListedForwards(plan_, tunnel_.listeners());
+  entry.destination = plan_.options.host;
+  entry.user = plan_.session.auth.user;
+  entry.tied_to = tied_to;
+  return entry;
+}
+
+TunnelStatus ActiveRun::Status() const {
+  TunnelStatus status;
+  status.state = "up";
+  status.connections = tunnel_.connection_count();
+  Tunnel::Traffic traffic = tunnel_.traffic();
+  status.bytes_in = traffic.from_server;
+  status.bytes_out = traffic.to_server;
+  const std::chrono::seconds up = BootTimeNow() - started_;
+  status.up_seconds = static_cast<uint64_t>(std::max<int64_t>(up.count(), 0));
+  if (plan_.options.ttl) {
+    status.ttl_left_seconds = static_cast<uint64_t>(std::max<int64_t>((*plan_.options.ttl - up).count(), 0));
+  }
+  return status;
+}
+
+StatusFigures ActiveRun::Figures() const {
+  TunnelStatus status = Status();
+  StatusFigures figures;
+  figures.state = status.state;
+  figures.forwards = FormatForwards(ListedForwards(plan_, tunnel_.listeners()));
+  figures.connections = status.connections;
+  figures.bytes_in = status.bytes_in;
+  figures.bytes_out = status.bytes_out;
+  if (status.ttl_left_seconds) {
+    figures.ttl_left = std::chrono::seconds(static_cast<int64_t>(*status.ttl_left_seconds));
+  }
+  return figures;
+}
+
 void ActiveRun::OnSignal() {
   while (std::optional<int> signal_number = signals_->Read()) {
     bool from_parent = *signal_number == ParentDeathSignal();
@@ -204,6 +313,10 @@ void ActiveRun::OnCommandExit(StopReason reason) {
 void ActiveRun::Shutdown() {
   // The one shutdown path: ports first, so they are free as early as possible.
   tunnel_.CloseListeners();
+  if (status_line_ != nullptr) status_line_->Clear();
+  // Then out of the registry: from here on nothing answers on the control socket.
+  control_.reset();
+  registration_.reset();
   tunnel_.CloseConnections(kDisconnectBudget);
   session_->Disconnect("tether stopping", kDisconnectBudget);
 }
@@ -214,15 +327,25 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   Failure failure;
   std::vector<Listener> listeners;
   if (!BindAll(plan, &listeners, &failure)) return Report(StopReason::FromFailure(failure));
+  std::unique_ptr<StatusLine> status_line;
+  if (StatusLine::Wanted(plan.options)) {
+    status_line = std::make_unique<StatusLine>(STDERR_FILENO);
+    status_line->Show({"connecting", FormatForwards(ListedForwards(plan, listeners)), 0, 0, 0,
+                       plan.options.ttl});
+  }
   std::vector<std::string> warnings;
   std::unique_ptr<SshSession> session =
       SshSession::Open(plan.session, signals->fd(), &failure, &warnings);
   for (const std::string& warning : warnings) spdlog::warn("{}", warning);
-  if (!session) return Report(StopReason::FromFailure(failure));
   std::string error;
-  std::unique_ptr<EventLoop> loop = EventLoop::Create(&error);
-  if (!loop) return Report({ToInt(ExitCode::kInternal), error, true});
-  ActiveRun run(plan, signals, loop.get(), session.get(), std::move(listeners));
+  std::unique_ptr<EventLoop> loop = session ? EventLoop::Create(&error) : nullptr;
+  if (!session || !loop) {
+    status_line.reset();  // erased before the last word
+    return Report(session ? StopReason{ToInt(ExitCode::kInternal), error, true}
+                          : StopReason::FromFailure(failure));
+  }
+  ActiveRun run(plan, signals, loop.get(), session.get(), std::move(listeners),
+                status_line.get());
   return run.Run(std::move(context));
 }
 

@@ -1,0 +1,176 @@
+#include "tether/status_line.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "support/echo_server.h"
+#include "support/net_util.h"
+#include "support/sshd_fixture.h"
+#include "support/subprocess.h"
+
+namespace tether {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+StatusFigures Figures() {
+  StatusFigures figures;
+  figures.state = "up";
+  figures.forwards = "127.0.0.1:5432 \u2192 db:5432";
+  figures.connections = 2;
+  figures.bytes_in = 1536;
+  figures.bytes_out = 10;
+  figures.ttl_left = seconds(3 * 3600 + 61);
+  return figures;
+}
+
+TEST(StatusLineFormat, ShowsStateForwardsConnectionsBytesRatesAndTtl) {
+  EXPECT_EQ(FormatStatusLine(Figures(), {512, 0}, 200),
+            "up | 127.0.0.1:5432 \u2192 db:5432 | 2 conns | in 1.5 KiB 512 B/s | out 10 B 0 B/s"
+            " | TTL 3h1m1s");
+  StatusFigures one = Figures();
+  one.state = "connecting";
+  one.connections = 1;
+  one.ttl_left.reset();
+  EXPECT_EQ(FormatStatusLine(one, {}, 200),
+            "connecting | 127.0.0.1:5432 \u2192 db:5432 | 1 conn | in 1.5 KiB 0 B/s | out 10 B "
+            "0 B/s | TTL none");
+}
+
+TEST(StatusLineFormat, CutToTheTerminalWidthNeverInsideACharacter) {
+  // "up | 127.0.0.1:5432 →" is 21 columns and 23 bytes.
+  EXPECT_EQ(FormatStatusLine(Figures(), {}, 21), "up | 127.0.0.1:5432 \u2192");
+  EXPECT_EQ(FormatStatusLine(Figures(), {}, 20), "up | 127.0.0.1:5432 ");
+  EXPECT_EQ(FormatStatusLine(Figures(), {}, 0), "");
+}
+
+/// Everything the terminal side of a pty receives, read on a thread so the writer never
+/// blocks.
+class PtyCapture {
+ public:
+  bool Open() {
+    winsize size{};
+    size.ws_col = 250;
+    size.ws_row = 40;
+    if (openpty(&master_, &slave_, nullptr, nullptr, &size) != 0) return false;
+    reader_ = std::thread([this] { Read(); });
+    return true;
+  }
+  ~PtyCapture() {
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
+    if (master_ >= 0) close(master_);
+    if (slave_ >= 0) close(slave_);
+  }
+  std::string SlavePath() const { return ttyname(slave_); }
+  std::string Text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+
+ private:
+  void Read() {
+    while (!stop_) {
+      pollfd entry{master_, POLLIN, 0};
+      if (poll(&entry, 1, 20) != 1) continue;
+      char buffer[4096];
+      ssize_t n = read(master_, buffer, sizeof(buffer));
+      if (n <= 0) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      text_.append(buffer, static_cast<size_t>(n));
+    }
+  }
+
+  int master_ = -1;
+  int slave_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread reader_;
+  std::mutex mu_;
+  std::string text_;
+};
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
+  std::string error;
+  std::unique_ptr<testing::SshdServer> sshd = testing::SshdServer::Start(&error);
+  ASSERT_TRUE(sshd) << error;
+  testing::TcpServer echo;
+  ASSERT_TRUE(echo.ok());
+  PtyCapture pty;
+  ASSERT_TRUE(pty.Open());
+  testing::SubprocessOptions opts = sshd->ClientProcessOptions();
+  opts.stderr_path = pty.SlavePath();
+  const std::string target = "127.0.0.1:" + std::to_string(echo.port());
+  std::unique_ptr<testing::Subprocess> tether = testing::Subprocess::Start(
+      {TETHER_BINARY, "-v", "-p", std::to_string(sshd->port()), "-i", sshd->user_key_path(),
+       "-L", "0:" + target, sshd->user() + "@127.0.0.1"},
+      opts, &error);
+  ASSERT_TRUE(tether) << error;
+
+  const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
+  std::smatch match;
+  std::string text;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        text = pty.Text();
+        return std::regex_search(text, match, forwarding);
+      },
+      seconds(15)))
+      << text;
+  const uint16_t port = static_cast<uint16_t>(std::stoi(match[1]));
+  const std::string forwards = "127.0.0.1:" + std::to_string(port) + " \u2192 " + target;
+  EXPECT_TRUE(Contains(text, "\rconnecting | " + forwards + " | 0 conns")) << text;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return Contains(pty.Text(), "\rup | " + forwards + " | 0 conns | in 0 B "); },
+      seconds(5)))
+      << pty.Text();
+
+  UniqueFd client = testing::ConnectTcp("127.0.0.1", port, &error);
+  ASSERT_TRUE(client) << error;
+  ASSERT_TRUE(testing::SetIoTimeout(client.get(), seconds(10)));
+  std::string back(5, '\0');
+  ASSERT_TRUE(testing::WriteAll(client.get(), "hello") &&
+              testing::ReadExactly(client.get(), back.data(), back.size()));
+  const std::regex live("\rup \\| [^\r]* \\| 1 conn \\| in 5 B [0-9.]+ [KMG]?i?B/s \\| out 5 B "
+                        "[0-9.]+ [KMG]?i?B/s \\| TTL (8h|7h59m[0-9]*s?)\x1b\\[K");
+  EXPECT_TRUE(testing::WaitUntil([&] { text = pty.Text(); return std::regex_search(text, live); },
+                                 seconds(5)))
+      << text;
+  client.Reset();
+
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(seconds(10)), 0);
+  EXPECT_TRUE(testing::ProcessGone(tether->pid()));
+  EXPECT_TRUE(testing::PortIsFree(port));
+  text = pty.Text();
+  // Every log line starts on a line of its own: at the start, after a newline, or right
+  // after the status line was erased.
+  for (size_t at = text.find("tether: "); at != std::string::npos;
+       at = text.find("tether: ", at + 1)) {
+    const bool own_line = at == 0 || text[at - 1] == '\n' ||
+                          (at >= 4 && text.compare(at - 4, 4, "\r\x1b[K") == 0);
+    EXPECT_TRUE(own_line) << "log line glued to the status line at " << at << ": " << text;
+  }
+  EXPECT_TRUE(Contains(text, "\r\x1b[Ktether: stopped by SIGTERM")) << text;
+  // Nothing is drawn after the last line.
+  EXPECT_EQ(text.substr(text.rfind("tether: stopped by SIGTERM")),
+            "tether: stopped by SIGTERM\r\n");
+}
+
+}  // namespace
+}  // namespace tether
