@@ -115,7 +115,20 @@ StatusLine::~StatusLine() {
 }
 
 void StatusLine::Show(const StatusFigures& figures) {
+  if (!InForeground()) {
+    // A background job (`pgtunnel &`) must not draw over what the user is typing; it
+    // draws again once brought back with fg.
+    terminal_->shown.clear();
+    return;
+  }
   terminal_->Draw(FormatStatusLine(figures, rates_, Columns()));
+}
+
+bool StatusLine::InForeground() const {
+  // tcgetpgrp fails on a terminal that is not ours to control: no job to be in the
+  // background of, then.
+  const pid_t foreground = tcgetpgrp(terminal_->fd);
+  return foreground < 0 || foreground == getpgrp();
 }
 
 void StatusLine::Start(EventLoop* loop, std::function<StatusFigures()> source) {

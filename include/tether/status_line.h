@@ -49,7 +49,7 @@ class StatusLine {
   StatusLine(const StatusLine&) = delete;
   StatusLine& operator=(const StatusLine&) = delete;
 
-  /// Draws `figures` now.
+  /// Draws `figures` now, unless tether is a background job of this terminal.
   void Show(const StatusFigures& figures);
   /// Redraws from `source` every 250 ms through `loop` until Clear().
   void Start(EventLoop* loop, std::function<StatusFigures()> source);
@@ -61,6 +61,7 @@ class StatusLine {
  private:
   void Tick();
   size_t Columns() const;
+  bool InForeground() const;
 
   std::shared_ptr<Terminal> terminal_;
   EventLoop* loop_ = nullptr;
