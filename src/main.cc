@@ -31,7 +31,11 @@ int Fail(const std::string& message, tether::ExitCode code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `tether list` and `tether stop` talk to running tunnels and run none themselves.
+  // Recorded first: the parent may die at any moment, and PR_SET_PDEATHSIG armed later must
+  // be checked against the parent we had.
+  pid_t parent_at_start = getppid();
+  // `tether list` and `tether stop` talk to running tunnels and run none themselves;
+  // they keep the default signal handling, so Ctrl-C ends a waiting `tether stop`.
   if (std::optional<tether::AdminCommandLine> admin = tether::ParseAdminCommandLine(argc, argv)) {
     if (admin->exit_code) {
       std::FILE* out = *admin->exit_code == 0 ? stdout : stderr;
@@ -40,9 +44,6 @@ int main(int argc, char** argv) {
     }
     return tether::RunAdminCommand(admin->command);
   }
-  // Recorded first: the parent may die at any moment, and PR_SET_PDEATHSIG armed later must
-  // be checked against the parent we had.
-  pid_t parent_at_start = getppid();
   // Block the stop signals before anything else, so none is lost to a default handler.
   tether::SignalSet signals;
   std::string error;
