@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "support/net_util.h"
+#include "support/param_text.h"
 
 namespace tether {
 namespace {
@@ -15,6 +17,8 @@ struct VectorCase {
   std::string padded;
   std::string unpadded;
 };
+
+void PrintTo(const VectorCase& c, std::ostream* os) { *os << ParamText(c.bytes); }
 
 class Base64VectorTest : public ::testing::TestWithParam<VectorCase> {};
 
@@ -44,6 +48,8 @@ struct InvalidCase {
   std::string text;
 };
 
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
+
 class Base64InvalidTest : public ::testing::TestWithParam<InvalidCase> {};
 
 TEST_P(Base64InvalidTest, RejectsText) { EXPECT_EQ(Base64Decode(GetParam().text), std::nullopt); }
@@ -62,6 +68,8 @@ struct WhitespaceCase {
   std::string name;
   std::string text;
 };
+
+void PrintTo(const WhitespaceCase& c, std::ostream* os) { *os << c.name; }
 
 class Base64WhitespaceTest : public ::testing::TestWithParam<WhitespaceCase> {};
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -95,6 +96,8 @@ struct StateCase {
   std::vector<StateStep> steps;
 };
 
+void PrintTo(const StateCase& c, std::ostream* os) { *os << c.name; }
+
 class ByteBufferStateTest : public testing::TestWithParam<StateCase> {};
 
 TEST_P(ByteBufferStateTest, ReportsSizeEmptyFullHasSpace) {
@@ -134,6 +137,8 @@ struct RandomCase {
   size_t capacity;
   unsigned seed;
 };
+
+void PrintTo(const RandomCase& c, std::ostream* os) { *os << c.name; }
 
 class ByteBufferRandomTest : public testing::TestWithParam<RandomCase> {};
 

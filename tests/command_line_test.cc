@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 #include <libssh2.h>
 
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/param_text.h"
 #include "tether/options.h"
 
 namespace tether {
@@ -279,6 +281,18 @@ struct ErrorCase {
   std::vector<std::string> args;
   std::string output;
 };
+
+// Like a shell line: an argument in quotes when it is empty or holds more than plain
+// option characters.
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+  *os << "tether";
+  for (const std::string& arg : c.args) {
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789-_.:=@,+/[]") == std::string::npos;
+    *os << " " << (plain ? arg : ParamText(arg));
+  }
+}
 
 class CommandLineErrorTest : public testing::TestWithParam<ErrorCase> {};
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,8 @@ struct StatusCase {
   int expected;
 };
 
+void PrintTo(const StatusCase& c, std::ostream* os) { *os << c.name; }
+
 class CommandRunnerStatusTest : public CommandRunnerTest,
                                 public ::testing::WithParamInterface<StatusCase> {};
 
@@ -109,6 +112,8 @@ struct StartFailureCase {
   int expected_status;
   std::string expected_error;
 };
+
+void PrintTo(const StartFailureCase& c, std::ostream* os) { *os << c.name; }
 
 class CommandRunnerStartFailureTest : public CommandRunnerTest,
                                       public ::testing::WithParamInterface<StartFailureCase> {};
@@ -158,6 +163,8 @@ struct TerminateCase {
   int expected;
   bool needs_kill;  // the grace must pass before it ends
 };
+
+void PrintTo(const TerminateCase& c, std::ostream* os) { *os << c.name; }
 
 class CommandRunnerTerminateTest : public CommandRunnerTest,
                                    public ::testing::WithParamInterface<TerminateCase> {};

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
+
+#include "support/param_text.h"
 
 namespace tether {
 namespace {
@@ -15,6 +18,8 @@ struct ValidCase {
   std::string text;
   seconds expected;
 };
+
+void PrintTo(const ValidCase& c, std::ostream* os) { *os << ParamText(c.text); }
 
 class DurationValidTest : public testing::TestWithParam<ValidCase> {};
 
@@ -41,6 +46,8 @@ struct InvalidCase {
   std::string text;
   std::string error;
 };
+
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << ParamText(c.text); }
 
 class DurationInvalidTest : public testing::TestWithParam<InvalidCase> {};
 
@@ -82,6 +89,8 @@ struct FormatCase {
   seconds duration;
   std::string text;
 };
+
+void PrintTo(const FormatCase& c, std::ostream* os) { *os << c.duration.count() << "s"; }
 
 class DurationFormatTest : public testing::TestWithParam<FormatCase> {};
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -167,6 +168,8 @@ struct TimerOrderCase {
   std::vector<int> expected_order;  // indexes into delays_ms, in firing order
 };
 
+void PrintTo(const TimerOrderCase& c, std::ostream* os) { *os << c.name; }
+
 class EventLoopTimerOrderTest : public testing::TestWithParam<TimerOrderCase> {};
 
 TEST_P(EventLoopTimerOrderTest, FiresInDeadlineOrder) {
@@ -288,6 +291,8 @@ struct MaxWaitCase {
   int max_elapsed_ms;
   bool timer_fires;
 };
+
+void PrintTo(const MaxWaitCase& c, std::ostream* os) { *os << c.name; }
 
 class EventLoopMaxWaitTest : public testing::TestWithParam<MaxWaitCase> {};
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
+
+#include "support/param_text.h"
 
 namespace tether {
 namespace {
@@ -21,6 +24,8 @@ struct ValidCase {
   std::string spec;
   ForwardSpec expected;
 };
+
+void PrintTo(const ValidCase& c, std::ostream* os) { *os << ParamText(c.spec); }
 
 class ForwardSpecValidTest : public testing::TestWithParam<ValidCase> {};
 
@@ -64,6 +69,8 @@ struct InvalidCase {
   std::string spec;
   std::string error;
 };
+
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << ParamText(c.spec); }
 
 class ForwardSpecInvalidTest : public testing::TestWithParam<InvalidCase> {};
 
@@ -144,6 +151,14 @@ struct FormatCase {
   Endpoint endpoint;
   std::string text;
 };
+
+void PrintTo(const FormatCase& c, std::ostream* os) {
+  if (c.endpoint.unix_path.empty()) {
+    *os << "host " << ParamText(c.endpoint.host) << " port " << c.endpoint.port;
+  } else {
+    *os << "path " << ParamText(c.endpoint.unix_path);
+  }
+}
 
 class FormatEndpointTest : public testing::TestWithParam<FormatCase> {};
 

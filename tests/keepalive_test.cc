@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <initializer_list>
+#include <ostream>
 #include <string>
 
 namespace tether {
@@ -22,6 +23,8 @@ struct NextCheckCase {
   int count;
   int64_t expected_ms;  // relative to now
 };
+
+void PrintTo(const NextCheckCase& c, std::ostream* os) { *os << c.name; }
 
 class KeepaliveNextCheckTest : public ::testing::TestWithParam<NextCheckCase> {};
 

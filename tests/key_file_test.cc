@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@ struct GeneratedKeyCase {
   std::string key_type;
   std::string cipher;
 };
+
+void PrintTo(const GeneratedKeyCase& c, std::ostream* os) { *os << c.name; }
 
 class KeyFileGeneratedTest : public ::testing::TestWithParam<GeneratedKeyCase> {};
 
@@ -80,6 +83,8 @@ struct FileContentCase {
   std::string content;
   KeyFileInfo expected;
 };
+
+void PrintTo(const FileContentCase& c, std::ostream* os) { *os << c.name; }
 
 class KeyFileContentTest : public ::testing::TestWithParam<FileContentCase> {};
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/param_text.h"
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
@@ -357,6 +358,10 @@ struct PatternCase {
   std::string expected;
 };
 
+void PrintTo(const PatternCase& c, std::ostream* os) {
+  *os << "host " << ParamText(c.host) << " port " << c.port;
+}
+
 class KnownHostsPatternTest : public KnownHostsTest,
                               public ::testing::WithParamInterface<PatternCase> {};
 
@@ -387,6 +392,8 @@ struct PreferredCase {
   uint16_t port;
   std::set<std::string> leading;  // must all come before any other algorithm
 };
+
+void PrintTo(const PreferredCase& c, std::ostream* os) { *os << c.name; }
 
 class KnownHostsPreferredTest : public KnownHostsTest,
                                 public ::testing::WithParamInterface<PreferredCase> {};

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,8 @@ struct TcpBindCase {
   std::vector<std::string> expected_hosts;  // as in Listener::address, before ":PORT"
   bool needs_ipv6 = false;
 };
+
+void PrintTo(const TcpBindCase& c, std::ostream* os) { *os << c.name; }
 
 class ListenerTcpTest : public ::testing::TestWithParam<TcpBindCase> {};
 
@@ -117,6 +120,8 @@ struct BusyCase {
   std::string free_address;  // the forward's other address: must not stay bound
   bool needs_ipv6;
 };
+
+void PrintTo(const BusyCase& c, std::ostream* os) { *os << c.name; }
 
 class ListenerBusyTest : public ::testing::TestWithParam<BusyCase> {};
 
@@ -243,6 +248,8 @@ struct RefusedCase {
   bool live_socket;             // else a regular file
   std::string expected_reason;  // after "cannot listen on PATH: "
 };
+
+void PrintTo(const RefusedCase& c, std::ostream* os) { *os << c.name; }
 
 class ListenerUnixRefusedTest : public ::testing::TestWithParam<RefusedCase> {};
 

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "support/net_util.h"
@@ -56,6 +57,8 @@ struct FamilyCase {
   std::string address;
   bool ipv6;
 };
+
+void PrintTo(const FamilyCase& c, std::ostream* os) { *os << c.name; }
 
 class PortOwnerTcpTest : public ::testing::TestWithParam<FamilyCase> {};
 
@@ -120,6 +123,8 @@ struct DescribeCase {
   std::optional<SocketHolder> holder;
   std::string expected;
 };
+
+void PrintTo(const DescribeCase& c, std::ostream* os) { *os << c.name; }
 
 class PortOwnerDescribeTest : public ::testing::TestWithParam<DescribeCase> {};
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <initializer_list>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,8 @@ struct DeliveryCase {
   std::vector<int> installed;
   int raised;
 };
+
+void PrintTo(const DeliveryCase& c, std::ostream* os) { *os << c.name; }
 
 class SignalSetDeliveryTest : public ::testing::TestWithParam<DeliveryCase> {};
 

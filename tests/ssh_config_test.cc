@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <map>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/param_text.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 
@@ -29,6 +31,10 @@ struct PatternCase {
   std::string patterns;
   bool expected;
 };
+
+void PrintTo(const PatternCase& c, std::ostream* os) {
+  *os << "host " << ParamText(c.host) << " patterns " << ParamText(c.patterns);
+}
 
 class SshConfigPatternTest : public TestWithParam<PatternCase> {};
 
@@ -119,6 +125,8 @@ struct ValueCase {
   std::string key;
   std::vector<std::string> expected;  ///< GetAll(key); "{dir}" is the home directory
 };
+
+void PrintTo(const ValueCase& c, std::ostream* os) { *os << c.name; }
 
 class SshConfigValueTest : public SshConfigFixture,
                            public ::testing::WithParamInterface<ValueCase> {};
@@ -499,6 +507,8 @@ struct ErrorCase {
   std::string error;  ///< after "<file>:"
 };
 
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+
 class SshConfigErrorTest : public SshConfigFixture,
                            public ::testing::WithParamInterface<ErrorCase> {};
 
@@ -610,6 +620,8 @@ struct OracleCase {
   std::string host;
   std::vector<std::string> keys;
 };
+
+void PrintTo(const OracleCase& c, std::ostream* os) { *os << c.name; }
 
 class SshConfigOracleTest : public SshConfigFixture,
                             public ::testing::WithParamInterface<OracleCase> {
