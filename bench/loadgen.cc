@@ -403,13 +403,15 @@ int RunParallel(uint16_t port, int streams, double seconds) {
     });
   }
   // Count only once every stream is under way (tunnels open channels one at a time).
-  auto warmup_end = Clock::now() + std::chrono::seconds(10);
+  auto warmup_start = Clock::now();
+  auto warmup_end = warmup_start + std::chrono::seconds(30);
   counting = true;
   while (Clock::now() < warmup_end &&
          std::any_of(counts.begin(), counts.end(), [](auto& c) { return c == 0; })) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   counting = false;
+  double warmup = Seconds(Clock::now() - warmup_start);
   for (auto& c : counts) c = 0;
   auto start = Clock::now();
   counting = true;
@@ -429,6 +431,9 @@ int RunParallel(uint16_t port, int streams, double seconds) {
   Result r;
   r.Add("agg_mbps", static_cast<double>(total) / elapsed / 1e6);
   r.Add("fairness", hi == 0 ? 0 : static_cast<double>(lo) / static_cast<double>(hi));
+  r.Add("all_flowing_s", warmup);
+  r.Add("starved", static_cast<double>(std::count_if(counts.begin(), counts.end(),
+                                                      [](auto& c) { return c == 0; })));
   r.Print();
   return 0;
 }
@@ -551,18 +556,28 @@ int RunHold(uint16_t port, int conns, double seconds) {
   if (g_tunnel_pid > 0) r.Add("rss_idle_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
   std::vector<int> active = OpenEcho(port, 1);
   std::vector<int> idle = OpenEcho(port, 10);
+  // CPU per round trip of the tunnel process: unlike latency, hardly moved by other load.
+  CpuSample cpu0 = SampleCpu();
   std::vector<double> few = PingPong(active, 64, seconds);
+  CpuSample cpu1 = SampleCpu();
   std::vector<int> more = OpenEcho(port, conns - 10);
   idle.insert(idle.end(), more.begin(), more.end());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   if (g_tunnel_pid > 0) {
     r.Add("rss_conns_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
   }
+  CpuSample cpu2 = SampleCpu();
   std::vector<double> many = PingPong(active, 64, seconds);
+  CpuSample cpu3 = SampleCpu();
   r.Add("rtt_idle10_p50_ms", Percentile(few, 0.5) * 1e3);
   r.Add("rtt_idle10_p99_ms", Percentile(few, 0.99) * 1e3);
   r.Add("rtt_idle_many_p50_ms", Percentile(many, 0.5) * 1e3);
   r.Add("rtt_idle_many_p99_ms", Percentile(many, 0.99) * 1e3);
+  if (g_tunnel_pid > 0) {
+    r.Add("cpu_us_per_rt_idle10", (cpu1.tunnel - cpu0.tunnel) / static_cast<double>(few.size()) * 1e6);
+    r.Add("cpu_us_per_rt_idle_many",
+          (cpu3.tunnel - cpu2.tunnel) / static_cast<double>(many.size()) * 1e6);
+  }
   // Every one of the connections must still work.
   int broken = 0;
   for (int fd : idle) {

@@ -10,6 +10,7 @@ METRICS = [
     ("stream", "down_mbps", "1 stream down, MB/s", "higher"),
     ("parallel", "agg_mbps", "100 streams aggregate, MB/s", "higher"),
     ("parallel", "fairness", "100 streams slowest/fastest", "higher"),
+    ("parallel", "all_flowing_s", "100 streams: s until every stream has data", "lower"),
     ("short", "conn_per_s", "short connections/s (50 at a time)", "higher"),
     ("short", "fb_p50_ms", "short conn first byte p50, ms", "lower"),
     ("short", "fb_p99_ms", "short conn first byte p99, ms", "lower"),
@@ -22,6 +23,8 @@ METRICS = [
     ("hold", "held", "connections held and working", "higher"),
     ("hold", "rtt_idle10_p99_ms", "1 conn round trip p99, 10 idle open, ms", "lower"),
     ("hold", "rtt_idle_many_p99_ms", "1 conn round trip p99, 1000 idle open, ms", "lower"),
+    ("hold", "cpu_us_per_rt_idle10", "tunnel CPU per round trip, 10 idle open, us", "lower"),
+    ("hold", "cpu_us_per_rt_idle_many", "tunnel CPU per round trip, 1000 idle open, us", "lower"),
     ("stream", "cpu_tunnel_per_gib", "CPU s/GiB, tunnel process", "lower"),
     ("stream", "cpu_peer_per_gib", "CPU s/GiB, sshd session", "lower"),
 ]
