@@ -201,14 +201,19 @@ CpuSample SampleCpu() {
   return s;
 }
 
-long RssKiB(pid_t pid) {
-  std::istringstream in(ReadText("/proc/" + std::to_string(pid) + "/status"));
+/// A "Name:  123 kB" field of a /proc file, or -1.
+long ProcKiB(const std::string& path, const std::string& field) {
+  std::istringstream in(ReadText(path));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+    }
   }
   return -1;
 }
+
+long RssKiB(pid_t pid) { return ProcKiB("/proc/" + std::to_string(pid) + "/status", "VmRSS"); }
 
 // ---- output --------------------------------------------------------------------------
 
@@ -553,7 +558,14 @@ int RunPingPong(uint16_t port, int conns, size_t size, double seconds) {
 
 int RunHold(uint16_t port, int conns, double seconds) {
   Result r;
-  if (g_tunnel_pid > 0) r.Add("rss_idle_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
+  if (g_tunnel_pid > 0) {
+    // VmRSS counts shared library pages (libcrypto alone is ~3.6 MB) that other processes
+    // share; PSS and the process's own anonymous memory say what it adds.
+    const std::string rollup = "/proc/" + std::to_string(g_tunnel_pid) + "/smaps_rollup";
+    r.Add("rss_idle_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
+    r.Add("pss_idle_kib", static_cast<double>(ProcKiB(rollup, "Pss")));
+    r.Add("anon_idle_kib", static_cast<double>(ProcKiB(rollup, "Anonymous")));
+  }
   std::vector<int> active = OpenEcho(port, 1);
   std::vector<int> idle = OpenEcho(port, 10);
   // CPU per round trip of the tunnel process: unlike latency, hardly moved by other load.
@@ -565,6 +577,9 @@ int RunHold(uint16_t port, int conns, double seconds) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   if (g_tunnel_pid > 0) {
     r.Add("rss_conns_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
+    r.Add("anon_conns_kib",
+          static_cast<double>(ProcKiB("/proc/" + std::to_string(g_tunnel_pid) + "/smaps_rollup",
+                                      "Anonymous")));
   }
   CpuSample cpu2 = SampleCpu();
   std::vector<double> many = PingPong(active, 64, seconds);
