@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace tether {
@@ -14,6 +15,7 @@ namespace {
 
 constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr int kMaxSettleRounds = 16;
+constexpr int kMaxServicePasses = 4;
 // libssh2's defaults; the window bounds what the server may send before we read it.
 constexpr unsigned int kChannelWindow = 2 * 1024 * 1024;
 constexpr unsigned int kChannelPacket = 32768;
@@ -83,6 +85,7 @@ Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> fo
       listeners_(std::move(listeners)) {}
 
 Tunnel::~Tunnel() {
+  if (pump_timer_) loop_->CancelTimer(*pump_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
@@ -110,6 +113,7 @@ void Tunnel::CloseConnections(std::chrono::milliseconds budget) {
   (void)budget;  // channels are closed by the session's disconnect, which is bounded
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
+    if (!connection->closing()) closing_ids_.push_back(id);
     connection->MarkClosing();
   }
   open_queue_.clear();
@@ -189,13 +193,19 @@ void Tunnel::Pump() {
 void Tunnel::ServiceAll() {
   // Every channel read drains the socket into libssh2's packet queue, so a channel visited
   // early in a pass may have data by the end of it: pass again while anything arrived.
-  while (!pending_ && !session_lost_) {
+  // Under a steady flow something always arrives, so the passes are bounded (FinishPump
+  // continues later) and a channel open in flight gets its turn between passes: otherwise
+  // new connections wait for the flow to pause.
+  for (int pass = 0; pass < kMaxServicePasses && !pending_ && !session_lost_; ++pass) {
     uint64_t received = session_->inbound().bytes;
+    socket_drained_ = false;
     for (auto& [id, connection] : connections_) {
       if (!ServiceConnection(connection.get())) return;
     }
     if (session_->inbound().bytes == received) return;
+    ContinueOpen();
   }
+  unsettled_ = true;  // data may wait in libssh2's queue, which no socket event announces
 }
 
 void Tunnel::FinishPump() {
@@ -203,8 +213,7 @@ void Tunnel::FinishPump() {
   // channels is announced by no further event: settle until nothing new arrives.
   for (int round = 0; !pending_ && !session_lost_; ++round) {
     if (round == kMaxSettleRounds) {
-      // Keep the loop responsive; finish on the next turn.
-      loop_->AddTimer(EventLoop::Clock::now(), [this] { Pump(); });
+      unsettled_ = true;
       break;
     }
     uint64_t received = session_->inbound().bytes;
@@ -213,8 +222,19 @@ void Tunnel::FinishPump() {
     if (session_->inbound().bytes == received) break;
     ServiceAll();
   }
+  // Keep the loop responsive (accepts, other clients, timers): finish on the next turn.
+  if (unsettled_ && !pending_ && !session_lost_) SchedulePump();
+  unsettled_ = false;
   SweepConnections();
   UpdateSshInterest();
+}
+
+void Tunnel::SchedulePump() {
+  if (pump_timer_) return;
+  pump_timer_ = loop_->AddTimer(EventLoop::Clock::now(), [this] {
+    pump_timer_.reset();
+    Pump();
+  });
 }
 
 bool Tunnel::FinishPendingSend() {
@@ -323,7 +343,7 @@ bool Tunnel::ServiceConnection(Connection* connection) {
   // (which no socket event will announce): read again as long as the client takes it all.
   for (bool more = true; more && !connection->closing();) {
     bool buffer_was_full = !connection->CanReadChannel();
-    if (connection->CanReadChannel()) {
+    if (connection->CanReadChannel() && MayHaveChannelInput(connection)) {
       transport_read_ = true;
       if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
       buffer_was_full = !connection->CanReadChannel() && !connection->channel_eof();
@@ -342,6 +362,18 @@ bool Tunnel::ServiceConnection(Connection* connection) {
     UpdateClientInterest(connection);
   }
   return true;
+}
+
+bool Tunnel::MayHaveChannelInput(Connection* connection) {
+  // The first read of a pass drains the SSH socket into libssh2's packet queue; after it,
+  // a channel with nothing queued is skipped without a call that would try recv() again.
+  // With many idle channels this keeps the cost of a wake-up to list walks, no syscalls.
+  if (!socket_drained_) {
+    socket_drained_ = true;
+    return true;
+  }
+  LIBSSH2_CHANNEL* channel = connection->channel();
+  return libssh2_poll_channel_read(channel, 0) != 0 || libssh2_channel_eof(channel) != 0;
 }
 
 bool Tunnel::Handle(Connection* connection, ChannelOp op, ChannelResult result) {
@@ -370,31 +402,36 @@ void Tunnel::DropConnection(uint64_t id, const std::string& why) {
                   why, connection->bytes_up(), connection->bytes_down());
   }
   connection->MarkClosing();
+  closing_ids_.push_back(id);
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
+// Both walk only the closing connections: they run several times per wake-up, which
+// must not cost a pass over every open connection.
 void Tunnel::FreeClosedChannels() {
-  for (auto& [id, connection] : connections_) {
-    if (!connection->closing() || connection->channel() == nullptr) continue;
+  for (size_t i = 0; i < closing_ids_.size(); ++i) {
+    uint64_t id = closing_ids_[i];
+    Connection* connection = Find(id);
+    if (connection == nullptr || connection->channel() == nullptr) continue;
     if (opening_ && *opening_ == id) continue;
-    if (!Handle(connection.get(), ChannelOp::kFree, connection->FreeChannel())) return;
+    if (!Handle(connection, ChannelOp::kFree, connection->FreeChannel())) return;
   }
 }
 
 void Tunnel::SweepConnections() {
   const bool had_connections = !connections_.empty();
-  for (auto it = connections_.begin(); it != connections_.end();) {
-    const Connection& connection = *it->second;
-    bool busy = (opening_ && *opening_ == it->first) ||
-                (pending_ && pending_->connection_id == it->first);
-    if (connection.closing() && connection.channel() == nullptr && !busy) {
-      finished_traffic_.to_server += connection.bytes_up();
-      finished_traffic_.from_server += connection.bytes_down();
-      it = connections_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  auto gone = [this](uint64_t id) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return true;
+    bool busy = (opening_ && *opening_ == id) || (pending_ && pending_->connection_id == id);
+    if (it->second->channel() != nullptr || busy) return false;
+    finished_traffic_.to_server += it->second->bytes_up();
+    finished_traffic_.from_server += it->second->bytes_down();
+    connections_.erase(it);
+    return true;
+  };
+  closing_ids_.erase(std::remove_if(closing_ids_.begin(), closing_ids_.end(), gone),
+                     closing_ids_.end());
   // glibc keeps freed buffers in its heap; once idle, give them back so that an idle tunnel
   // is as small after a burst of traffic as before it.
   if (had_connections && connections_.empty()) malloc_trim(0);
@@ -440,11 +477,7 @@ Connection* Tunnel::Find(uint64_t id) {
   return it == connections_.end() ? nullptr : it->second.get();
 }
 
-size_t Tunnel::connection_count() const {
-  size_t open = 0;
-  for (const auto& [id, connection] : connections_) open += connection->closing() ? 0 : 1;
-  return open;
-}
+size_t Tunnel::connection_count() const { return connections_.size() - closing_ids_.size(); }
 
 Tunnel::Traffic Tunnel::traffic() const {
   Traffic total = finished_traffic_;

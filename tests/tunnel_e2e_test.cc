@@ -320,6 +320,31 @@ TEST_F(TunnelE2E, HundredConcurrentConnectionsEchoOneMebibyteEach) {
   ExpectStopsCleanly(tether, ports);
 }
 
+// tether skips reading channels that have nothing queued once the SSH socket is drained
+// (a wake-up must not cost a syscall per idle channel): a message on any one of many idle
+// connections, whichever was opened first or last, must still be noticed and answered.
+TEST_F(TunnelE2E, ManyIdleConnectionsEachAnswerAloneInAnyOrder) {
+  Subprocess* tether = nullptr;
+  std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
+  ASSERT_EQ(ports.size(), 1u);
+  constexpr int kConnections = 300;
+  std::vector<UniqueFd> fds;
+  for (int i = 0; i < kConnections; ++i) {
+    fds.push_back(ConnectLocal(ports[0]));
+    ASSERT_TRUE(fds.back());
+    SetIoTimeout(fds.back().get(), kManyChannelsIoTimeout);
+  }
+  ASSERT_TRUE(EchoOnce(fds.back().get(), "every channel is open once the last one echoes"));
+  // Last opened first, then alternately from both ends, one message in flight at a time.
+  for (int k = 0; k < kConnections; ++k) {
+    const int i = (k % 2 == 0) ? kConnections - 1 - k / 2 : k / 2;
+    ASSERT_TRUE(EchoOnce(fds[i].get(), "ping " + std::to_string(i))) << "connection " << i;
+  }
+  EXPECT_EQ(echo_.connections_accepted(), kConnections);
+  fds.clear();
+  ExpectStopsCleanly(tether, ports);
+}
+
 TEST_F(TunnelE2E, HalfCloseStillDeliversTheWholeEchoThenEof) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);

@@ -73,6 +73,8 @@ class Tunnel {
   void Pump();
   void ServiceAll();
   void FinishPump();
+  /// Runs Pump on the next loop turn (once, however often asked).
+  void SchedulePump();
   bool FinishPendingSend();
   void ContinueOpen();
   void BeginOpen();
@@ -81,6 +83,8 @@ class Tunnel {
   void FreeClosedChannels();
   void SweepConnections();
   bool ServiceConnection(Connection* connection);
+  /// False when reading `connection`'s channel now cannot yield data or EOF.
+  bool MayHaveChannelInput(Connection* connection);
   bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
   void DropConnection(uint64_t id, const std::string& why);
   void SessionLost(std::string why);
@@ -93,8 +97,8 @@ class Tunnel {
   std::vector<ForwardSpec> forwards_;
   std::vector<Listener> listeners_;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
-  /// Channels whose clients are gone, still being closed on the server side.
-  std::vector<std::unique_ptr<Connection>> closing_;
+  /// Connections marked closing (client gone), in connections_ until their channel is freed.
+  std::vector<uint64_t> closing_ids_;
   std::deque<uint64_t> open_queue_;       ///< connections waiting for a channel
   std::optional<uint64_t> opening_;       ///< the connection whose open is in flight
   bool probing_ = false;                  ///< a transport probe open is in flight
@@ -103,7 +107,10 @@ class Tunnel {
   std::optional<PendingSend> pending_;
   bool ssh_readable_ = false;
   bool transport_read_ = false;  ///< some libssh2 call read the socket in this pump
+  bool socket_drained_ = false;  ///< a channel read in this ServiceAll pass read the socket
   bool session_lost_ = false;
+  bool unsettled_ = false;  ///< a pass limit was hit: queued data may wait unserviced
+  std::optional<EventLoop::TimerId> pump_timer_;
   uint64_t next_id_ = 1;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;
