@@ -200,9 +200,9 @@ void JumpChain::Start(EventLoop* loop, std::function<void(StopReason)> stop) {
   }
   if (!hops_.empty()) {
     std::string route;
-    for (const JumpHop& hop : plan_hops_) route += hop.name + " -> ";
-    spdlog::info("connected to {} through {}", destination_->host_label(),
-                 route + destination_->host_label());
+    for (const JumpHop& hop : plan_hops_) route += (route.empty() ? "" : ", ") + hop.name;
+    spdlog::info("reached {} through jump host{} {}", destination_->host_label(),
+                 hops_.size() > 1 ? "s" : "", route);
   }
 }
 
