@@ -386,6 +386,61 @@ TEST_F(JumpE2E, KilledTargetEndsTheRunWith74NamingTheTarget) {
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
+TEST_F(JumpE2E, ResetJumpLinkExits74NamingTheJumpHost) {
+  std::string error;
+  std::unique_ptr<FaultProxy> proxy = FaultProxy::Start(jump_->port(), &error);
+  ASSERT_NE(proxy, nullptr) << error;
+  const std::string config =
+      WriteConfig(Block("jump", proxy->port()) + Block("target", target_->port()));
+  ASSERT_TRUE(WriteFile(known_hosts_, "[127.0.0.1]:" + std::to_string(proxy->port()) + " " +
+                                          jump_->host_public_key_line() + "\n" +
+                                          target_->known_hosts_line() + "\n"));
+  Subprocess* tether = nullptr;
+  const uint16_t port = StartReady({"-F", config, "-J", "jump", "-L", ToEcho(), "target"}, &tether);
+  ASSERT_NE(port, 0) << Logs(tether);
+  proxy->ResetAll();
+  EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
+  EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: connection to ")) << Logs(tether);
+  ExpectGone(tether, port);
+  proxy->Stop();
+}
+
+// The target's listener is stopped: the jump host's connect succeeds (the kernel accepts),
+// but no SSH banner comes, so tether waits in the target's handshake while pumping the jump
+// host in the background.
+TEST_F(JumpE2E, SilentTargetBehindJumpHostTimesOutWith69) {
+  const std::string config = WriteConfig(StandardConfig("  ConnectTimeout 2\n"));
+  ASSERT_EQ(kill(target_->sshd_pid(), SIGSTOP), 0);
+  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  const std::optional<int> code = tether->WaitExit(seconds(15));
+  kill(target_->sshd_pid(), SIGCONT);
+  EXPECT_EQ(code, kExitUnreachable) << Logs(tether);
+  EXPECT_TRUE(Contains(tether->Stderr(), "did not answer during the SSH handshake for 2s"))
+      << tether->Stderr();
+  ExpectGone(tether, 0);
+}
+
+TEST_F(JumpE2E, StopSignalWhileWaitingBehindJumpHostExits0) {
+  const std::string config = WriteConfig(StandardConfig());
+  ASSERT_EQ(kill(target_->sshd_pid(), SIGSTOP), 0);
+  const uint16_t port = FreeTcpPort();
+  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L",
+                              std::to_string(port) + ":127.0.0.1:" +
+                                  std::to_string(echo_->port()),
+                              "target"});
+  // Logged in to the jump host, now waiting for the target's banner through it.
+  const bool waiting = WaitUntil(
+      [&] { return CountOccurrences(jump_->sshd_log(), "Accepted publickey") == 1; }, seconds(10));
+  std::this_thread::sleep_for(milliseconds(300));
+  tether->Signal(SIGTERM);
+  const std::optional<int> code = tether->WaitExit(seconds(5));
+  kill(target_->sshd_pid(), SIGCONT);
+  EXPECT_TRUE(waiting) << Logs(tether);
+  EXPECT_EQ(code, kExitOk) << Logs(tether);
+  ExpectGone(tether, port);
+  EXPECT_TRUE(WaitUntil([&] { return jump_->ConnectionPids().empty(); }, seconds(5)));
+}
+
 TEST_F(JumpE2E, JNoneOverridesConfigProxyJump) {
   // The configured jump host does not exist: with it the run fails, -J none goes direct.
   const uint16_t closed = FreeTcpPort();
