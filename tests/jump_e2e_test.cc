@@ -233,7 +233,7 @@ TEST_F(JumpE2E, ChangedHostKeyOnFinalHopExits77AndLeavesNothing) {
                                   std::to_string(echo_->port()),
                               "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
-  EXPECT_FALSE(Contains(tether->Stderr(), "jump host")) << tether->Stderr();
+  EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "changed") || Contains(tether->Stderr(), "CHANGED"))
       << tether->Stderr();
   ExpectGone(tether, port);
@@ -369,7 +369,7 @@ TEST_F(JumpE2E, StoppedTargetBehindLiveJumpHostIsBlamedOnTheTarget) {
                                              std::to_string(target_->port()) +
                                              " not responding"))
       << tether->Stderr();
-  EXPECT_FALSE(Contains(tether->Stderr(), "jump host")) << tether->Stderr();
+  EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   ExpectGone(tether, port);
 }
 
@@ -380,7 +380,7 @@ TEST_F(JumpE2E, KilledTargetEndsTheRunWith74NamingTheTarget) {
   ASSERT_NE(port, 0) << Logs(tether);
   ASSERT_GT(target_->SignalConnections(SIGKILL), 0);
   EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
-  EXPECT_FALSE(Contains(tether->Stderr(), "jump host")) << tether->Stderr();
+  EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "lost")) << tether->Stderr();
   ExpectGone(tether, port);
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
