@@ -33,6 +33,7 @@ class JumpPlanTest : public ::testing::Test {
     Options options;
     options.host = host;
     options.jump_hosts = std::move(jumps);
+    options.forwards = {ForwardSpec{{"", 1, ""}, {"localhost", 1, ""}}};
     return options;
   }
 
