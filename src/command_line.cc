@@ -23,6 +23,7 @@
 #include "tether/exit_code.h"
 #include "tether/message_text.h"
 #include "tether/forward_spec.h"
+#include "tether/jump_spec.h"
 #include "tether/options.h"
 #include "tether/ssh_config.h"
 
@@ -76,6 +77,10 @@ SSH options (as in ssh):
   -i FILE        private key file; repeatable
   -F FILE        read this ssh_config file instead of ~/.ssh/config and
                  /etc/ssh/ssh_config
+  -J [user@]host[:port][,...]
+                 reach the server through these jump hosts, in order, each
+                 with its own host key check, login and ssh_config settings;
+                 'none' connects directly (also -o ProxyJump)
   -o KEY=VALUE   ssh_config option, also -o 'KEY VALUE'; repeatable. Keys are
                  case-insensitive and the first value of a key wins, except
                  for IdentityFile, UserKnownHostsFile and LocalForward, which
@@ -90,7 +95,7 @@ SSH options (as in ssh):
                    LocalForward, Ciphers, MACs, KexAlgorithms,
                    HostKeyAlgorithms, PubkeyAuthentication,
                    PasswordAuthentication, KbdInteractiveAuthentication,
-                   NumberOfPasswordPrompts
+                   NumberOfPasswordPrompts, ProxyJump
                  Accepted and ignored, as they change nothing for a tunnel:
                    AddKeysToAgent, CheckHostIP, Compression, ControlMaster,
                    ControlPath, ControlPersist, EscapeChar,
@@ -171,6 +176,7 @@ struct RawArgs {
   std::vector<std::string> forwards;        ///< -L, in order
   std::vector<std::string> ssh_options;     ///< -o, in order
   std::vector<std::string> identity_files;  ///< -i, in order
+  std::vector<std::string> jump_hosts;      ///< -J: at most one, as in ssh
   std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
   std::optional<std::string> port, user, log_file, config_file, ciphers, macs, bind_address;
   std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
@@ -379,6 +385,21 @@ bool ApplyLocalForward(const std::vector<std::string>& words, Options* out, std:
   return false;
 }
 
+// -J and -o ProxyJump: checked here so that a typo is a usage error (64) before anything
+// connects; the list is parsed again when the chain is planned.
+bool CheckJumpHosts(std::string_view text, std::string* detail) {
+  std::string error;
+  if (ParseJumpList(text, &error)) return true;
+  *detail = error;
+  return false;
+}
+
+bool ApplyProxyJump(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  if (!OneWord(words, detail) || !CheckJumpHosts(words[0], detail)) return false;
+  out->jump_hosts = words[0];
+  return true;
+}
+
 bool IgnoreValue(const std::vector<std::string>&, Options*, std::string*) { return true; }
 
 // Keys a tunnel has no use for, accepted so that -o lines copied from ssh scripts keep
@@ -400,6 +421,7 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
     {"batchmode", false, ApplyBatchMode},
     {"gatewayports", false, ApplyGatewayPorts},
     {"localforward", true, ApplyLocalForward},
+    {"proxyjump", false, ApplyProxyJump},
     {"addkeystoagent", false, IgnoreValue},
     {"checkhostip", false, IgnoreValue},
     {"compression", false, IgnoreValue},
@@ -584,9 +606,26 @@ bool ApplyConfigFlags(const RawArgs& raw, Options* out, std::string* error) {
   return true;
 }
 
+/// -J wins over -o ProxyJump; ssh allows a single -J (hops go in one comma list).
+bool ApplyJumpFlag(const std::vector<std::string>& values, Options* out, std::string* error) {
+  if (values.empty()) return true;
+  std::string detail;
+  if (values.size() > 1) {
+    *error = "-J: give it once, with the jump hosts separated by commas";
+    return false;
+  }
+  if (!CheckJumpHosts(values[0], &detail)) {
+    *error = "-J: " + detail;
+    return false;
+  }
+  out->jump_hosts = values[0];
+  return true;
+}
+
 // Explicit flags run after -o, so that they win over it as they do in ssh.
 bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
   if (!ApplyForwards(raw.forwards, out, error)) return false;
+  if (!ApplyJumpFlag(raw.jump_hosts, out, error)) return false;
   if (raw.port) {
     std::string detail;
     out->port = ParseServerPort(*raw.port, &detail);
@@ -757,6 +796,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   app->add_option("-L", raw->forwards)->allow_extra_args(false);
   app->add_option("-o", raw->ssh_options)->allow_extra_args(false);
   app->add_option("-i", raw->identity_files)->allow_extra_args(false);
+  app->add_option("-J", raw->jump_hosts)->allow_extra_args(false);
   AddValueOption(app, "-p", &raw->port);
   AddValueOption(app, "-l", &raw->user);
   AddValueOption(app, "-E", &raw->log_file);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "tether/exit_code.h"
+#include "tether/jump_plan.h"
 #include "tether/launch.h"
 #include "tether/lifetime.h"
 #include "tether/logging.h"
@@ -66,5 +67,6 @@ int main(int argc, char** argv) {
     std::fputs(plan.resolved_settings.c_str(), stdout);
     return 0;
   }
+  if (!tether::PlanJumpChain(&plan, &failure)) return Fail(failure.message, failure.code);
   return tether::Launch(plan, &signals, parent_at_start);
 }

@@ -13,6 +13,7 @@
 #include "tether/command_runner.h"
 #include "tether/control_socket.h"
 #include "tether/event_loop.h"
+#include "tether/jump_chain.h"
 #include "tether/keepalive.h"
 #include "tether/lifetime.h"
 #include "tether/listener.h"
@@ -114,17 +115,18 @@ void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& l
 // One run after the session is up: the loop and everything that can end it.
 class ActiveRun {
  public:
-  ActiveRun(const TunnelPlan& plan, SignalSet* signals, EventLoop* loop, SshSession* session,
+  ActiveRun(const TunnelPlan& plan, SignalSet* signals, EventLoop* loop, JumpChain* chain,
             std::vector<Listener> listeners, StatusLine* status_line)
       : plan_(plan),
         signals_(signals),
         loop_(loop),
-        session_(session),
-        tunnel_(loop, session, plan.forwards, std::move(listeners)),
+        chain_(chain),
+        session_(chain->destination()),
+        tunnel_(loop, session_, plan.forwards, std::move(listeners)),
         lifetime_(loop, [this](StopReason reason) { RequestStop(std::move(reason)); }),
-        keepalive_(loop, session, plan.options.keepalive_interval, plan.options.keepalive_count,
+        keepalive_(loop, session_, plan.options.keepalive_interval, plan.options.keepalive_count,
                    [this] { tunnel_.SendKeepalive(); },
-                   [this](StopReason reason) { RequestStop(std::move(reason)); }),
+                   [this](StopReason reason) { chain_->ReportSilence(std::move(reason)); }),
         command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
         status_line_(status_line) {}
 
@@ -145,6 +147,7 @@ class ActiveRun {
   const TunnelPlan& plan_;
   SignalSet* signals_;
   EventLoop* loop_;
+  JumpChain* chain_;  ///< the jump hosts (if any) and the session at their end
   SshSession* session_;
   Tunnel tunnel_;
   Lifetime lifetime_;
@@ -169,6 +172,7 @@ int ActiveRun::Run(RunContext context) {
                  FormatEndpoint(plan_.forwards[listener.forward_index].target),
                  session_->host_label());
   }
+  chain_->Start(loop_, [this](StopReason reason) { RequestStop(std::move(reason)); });
   tunnel_.Start();
   keepalive_.Start();
   // Before the command starts and before -f reports readiness: from then on, `tether list`
@@ -319,6 +323,7 @@ void ActiveRun::Shutdown() {
   registration_.reset();
   tunnel_.CloseConnections(kDisconnectBudget);
   session_->Disconnect("tether stopping", kDisconnectBudget);
+  chain_->Shutdown(kDisconnectBudget);  // the jump hosts, last first
 }
 
 }  // namespace
@@ -333,18 +338,19 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
     status_line->Show({"connecting", FormatForwards(ListedForwards(plan, listeners)), 0, 0, 0,
                        plan.options.ttl});
   }
-  std::vector<std::string> warnings;
-  std::unique_ptr<SshSession> session =
-      SshSession::Open(plan.session, signals->fd(), &failure, &warnings);
-  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  // The loop first: the chain's keepalives use it and must go before it.
   std::string error;
-  std::unique_ptr<EventLoop> loop = session ? EventLoop::Create(&error) : nullptr;
-  if (!session || !loop) {
+  std::unique_ptr<EventLoop> loop = EventLoop::Create(&error);
+  std::vector<std::string> warnings;
+  std::unique_ptr<JumpChain> chain =
+      loop ? JumpChain::Connect(plan, signals->fd(), &failure, &warnings) : nullptr;
+  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  if (!loop || !chain) {
     status_line.reset();  // erased before the last word
-    return Report(session ? StopReason{ToInt(ExitCode::kInternal), error, true}
-                          : StopReason::FromFailure(failure));
+    return Report(!loop ? StopReason{ToInt(ExitCode::kInternal), error, true}
+                        : StopReason::FromFailure(failure));
   }
-  ActiveRun run(plan, signals, loop.get(), session.get(), std::move(listeners),
+  ActiveRun run(plan, signals, loop.get(), chain.get(), std::move(listeners),
                 status_line.get());
   return run.Run(std::move(context));
 }

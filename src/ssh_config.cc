@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "tether/forward_spec.h"
+#include "tether/jump_spec.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -382,7 +383,7 @@ constexpr Keyword kKeywords[] = {
     {"Port", Kind::kPort},
     {"PreferredAuthentications", Kind::kString},
     {"ProxyCommand", Kind::kCommand, {}, Expansion::kNone, true},
-    {"ProxyJump", Kind::kCommand, {}, Expansion::kNone, true},
+    {"ProxyJump", Kind::kCommand},
     {"PubkeyAcceptedAlgorithms", Kind::kString},
     {"PubkeyAuthentication", Kind::kChoice, kPubkeyAuth},
     {"RemoteForward", Kind::kOtherForward, {}, Expansion::kNone, true},
@@ -661,7 +662,8 @@ class Reader {
                      std::string* error);
   bool SetSingle(const Keyword& key, const std::vector<std::string>& args, const Where& where,
                  bool active, std::string* error);
-  bool SetCommand(const Keyword& key, std::string_view text, const Where& where, bool active);
+  bool SetCommand(const Keyword& key, std::string_view text, const Where& where, bool active,
+                  std::string* error);
   bool SetFileList(const Keyword& key, const std::vector<std::string>& args, const Where& where,
                    bool active, std::string* error);
   bool AddFile(const Keyword& key, const std::vector<std::string>& args, const Where& where,
@@ -953,7 +955,7 @@ bool Reader::HandleSetting(const Keyword& key, std::string_view text,
                            std::string* error) {
   switch (key.kind) {
     case Kind::kCommand:
-      return SetCommand(key, text, where, active);
+      return SetCommand(key, text, where, active, error);
     case Kind::kFileList:
       return SetFileList(key, args, where, active, error);
     case Kind::kFiles:
@@ -1009,9 +1011,14 @@ bool Reader::SetSingle(const Keyword& key, const std::vector<std::string>& args,
 }
 
 bool Reader::SetCommand(const Keyword& key, std::string_view text, const Where& where,
-                        bool active) {
+                        bool active, std::string* error) {
   // ssh keeps the rest of the line as written, quotes and all; only a leading '=' goes.
   text.remove_prefix(std::min(text.find_first_not_of(" \t\r\n="), text.size()));
+  // Like ssh, a ProxyJump line is checked even in a block that does not apply.
+  std::string jump_error;
+  if (key.name == "ProxyJump" && !ParseJumpList(JumpListText(text), &jump_error)) {
+    return Fail(where, "ProxyJump: " + jump_error, error);
+  }
   if (active && !text.empty()) Set(key, std::string(text), where);
   return true;
 }

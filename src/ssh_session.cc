@@ -35,6 +35,13 @@ std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int si
   UniqueFd socket = ConnectTcp(config.target, signal_fd, &interrupted, failure);
   if (interrupted) *failure = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
   if (!socket) return nullptr;
+  return OpenOver(std::move(socket), config, signal_fd, nullptr, failure, warnings);
+}
+
+std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionConfig& config,
+                                                 int signal_fd, WaitBackground* background,
+                                                 Failure* failure,
+                                                 std::vector<std::string>* warnings) {
   SessionPtr handle(libssh2_session_init());
   if (!handle) {
     *failure = {ExitCode::kInternal, "libssh2_session_init failed"};
@@ -46,6 +53,7 @@ std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int si
   InstallSessionEvents(session->get(), session->events_.get());
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");
+  waiter.set_background(background);
   if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
   waiter.set_what("authentication");
   Authenticator authenticator(session->get(), config.auth, &waiter);

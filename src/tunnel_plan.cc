@@ -296,7 +296,7 @@ std::string ExpandTilde(const std::string& path) {
   return path;
 }
 
-bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
+bool MakeSessionPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
   plan->options = options;
   std::string local_user = CurrentUserName();
   std::optional<SshConfig> config = LoadSshConfig(options, local_user, failure);
@@ -311,23 +311,24 @@ bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) 
   PlanHostKeys(options, *config, plan);
   PlanAuth(options, *config, user, plan);
   PlanKeepalive(*config, plan);
+  plan->config_proxy_jump = config->Get("proxyjump");
   std::string error;
   if (!PlanAlgorithms(*config, &plan->session.algorithms, &error)) {
     *failure = {AlgorithmsFromCommandLine(options) ? ExitCode::kUsage : ExitCode::kConfig, error};
     return false;
   }
   if (!PlanForwards(options, *config, plan, failure)) return false;
-  if (options.print_config) {
-    plan->resolved_settings = DescribeSettings(*config, *plan);
-    return true;
-  }
-  if (plan->forwards.empty()) {
-    *failure = {ExitCode::kUsage,
-                "no forward given: use -L [bind_address:]port:host:hostport (or LocalForward "
-                "in ssh_config)"};
-    return false;
-  }
+  if (options.print_config) plan->resolved_settings = DescribeSettings(*config, *plan);
   return true;
+}
+
+bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
+  if (!MakeSessionPlan(options, plan, failure)) return false;
+  if (options.print_config || !plan->forwards.empty()) return true;
+  *failure = {ExitCode::kUsage,
+              "no forward given: use -L [bind_address:]port:host:hostport (or LocalForward "
+              "in ssh_config)"};
+  return false;
 }
 
 }  // namespace tether

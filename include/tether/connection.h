@@ -71,6 +71,8 @@ class Connection {
   /// Both directions have ended: nothing more will ever move.
   bool Finished() const { return eof_sent_ && client_write_shut_; }
   bool channel_eof() const { return channel_eof_; }
+  /// EOF has gone to the channel: everything the client sent is on its way.
+  bool eof_sent() const { return eof_sent_; }
   bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
   /// True while the down buffer can take more from the channel.
   bool CanReadChannel() const { return down_.HasSpace() && !channel_eof_; }

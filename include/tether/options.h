@@ -32,6 +32,9 @@ struct Options {
   /// they win; read before the configuration files.
   std::vector<std::string> ssh_config_lines;
   bool print_config = false;  ///< -G: print the resolved settings and exit
+  /// -J, else -o ProxyJump, as typed (already checked): the jump hosts, first hop first;
+  /// "none" connects directly. nullopt = not given (ssh_config ProxyJump may apply).
+  std::optional<std::string> jump_hosts;
   bool batch_mode = false;    ///< -o BatchMode=yes: never prompt
   bool gateway_ports = false; ///< -g or -o GatewayPorts=yes
   int verbosity = 0;          ///< number of -v

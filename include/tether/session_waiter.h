@@ -1,13 +1,28 @@
 #pragma once
 
 #include <libssh2.h>
+#include <poll.h>
 
 #include <chrono>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "tether/failure.h"
 
 namespace tether {
+
+/// Work that must go on while a setup step waits: the jump hosts that carry the session's
+/// bytes (jump_chain.h). Their fds are polled together with the session's socket.
+class WaitBackground {
+ public:
+  virtual ~WaitBackground() = default;
+  /// Appends the fds to poll, with the events wanted (an fd of -1 is skipped by poll).
+  virtual void AddPollFds(std::vector<pollfd>* fds) const = 0;
+  /// Serves what poll reported for the fds AddPollFds appended, in the same order, without
+  /// blocking; false with *failure when the background broke and the wait must end.
+  virtual bool Service(std::span<const pollfd> ready, Failure* failure) = 0;
+};
 
 /// Drives libssh2 calls of the setup phase (handshake, authentication) on a non-blocking
 /// session: after LIBSSH2_ERROR_EAGAIN it waits for the directions libssh2 asked for, and
@@ -53,6 +68,8 @@ class SessionWaiter {
 
   /// Names the step in a timeout message ("handshake", "authentication").
   void set_what(std::string what) { what_ = std::move(what); }
+  /// Serves `background` (not owned; nullptr = none) during every wait.
+  void set_background(WaitBackground* background) { background_ = background; }
   bool abandoned() const { return abandoned_; }
   bool interrupted() const { return interrupted_; }
   const Failure& failure() const { return failure_; }
@@ -61,6 +78,8 @@ class SessionWaiter {
 
  private:
   bool Wait();
+  bool WaitWithBackground();
+  bool Abandon(Failure failure);
 
   LIBSSH2_SESSION* session_;
   int socket_fd_;
@@ -70,6 +89,7 @@ class SessionWaiter {
   bool abandoned_ = false;
   bool interrupted_ = false;
   Failure failure_;
+  WaitBackground* background_ = nullptr;
 };
 
 }  // namespace tether

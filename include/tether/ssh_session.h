@@ -12,6 +12,7 @@
 #include "tether/failure.h"
 #include "tether/known_hosts.h"
 #include "tether/session_events.h"
+#include "tether/session_waiter.h"
 #include "tether/ssh_handles.h"
 #include "tether/tcp_connect.h"
 #include "tether/unique_fd.h"
@@ -34,6 +35,13 @@ class SshSession {
   /// known_hosts lines) are appended to *warnings.
   static std::unique_ptr<SshSession> Open(const SessionConfig& config, int signal_fd,
                                           Failure* failure, std::vector<std::string>* warnings);
+  /// The same over `socket`, already connected to the server (config.target is not used to
+  /// connect): a socketpair end carried by a jump host's channel. `background` (may be
+  /// nullptr) is served during every wait, so the jump hosts keep moving the bytes.
+  static std::unique_ptr<SshSession> OpenOver(UniqueFd socket, const SessionConfig& config,
+                                              int signal_fd, WaitBackground* background,
+                                              Failure* failure,
+                                              std::vector<std::string>* warnings);
 
   ~SshSession();
   SshSession(const SshSession&) = delete;
