@@ -37,11 +37,8 @@ bool BindAll(const TunnelPlan& plan, std::vector<Listener>* listeners, Failure* 
 }
 
 int Report(const StopReason& reason) {
-  if (reason.is_error) {
-    spdlog::error("{}", reason.message);
-  } else {
-    spdlog::info("{}", reason.message);
-  }
+  LogEventText(reason.is_error ? spdlog::level::err : spdlog::level::info, reason.EventName(),
+               reason.message, {{"exit_code", reason.exit_code}});
   return reason.exit_code;
 }
 
@@ -81,7 +78,7 @@ void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& l
   (void)!write(ready_pipe.get(), message.data(), message.size());
   ready_pipe.Reset();
   UniqueFd null(open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (plan.options.log_file.empty()) LogToSyslog();
+  if (plan.options.log_file.empty()) LogToSyslog(plan.options.log_format);
   for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) dup2(null.get(), fd);
 }
 
@@ -130,9 +127,10 @@ int ActiveRun::Run(RunContext context) {
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
   for (const Listener& listener : tunnel_.listeners()) {
-    spdlog::info("forwarding {} -> {} via {}", listener.address,
-                 FormatEndpoint(plan_.forwards[listener.forward_index].target),
-                 session_->host_label());
+    LogEvent(spdlog::level::info, "forward_listening", "forwarding {forward} -> {target} via {server}",
+             {{"forward", listener.address},
+              {"target", FormatEndpoint(plan_.forwards[listener.forward_index].target)},
+              {"server", session_->host_label()}});
   }
   tunnel_.Start();
   keepalive_.Start();
@@ -180,8 +178,9 @@ void ActiveRun::OnSignal() {
       command_.Forward(*signal_number);
       continue;
     }
-    RequestStop(StopReason::Requested(from_parent ? "parent process exited; stopping"
-                                                  : "stopped by " + SignalName(*signal_number)));
+    RequestStop(from_parent
+                    ? StopReason::Requested("parent process exited; stopping", "parent_exited")
+                    : StopReason::Requested("stopped by " + SignalName(*signal_number)));
   }
 }
 
@@ -217,7 +216,9 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   std::vector<std::string> warnings;
   std::unique_ptr<SshSession> session =
       SshSession::Open(plan.session, signals->fd(), &failure, &warnings);
-  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  for (const std::string& warning : warnings) {
+    LogEventText(spdlog::level::warn, "known_hosts_warning", warning);
+  }
   if (!session) return Report(StopReason::FromFailure(failure));
   std::string error;
   std::unique_ptr<EventLoop> loop = EventLoop::Create(&error);

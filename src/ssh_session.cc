@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "tether/logging.h"
+
 namespace tether {
 namespace {
 
@@ -47,9 +49,13 @@ std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int si
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");
   if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
+  LogEvent(spdlog::level::debug, "connected", "connected to {host} port {port}",
+           {{"host", config.target.host}, {"port", static_cast<int>(config.target.port)}});
   waiter.set_what("authentication");
   Authenticator authenticator(session->get(), config.auth, &waiter);
   if (!authenticator.Run(failure)) return nullptr;
+  LogEvent(spdlog::level::debug, "authenticated", "authenticated to {server}",
+           {{"server", config.auth.host_label}});
   return session;
 }
 
