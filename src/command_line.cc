@@ -131,6 +131,8 @@ Lifetime:
   --tie-to PID             stop when process PID ends (default: the parent
                            process)
 
+  --log-format FORMAT      text (default), or json: one JSON object per line
+                           and event, for log shippers
   -h, --help               show this help and exit
   -V, --version            show the version and exit
 
@@ -180,6 +182,7 @@ struct RawArgs {
   std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
   std::optional<std::string> port, user, log_file, config_file, ciphers, macs, bind_address;
   std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
+  std::optional<std::string> log_format;
   // Flags are read through their counts; CLI::App owns the options.
   const CLI::Option* gateway_ports = nullptr;
   const CLI::Option* ipv4_only = nullptr;
@@ -773,9 +776,20 @@ bool ApplyPositionals(const RawArgs& raw, Options* out, std::string* error) {
   return ApplyDestination(raw.positionals[0], raw.user.has_value(), out, error);
 }
 
+bool ApplyLogFormat(const std::optional<std::string>& text, Options* out, std::string* error) {
+  if (!text || *text == "text") return true;
+  if (*text == "json") {
+    out->log_format = LogFormat::kJson;
+    return true;
+  }
+  *error = "--log-format: " + BadValue(*text, "text or json");
+  return false;
+}
+
 bool BuildOptions(const RawArgs& raw, Options* out, std::string* error) {
   if (!ApplySshOptions(raw.ssh_options, out, error) || !ApplySshFlags(raw, out, error) ||
-      !ApplyLifetimeFlags(raw, out, error) || !ApplyPositionals(raw, out, error)) {
+      !ApplyLifetimeFlags(raw, out, error) || !ApplyLogFormat(raw.log_format, out, error) ||
+      !ApplyPositionals(raw, out, error)) {
     return false;
   }
   // "no forward given" is decided once LocalForward lines in ssh_config have been read.
@@ -809,6 +823,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   AddValueOption(app, "--keepalive", &raw->keepalive);
   AddValueOption(app, "--keepalive-count", &raw->keepalive_count);
   AddValueOption(app, "--tie-to", &raw->tie_to);
+  AddValueOption(app, "--log-format", &raw->log_format);
   raw->gateway_ports = app->add_flag("-g");
   raw->ipv4_only = app->add_flag("-4");
   raw->ipv6_only = app->add_flag("-6");

@@ -127,7 +127,7 @@ void CommandRunner::OnExited() {
     kill_timer_.reset();
   }
   int code = ShellStatus(status);
-  on_exit_({code, name_ + " exited with status " + std::to_string(code), false});
+  on_exit_({code, name_ + " exited with status " + std::to_string(code), false, "command_exited"});
 }
 
 }  // namespace tether

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "tether/failure.h"
+#include "tether/logging.h"
 #include "tether/message_text.h"
 
 namespace tether {
@@ -85,7 +86,8 @@ void ControlServer::OnAcceptable() {
     if (!fd) return;
     ucred credentials{};
     if (!PeerCredentials(fd.get(), &credentials) || credentials.uid != geteuid()) {
-      spdlog::warn("control socket: refused a peer of uid {}", credentials.uid);
+      LogEventText(spdlog::level::warn, "control_peer_refused",
+                   "control socket: refused a peer of uid " + std::to_string(credentials.uid));
       continue;
     }
     if (peers_.size() >= kMaxPeers) continue;

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "tether/logging.h"
+
 namespace tether {
 namespace {
 
@@ -201,8 +203,9 @@ void JumpChain::Start(EventLoop* loop, std::function<void(StopReason)> stop) {
   if (!hops_.empty()) {
     std::string route;
     for (const JumpHop& hop : plan_hops_) route += (route.empty() ? "" : ", ") + hop.name;
-    spdlog::info("reached {} through jump host{} {}", destination_->host_label(),
-                 hops_.size() > 1 ? "s" : "", route);
+    LogEventText(spdlog::level::info, "jump_route",
+                 "reached " + destination_->host_label() + " through jump host" +
+                     (hops_.size() > 1 ? "s " : " ") + route);
   }
 }
 

@@ -66,7 +66,7 @@ void Keepalive::Check() {
            "server " + session_->host_label() + " not responding for " +
                std::to_string(seconds) + "s (" + std::to_string(count_) +
                " keepalives unanswered)",
-           true});
+           true, "keepalive_timeout"});
     return;
   }
   if (silence >= interval_) probe_();

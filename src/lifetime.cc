@@ -6,10 +6,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include "tether/duration.h"
 #include "tether/failure.h"
+#include "tether/logging.h"
 
 namespace tether {
 namespace {
@@ -64,11 +63,14 @@ void Lifetime::OnTtlTimer() {
   if (read(ttl_timer_.get(), &expirations, sizeof(expirations)) < 0) return;
   if (!ttl_warned_) {
     ttl_warned_ = true;
-    spdlog::warn("TTL of {} ends in 1 minute; the tunnel will close then", FormatDuration(ttl_));
+    LogEvent(spdlog::level::warn, "ttl_warning",
+             "TTL of {ttl} ends in 1 minute; the tunnel will close then",
+             {{"ttl", FormatDuration(ttl_)}});
     ArmTimer(ttl_timer_.get(), kTtlWarning);
     return;
   }
-  stop_(StopReason::Requested("TTL of " + FormatDuration(ttl_) + " reached; stopping"));
+  stop_(StopReason::Requested("TTL of " + FormatDuration(ttl_) + " reached; stopping",
+                              "ttl_reached"));
 }
 
 void Lifetime::EnableIdleTimeout(std::chrono::seconds idle) {
@@ -90,7 +92,8 @@ void Lifetime::ArmIdleTimer() {
   idle_timer_ = loop_->AddTimer(EventLoop::Clock::now() + *idle_, [this] {
     idle_timer_.reset();
     stop_(StopReason::Requested("idle for " + FormatDuration(*idle_) +
-                                " with no client connection; stopping"));
+                                " with no client connection; stopping",
+                                "idle_timeout"));
   });
 }
 
@@ -99,7 +102,8 @@ void Lifetime::Follow(UniqueFd pidfd, pid_t pid, std::string description) {
   loop_->Watch(followed_.get(), EPOLLIN, [this, pid, description](uint32_t) {
     loop_->Unwatch(followed_.get());
     stop_(StopReason::Requested(description + " (pid " + std::to_string(pid) +
-                                ") exited; stopping"));
+                                ") exited; stopping",
+                                "parent_exited"));
   });
 }
 

@@ -11,6 +11,7 @@
 #include "tether/logging.h"
 #include "tether/options.h"
 #include "tether/signal_set.h"
+#include "tether/stop_reason.h"
 #include "tether/ssh_handles.h"
 #include "tether/tunnel_admin.h"
 #include "tether/tunnel_plan.h"
@@ -27,6 +28,16 @@ int PrintAndReturn(const tether::CommandLine& command_line) {
 int Fail(const std::string& message, tether::ExitCode code) {
   std::fprintf(stderr, "tether: %s\n", message.c_str());
   return tether::ToInt(code);
+}
+
+// After logging is configured: in JSON the failure is one more event, so that a log shipper
+// reads nothing but JSON; the text stays the line it always was, on stderr.
+int FailAfterLogSetup(const tether::Options& options, const tether::Failure& failure) {
+  if (options.log_format != tether::LogFormat::kJson) return Fail(failure.message, failure.code);
+  const tether::StopReason reason = tether::StopReason::FromFailure(failure);
+  tether::LogEventText(spdlog::level::err, reason.EventName(), reason.message,
+                       {{"exit_code", reason.exit_code}});
+  return reason.exit_code;
 }
 
 }  // namespace
@@ -55,14 +66,15 @@ int main(int argc, char** argv) {
   tether::CommandLine command_line = tether::ParseCommandLine(argc, argv);
   if (command_line.exit_code) return PrintAndReturn(command_line);
   const tether::Options& options = command_line.options;
-  if (!tether::ConfigureLogging(options.verbosity, options.quiet, options.log_file, &error)) {
+  if (!tether::ConfigureLogging(options.verbosity, options.quiet, options.log_format,
+                                options.log_file, &error)) {
     return Fail(error, tether::ExitCode::kUsage);
   }
   tether::Libssh2Library library;
   if (!library.ok()) return Fail("libssh2_init failed", tether::ExitCode::kInternal);
   tether::TunnelPlan plan;
   tether::Failure failure;
-  if (!tether::MakeTunnelPlan(options, &plan, &failure)) return Fail(failure.message, failure.code);
+  if (!tether::MakeTunnelPlan(options, &plan, &failure)) return FailAfterLogSetup(options, failure);
   if (options.print_config) {
     std::fputs(plan.resolved_settings.c_str(), stdout);
     return 0;

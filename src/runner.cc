@@ -51,11 +51,8 @@ std::chrono::seconds BootTimeNow() {
 }
 
 int Report(const StopReason& reason) {
-  if (reason.is_error) {
-    spdlog::error("{}", reason.message);
-  } else {
-    spdlog::info("{}", reason.message);
-  }
+  LogEventText(reason.is_error ? spdlog::level::err : spdlog::level::info, reason.EventName(),
+               reason.message, {{"exit_code", reason.exit_code}});
   return reason.exit_code;
 }
 
@@ -108,7 +105,7 @@ void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& l
   (void)!write(ready_pipe.get(), message.data(), message.size());
   ready_pipe.Reset();
   UniqueFd null(open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (plan.options.log_file.empty()) LogToSyslog();
+  if (plan.options.log_file.empty()) LogToSyslog(plan.options.log_format);
   for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) dup2(null.get(), fd);
 }
 
@@ -168,9 +165,10 @@ int ActiveRun::Run(RunContext context) {
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
   for (const Listener& listener : tunnel_.listeners()) {
-    spdlog::info("forwarding {} -> {} via {}", listener.address,
-                 FormatEndpoint(plan_.forwards[listener.forward_index].target),
-                 session_->host_label());
+    LogEvent(spdlog::level::info, "forward_listening", "forwarding {forward} -> {target} via {server}",
+             {{"forward", listener.address},
+              {"target", FormatEndpoint(plan_.forwards[listener.forward_index].target)},
+              {"server", session_->host_label()}});
   }
   chain_->Start(loop_, [this](StopReason reason) { RequestStop(std::move(reason)); });
   tunnel_.Start();
@@ -220,7 +218,8 @@ void ActiveRun::Register(pid_t tied_to) {
   const std::string dir = RegistryDirPath();
   std::string error;
   if (!PrepareRegistryDir(dir, &error)) {
-    spdlog::warn("{}; this tunnel will not be listed by tether list", error);
+    LogEventText(spdlog::level::warn, "registry_warning",
+                 error + "; this tunnel will not be listed by tether list");
     return;
   }
   std::vector<std::string> warnings;
@@ -228,7 +227,8 @@ void ActiveRun::Register(pid_t tied_to) {
   for (const std::string& warning : warnings) spdlog::debug("{}", warning);
   RegistryEntry entry = MakeRegistryEntry(tied_to);
   if (entry.start_ticks == 0) {
-    spdlog::warn("cannot read this process's start time; not registered for tether list");
+    LogEventText(spdlog::level::warn, "registry_warning",
+                 "cannot read this process's start time; not registered for tether list");
     return;
   }
   ControlServer::Handlers handlers;
@@ -239,7 +239,8 @@ void ActiveRun::Register(pid_t tied_to) {
   if (control_) registration_ = Registration::Publish(dir, entry, &error);
   if (!registration_) {
     control_.reset();
-    spdlog::warn("{}; this tunnel will not be listed by tether list", error);
+    LogEventText(spdlog::level::warn, "registry_warning",
+                 error + "; this tunnel will not be listed by tether list");
   }
 }
 
@@ -293,8 +294,9 @@ void ActiveRun::OnSignal() {
       command_.Forward(*signal_number);
       continue;
     }
-    RequestStop(StopReason::Requested(from_parent ? "parent process exited; stopping"
-                                                  : "stopped by " + SignalName(*signal_number)));
+    RequestStop(from_parent
+                    ? StopReason::Requested("parent process exited; stopping", "parent_exited")
+                    : StopReason::Requested("stopped by " + SignalName(*signal_number)));
   }
 }
 
@@ -344,7 +346,9 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   std::vector<std::string> warnings;
   std::unique_ptr<JumpChain> chain =
       loop ? JumpChain::Connect(plan, signals->fd(), &failure, &warnings) : nullptr;
-  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  for (const std::string& warning : warnings) {
+    LogEventText(spdlog::level::warn, "known_hosts_warning", warning);
+  }
   if (!loop || !chain) {
     status_line.reset();  // erased before the last word
     return Report(!loop ? StopReason{ToInt(ExitCode::kInternal), error, true}

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "tether/logging.h"
+
 namespace tether {
 namespace {
 
@@ -55,9 +57,13 @@ std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionC
                        "the SSH handshake");
   waiter.set_background(background);
   if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
+  LogEvent(spdlog::level::debug, "connected", "connected to {host} port {port}",
+           {{"host", config.target.host}, {"port", static_cast<int>(config.target.port)}});
   waiter.set_what("authentication");
   Authenticator authenticator(session->get(), config.auth, &waiter);
   if (!authenticator.Run(failure)) return nullptr;
+  LogEvent(spdlog::level::debug, "authenticated", "authenticated to {server}",
+           {{"server", config.auth.host_label}});
   return session;
 }
 

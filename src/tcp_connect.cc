@@ -1,7 +1,6 @@
 #include "tether/tcp_connect.h"
 
 #include <netdb.h>
-#include <spdlog/spdlog.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -11,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "tether/logging.h"
 #include "tether/message_text.h"
 
 namespace tether {
@@ -163,7 +163,10 @@ UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupte
     *interrupted = outcome == WaitOutcome::kInterrupted ||
                    (round < target.attempts && InterruptedDuring(std::chrono::seconds(1), signal_fd));
     if (*interrupted || round >= target.attempts) return UniqueFd();
-    if (round == 1) spdlog::info("{}; trying again ({} attempts)", failure->message, target.attempts);
+    if (round == 1) {
+      LogEvent(spdlog::level::info, "connect_retry", "{reason}; trying again ({attempts} attempts)",
+               {{"reason", failure->message}, {"attempts", target.attempts}});
+    }
   }
 }
 

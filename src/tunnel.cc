@@ -4,11 +4,13 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+
+#include "tether/logging.h"
 
 namespace tether {
 namespace {
@@ -128,7 +130,8 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
                             SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!client) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        spdlog::warn("accept on {}: {}", listener.address, std::strerror(errno));
+        LogEvent(spdlog::level::warn, "accept_failed", "accept on {forward}: {reason}",
+                 {{"forward", listener.address}, {"reason", std::strerror(errno)}});
       }
       break;
     }
@@ -140,7 +143,8 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
     uint64_t id = next_id_++;
     auto connection =
         std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
-    spdlog::debug("connection #{} from {} on {}", id, peer, listener.address);
+    LogEvent(spdlog::level::debug, "client_accepted", "connection #{connection} from {peer} on {forward}",
+             {{"connection", id}, {"peer", peer}, {"forward", listener.address}});
     Connection* raw = connection.get();
     connections_[id] = std::move(connection);
     open_queue_.push_back(id);
@@ -310,8 +314,13 @@ void Tunnel::FinishOpen(LIBSSH2_CHANNEL* channel, int rc) {
     const ForwardSpec& forward = forwards_[connection->forward_index()];
     std::string reason = LastSshError(session_->get());
     if (!IsSessionError(rc)) {
-      spdlog::warn("connection #{} from {}: server could not open {}: {}", id, connection->peer(),
-                   FormatEndpoint(forward.target), reason);
+      LogEvent(spdlog::level::warn, "channel_open_failed",
+               "connection #{connection} from {peer}: server could not open {target}: {reason}",
+               {{"connection", id},
+                {"peer", connection->peer()},
+                {"forward", ForwardAddress(connection->forward_index())},
+                {"target", FormatEndpoint(forward.target)},
+                {"reason", reason}});
     }
     DropConnection(id, "");
     return;
@@ -398,8 +407,15 @@ void Tunnel::DropConnection(uint64_t id, const std::string& why) {
   if (connection == nullptr || connection->closing()) return;
   if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
   if (!why.empty()) {
-    spdlog::debug("connection #{} from {} {}: {} bytes out, {} bytes in", id, connection->peer(),
-                  why, connection->bytes_up(), connection->bytes_down());
+    LogEvent(spdlog::level::debug, "client_closed",
+             "connection #{connection} from {peer} {reason}: {bytes_out} bytes out, "
+             "{bytes_in} bytes in",
+             {{"connection", id},
+              {"peer", connection->peer()},
+              {"forward", ForwardAddress(connection->forward_index())},
+              {"reason", why},
+              {"bytes_out", connection->bytes_up()},
+              {"bytes_in", connection->bytes_down()}});
   }
   connection->MarkClosing();
   closing_ids_.push_back(id);
@@ -470,6 +486,13 @@ void Tunnel::UpdateClientInterest(Connection* connection) {
 void Tunnel::UpdateSshInterest() {
   if (session_lost_) return;
   loop_->SetEvents(session_->fd(), EPOLLIN | (pending_ ? EPOLLOUT : 0u));
+}
+
+std::string Tunnel::ForwardAddress(size_t forward_index) const {
+  for (const Listener& listener : listeners_) {
+    if (listener.forward_index == forward_index) return listener.address;
+  }
+  return "";
 }
 
 Connection* Tunnel::Find(uint64_t id) {

@@ -13,7 +13,7 @@
 #include "tether/control_socket.h"
 #include "tether/duration.h"
 #include "tether/exit_code.h"
-#include "tether/json_string.h"
+#include "tether/json_text.h"
 #include "tether/lifetime.h"
 #include "tether/message_text.h"
 
@@ -141,21 +141,21 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
   std::string forwards;
   for (const RegistryForward& forward : entry.forwards) {
     forwards += std::string(forwards.empty() ? "" : ", ") + "{\"listen\": " +
-                JsonQuote(forward.listen) + ", \"target\": " + JsonQuote(forward.target) +
+                JsonString(forward.listen) + ", \"target\": " + JsonString(forward.target) +
                 ", \"port\": " + std::to_string(forward.port) + "}";
   }
   auto figure = [&](uint64_t TunnelStatus::*field) {
     return status ? std::to_string((*status).*field) : std::string("null");
   };
   return "{\"pid\": " + std::to_string(entry.pid) + ", \"forwards\": [" + forwards + "]" +
-         ", \"destination\": " + JsonQuote(entry.destination) +
-         ", \"user\": " + JsonQuote(entry.user) +
-         ", \"state\": " + (status ? JsonQuote(status->state) : "null") +
+         ", \"destination\": " + JsonString(entry.destination) +
+         ", \"user\": " + JsonString(entry.user) +
+         ", \"state\": " + (status ? JsonString(status->state) : "null") +
          ", \"started\": " + std::to_string(entry.started_unix) +
          ", \"up_seconds\": " + std::to_string(UpSeconds(tunnel, now_unix)) +
          ", \"ttl_left_seconds\": " + JsonNumberOrNull(TtlLeft(tunnel, now_unix)) +
          ", \"tied_to\": {\"pid\": " + std::to_string(entry.tied_to) +
-         ", \"command\": " + JsonQuote(tunnel.tied_command) + "}" +
+         ", \"command\": " + JsonString(tunnel.tied_command) + "}" +
          ", \"connections\": " + figure(&TunnelStatus::connections) +
          ", \"bytes_in\": " + figure(&TunnelStatus::bytes_in) +
          ", \"bytes_out\": " + figure(&TunnelStatus::bytes_out) + "}";

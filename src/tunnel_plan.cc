@@ -2,7 +2,6 @@
 
 #include <pwd.h>
 #include <sys/socket.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <sstream>
 
 #include "tether/algorithms.h"
+#include "tether/logging.h"
 #include "tether/ssh_config.h"
 
 namespace tether {
@@ -83,7 +83,9 @@ std::optional<SshConfig> LoadSshConfig(const Options& options, const std::string
   std::string error;
   std::vector<std::string> warnings;
   std::optional<SshConfig> config = SshConfig::Load(files, context, &error, &warnings);
-  for (const std::string& warning : warnings) spdlog::warn("{}", warning);
+  for (const std::string& warning : warnings) {
+    LogEventText(spdlog::level::warn, "config_warning", warning);
+  }
   if (!config) {
     const bool from_command_line = error.rfind(std::string(kCommandLineOrigin) + ":", 0) == 0;
     *failure = {from_command_line ? ExitCode::kUsage : ExitCode::kConfig, error};

@@ -53,7 +53,17 @@ TEST(CommandLineTest, MinimalTunnelKeepsDefaults) {
   EXPECT_FALSE(options.quiet || options.fork_after_ready || options.gateway_ports ||
                options.batch_mode);
   EXPECT_EQ(options.log_file, "");
+  EXPECT_EQ(options.log_format, LogFormat::kText);
   EXPECT_TRUE(options.command.empty());
+}
+
+TEST(CommandLineTest, LogFormat) {
+  EXPECT_EQ(ParseValid({"--log-format", "json", "-L", "1:a:2", "h"}).log_format, LogFormat::kJson);
+  EXPECT_EQ(ParseValid({"--log-format=text", "-L", "1:a:2", "h"}).log_format, LogFormat::kText);
+  EXPECT_EQ(ParseValid({"--log-format=text", "--log-format=json", "-E", "/tmp/t.log", "-L",
+                        "1:a:2", "h"})
+                .log_format,
+            LogFormat::kJson);
 }
 
 TEST(CommandLineTest, ForwardsInEveryPlaceAndForm) {
@@ -245,6 +255,7 @@ TEST(CommandLineTest, HelpListsEveryOption) {
                                "-g",          "-f",
                                "-E FILE",     "-v",
                                "-q",          "-N, -T, -n",
+                               "--log-format FORMAT",
                                "Exit codes:", "Examples:"}) {
       EXPECT_NE(result.output.find(option), std::string::npos) << option;
     }
@@ -401,6 +412,14 @@ INSTANTIATE_TEST_SUITE_P(
                   "tether: --keepalive: bad duration '-5': " + kDurationHint},
         ErrorCase{{"-L", "1:a:2", "--keepalive-count", "0", "h"},
                   "tether: --keepalive-count: bad value '0' (expected a number 1-1000)"},
+        ErrorCase{{"-L", "1:a:2", "--log-format", "xml", "h"},
+                  "tether: --log-format: bad value 'xml' (expected text or json)"},
+        ErrorCase{{"-L", "1:a:2", "--log-format", "JSON", "h"},
+                  "tether: --log-format: bad value 'JSON' (expected text or json)"},
+        ErrorCase{{"-L", "1:a:2", "--log-format=", "h"},
+                  "tether: option --log-format needs a value"},
+        ErrorCase{{"-L", "1:a:2", "h", "--log-format"},
+                  "tether: option --log-format needs a value"},
         ErrorCase{{"-L", "1:a:2", "--tie-to", "0", "h"},
                   "tether: --tie-to: bad value '0' (expected a process id above 0)"},
         ErrorCase{{"-L", "1:a:2", "--tie-to", "-5", "h"},

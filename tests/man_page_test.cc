@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/help_options.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 
@@ -42,15 +43,6 @@ std::optional<Outcome> RunToEnd(const std::vector<std::string>& argv, std::strin
   return finished;
 }
 
-std::string TetherHelp() {
-  std::string error;
-  std::optional<Outcome> help = RunToEnd({TETHER_BINARY, "--help"}, &error);
-  EXPECT_TRUE(help) << error;
-  if (!help) return "";
-  EXPECT_EQ(help->exit_code, 0) << help->err;
-  return help->out;
-}
-
 /// Roff source as a reader sees the words: "\-" becomes "-", font changes and the
 /// zero-width escapes vanish, so "\fB\-\-ttl\fR" reads "--ttl".
 std::string PlainRoff(std::string_view roff) {
@@ -60,30 +52,6 @@ std::string PlainRoff(std::string_view roff) {
   text = std::regex_replace(text, kHyphen, "-");
   static const std::regex kQuote(R"(\\\(aq)");
   return std::regex_replace(text, kQuote, "'");
-}
-
-bool IsWordChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-}
-
-/// Options as `--help` shows them: "--word" or "-X" standing alone, so that "Ctrl-C",
-/// "accept-new", "-vv" or "1-1000" do not count.
-std::set<std::string> OptionsIn(std::string_view text) {
-  std::set<std::string> options;
-  for (size_t i = 0; i + 1 < text.size(); ++i) {
-    if (text[i] != '-' || (i > 0 && IsWordChar(text[i - 1]))) continue;
-    const size_t start = text[i + 1] == '-' ? i + 2 : i + 1;
-    if (start >= text.size() || !std::isalpha(static_cast<unsigned char>(text[start]))) continue;
-    size_t end = start + 1;
-    if (start == i + 2) {
-      while (end < text.size() && IsWordChar(text[end])) ++end;
-    } else if (end < text.size() && IsWordChar(text[end])) {
-      continue;  // "-vv" or a word such as "-foo": not a short option
-    }
-    options.insert(std::string(text.substr(i, end - i)));
-    i = end - 1;
-  }
-  return options;
 }
 
 /// The body of section `name` (".SH NAME" or ".SH \"NAME\"") up to the next ".SH".
@@ -137,7 +105,7 @@ TEST(ManPageTest, FindsOptionsInText) {
 }
 
 TEST(ManPageTest, DocumentsEveryOptionOfHelp) {
-  const std::set<std::string> help_options = OptionsIn(TetherHelp());
+  const std::set<std::string> help_options = OptionsIn(TetherHelpText());
   ASSERT_TRUE(help_options.count("-L") && help_options.count("--ttl"))
       << "could not find the options in tether --help";
   const std::string page = ReadFile(kManPage);

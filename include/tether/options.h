@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tether/forward_spec.h"
+#include "tether/logging.h"
 
 namespace tether {
 
@@ -50,6 +51,7 @@ struct Options {
   std::optional<pid_t> tie_to;                  ///< --tie-to PID
   bool fork_after_ready = false;                ///< -f
   std::string log_file;                         ///< -E FILE; empty = stderr
+  LogFormat log_format = LogFormat::kText;      ///< --log-format
   std::vector<std::string> command;             ///< after "--"; empty = none
 };
 

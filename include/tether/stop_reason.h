@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "tether/exit_code.h"
 #include "tether/failure.h"
@@ -12,9 +13,11 @@ struct StopReason {
   int exit_code = 0;
   std::string message;
   bool is_error = false;  ///< logged as an error (else as information)
+  /// The event name for --log-format json ("ttl_reached"); empty: EventName() derives one.
+  std::string event = {};
 
-  static StopReason Requested(std::string message) {
-    return {ToInt(ExitCode::kOk), std::move(message), false};
+  static StopReason Requested(std::string message, std::string event = "stopping") {
+    return {ToInt(ExitCode::kOk), std::move(message), false, std::move(event)};
   }
   /// `tether stop` asked over the control socket; `requester` is its pid.
   static StopReason StopCommand(int requester) {
@@ -23,6 +26,10 @@ struct StopReason {
   static StopReason FromFailure(const Failure& failure) {
     return {ToInt(failure.code), failure.message, failure.code != ExitCode::kOk};
   }
+
+  /// `event`, or else "stopping" for a stop on request and a name for the kind of failure
+  /// (by exit code) for an error: "server_unreachable", "listen_failed", "connection_lost"...
+  std::string_view EventName() const;
 };
 
 }  // namespace tether

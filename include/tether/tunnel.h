@@ -91,6 +91,8 @@ class Tunnel {
   void UpdateClientInterest(Connection* connection);
   void UpdateSshInterest();
   Connection* Find(uint64_t id);
+  /// The local address of forward `forward_index` (its first listener), for log lines.
+  std::string ForwardAddress(size_t forward_index) const;
 
   EventLoop* loop_;
   SshSession* session_;
