@@ -164,6 +164,9 @@ int ActiveRun::Run(RunContext context) {
   });
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
+  // Before the "forwarding" lines, the command and -f's readiness: whoever sees the tunnel
+  // ready finds it in `tether list`.
+  Register(context.follow_pid != 0 ? context.follow_pid : getppid());
   for (const Listener& listener : tunnel_.listeners()) {
     LogEvent(spdlog::level::info, "forward_listening", "forwarding {forward} -> {target} via {server}",
              {{"forward", listener.address},
@@ -173,9 +176,6 @@ int ActiveRun::Run(RunContext context) {
   chain_->Start(loop_, [this](StopReason reason) { RequestStop(std::move(reason)); });
   tunnel_.Start();
   keepalive_.Start();
-  // Before the command starts and before -f reports readiness: from then on, `tether list`
-  // shows this tunnel.
-  Register(context.follow_pid != 0 ? context.follow_pid : getppid());
   if (status_line_ != nullptr) status_line_->Start(loop_, [this] { return Figures(); });
   if (!StartLimits(&context) || !StartCommand()) {
     Shutdown();
