@@ -190,6 +190,24 @@ TEST_F(SshCompatE2E, AddressFamilyDecidesWhichAddressOfANameIsUsed) {
   ExpectGone(*over_v6);
 }
 
+TEST_F(SshCompatE2E, ServerAtAnIpv6AddressIsReachedAndKnownUnderItsBracketedName) {
+  std::string no_ipv6;
+  if (!ListenTcp("::1", 0, &no_ipv6)) GTEST_SKIP() << "no IPv6 loopback here: " << no_ipv6;
+  StartSshd({"ListenAddress ::1"});
+  const std::string known = sshd_->dir() + "/v6_known_hosts";
+  const std::vector<std::string> args = {
+      "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(), "-o",
+      "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new", "-o",
+      "HashKnownHosts=no", "-L", Forward(), sshd_->user() + "@::1"};
+  auto tether = StartTetherRaw(*sshd_, args);
+  ASSERT_TRUE(tether);
+  ExpectWorksThenStops(tether.get());
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Connection from ::1 port")) << sshd_->sshd_log();
+  const std::string stored = ReadFile(known);
+  EXPECT_EQ(stored.rfind("[::1]:" + std::to_string(sshd_->port()) + " ssh-ed25519 ", 0), 0u)
+      << stored;
+}
+
 TEST_F(SshCompatE2E, BindAddressIsTheSourceTheServerSees) {
   auto tether = StartTether(*sshd_, {"-b", "127.0.0.2", "-L", Forward()});
   ASSERT_TRUE(tether);
