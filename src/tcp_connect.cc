@@ -107,6 +107,14 @@ void TuneSshSocket(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
+// "127.0.0.1", "::1": which of a name's addresses an attempt went to, for -v.
+std::string NumericAddress(const addrinfo& address) {
+  char host[NI_MAXHOST] = "?";
+  getnameinfo(address.ai_addr, address.ai_addrlen, host, sizeof(host), nullptr, 0,
+              NI_NUMERICHOST);
+  return host;
+}
+
 // One round over every address; kFailed leaves the reason of the last one in *failure.
 WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses, int signal_fd,
                          UniqueFd* connected, Failure* failure) {
@@ -144,6 +152,8 @@ WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses,
       return outcome;
     }
     last_reason = std::strerror(error);
+    LogEventText(spdlog::level::debug, "connect_failed",
+                 "connect to " + NumericAddress(*ai) + ": " + last_reason);
   }
   *failure = {ExitCode::kUnreachable, "connect to " + Describe(target) + ": " + last_reason};
   return WaitOutcome::kFailed;

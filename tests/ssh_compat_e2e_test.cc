@@ -208,6 +208,28 @@ TEST_F(SshCompatE2E, ServerAtAnIpv6AddressIsReachedAndKnownUnderItsBracketedName
       << stored;
 }
 
+TEST_F(SshCompatE2E, NameWithSeveralAddressesFallsBackToTheOneThatAnswers) {
+  std::string why;
+  if (!SshdServer::PrivateMountsUsable(&why)) GTEST_SKIP() << why;
+  if (!ListenTcp("::1", 0, &why)) GTEST_SKIP() << "no IPv6 loopback here: " << why;
+  // tether sees an /etc/hosts of its own in which "multi" has two addresses. getaddrinfo
+  // puts ::1 first (RFC 6724 precedence), where nothing listens: tether must go on to
+  // 127.0.0.1, where the sshd is.
+  const std::string hosts = sshd_->dir() + "/hosts";
+  ASSERT_TRUE(WriteFile(hosts, "::1 multi\n127.0.0.1 multi\n"));
+  const std::vector<std::string> command = {
+      TETHER_BINARY, "-v", "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(),
+      "-o", "StrictHostKeyChecking=no", "-L", Forward(), sshd_->user() + "@multi"};
+  std::string error;
+  auto tether = Subprocess::Start(SshdServer::WithFileReplaced(hosts, "/etc/hosts", command),
+                                  sshd_->ClientProcessOptions(), &error);
+  ASSERT_TRUE(tether) << error;
+  ExpectWorksThenStops(tether.get());
+  EXPECT_TRUE(Contains(tether->Stderr(), "connect to ::1: Connection refused"))
+      << tether->Stderr();
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Connection from 127.0.0.1 port")) << sshd_->sshd_log();
+}
+
 TEST_F(SshCompatE2E, BindAddressIsTheSourceTheServerSees) {
   auto tether = StartTether(*sshd_, {"-b", "127.0.0.2", "-L", Forward()});
   ASSERT_TRUE(tether);

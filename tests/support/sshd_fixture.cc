@@ -263,9 +263,9 @@ bool SshdServer::WriteConfig(const SshdConfig& cfg, std::string* error) const {
   return true;
 }
 
-bool SshdServer::PasswordsUsable(std::string* why) {
+bool SshdServer::PrivateMountsUsable(std::string* why) {
   if (geteuid() != 0) {
-    *why = "password logins need root (to give sshd its own /etc/shadow in a mount namespace)";
+    *why = "needs root (to bind a file over one in /etc in a private mount namespace)";
     return false;
   }
   std::string output;
@@ -278,16 +278,24 @@ bool SshdServer::PasswordsUsable(std::string* why) {
   return true;
 }
 
+bool SshdServer::PasswordsUsable(std::string* why) { return PrivateMountsUsable(why); }
+
+std::vector<std::string> SshdServer::WithFileReplaced(const std::string& replacement,
+                                                      const std::string& target,
+                                                      const std::vector<std::string>& command) {
+  std::vector<std::string> wrapped = {"unshare", "--mount", "--propagation", "private", "sh",
+                                      "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\"",
+                                      replacement, target};
+  wrapped.insert(wrapped.end(), command.begin(), command.end());
+  return wrapped;
+}
+
 std::vector<std::string> SshdServer::SshdCommand() const {
   std::vector<std::string> command = {kSshd, "-D", "-e", "-f", config_path()};
   if (password_.empty()) return command;
   // sshd checks passwords against /etc/shadow: in a private mount namespace, a copy that
   // holds the test's password is bound over it for this sshd alone.
-  std::vector<std::string> wrapped = {"unshare", "--mount", "--propagation", "private", "sh",
-                                      "-c", "mount --bind \"$0\" /etc/shadow && exec \"$@\"",
-                                      dir_.Join("shadow")};
-  wrapped.insert(wrapped.end(), command.begin(), command.end());
-  return wrapped;
+  return WithFileReplaced(dir_.Join("shadow"), "/etc/shadow", command);
 }
 
 bool SshdServer::Launch(std::string* error) {

@@ -53,6 +53,14 @@ class SshdServer {
   static std::unique_ptr<SshdServer> Start(const SshdConfig& cfg, std::string* error);
   /// True when SshdConfig::password can work here; else *why says what is missing.
   static bool PasswordsUsable(std::string* why);
+  /// True when a test may give a process its own view of a file under /etc (root, and
+  /// `unshare --mount` works); else *why says what is missing.
+  static bool PrivateMountsUsable(std::string* why);
+  /// argv that runs `command` with `replacement` bound over `target` (an /etc file) in a
+  /// private mount namespace: the same pid, and nothing changes for other processes.
+  static std::vector<std::string> WithFileReplaced(const std::string& replacement,
+                                                  const std::string& target,
+                                                  const std::vector<std::string>& command);
   /// Start with the default configuration.
   static std::unique_ptr<SshdServer> Start(std::string* error);
   /// MakeUserKey, reachable through the class as well.
