@@ -81,10 +81,17 @@ bool Authenticator::Run(Failure* failure) {
 }
 
 bool Authenticator::RefreshMethods() {
+  // libssh2 1.10 keeps the list it returned and, asked again, overwrites its pointer to it
+  // without freeing it; only the last one is freed with the session.
+  if (listed_ != nullptr) {
+    libssh2_free(session_, listed_);
+    listed_ = nullptr;
+  }
   char* list = waiter_->RunForPointer<char>([&] {
     return libssh2_userauth_list(session_, config_.user.c_str(), ToUint(config_.user.size()));
   });
   if (list != nullptr) {
+    listed_ = list;
     server_methods_ = list;
     return true;
   }

@@ -66,6 +66,7 @@ class Authenticator {
   const AuthConfig& config_;
   SessionWaiter* waiter_;
   std::string server_methods_;     ///< as last listed by the server, comma-separated
+  char* listed_ = nullptr;  ///< libssh2 1.10 buffer behind server_methods_; see RefreshMethods
   std::vector<std::string> tried_;  ///< for the final message: "agent (2 keys)", ...
   std::vector<std::string> hints_;  ///< reasons worth telling the user (RSA, ciphers)
   std::vector<std::string> partial_;  ///< partial successes, for the final message
