@@ -273,9 +273,15 @@ TEST_F(SoakE2E, SoakGibibytesThroughTwoHundredConnectionsThenBackToIdle) {
   EXPECT_EQ(echo_.active_connections(), 0);
   EXPECT_GE(fds_after, idle_fds);
   EXPECT_LE(fds_after, idle_fds + kFdMargin) << "file descriptors leaked";
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's allocator keeps freed memory in quarantine and never gives it back:
+  // RSS says nothing there. LeakSanitizer checks the memory instead, at exit.
+  std::cout << "[ soak     ] RSS not compared under AddressSanitizer" << std::endl;
+#else
   EXPECT_LE(rss_after, idle_rss + kRssMarginKiB)
       << "memory not returned after the soak; " << HeapRssKiB(pid)
       << " KiB of it in the brk heap (malloc's main arena)";
+#endif
 
   EXPECT_TRUE(EchoOnce(port, "still serving after the soak"));
   tether_->Signal(SIGTERM);
