@@ -160,7 +160,7 @@ int SettledFdCount(pid_t pid, const TcpServer& echo) {
 
 /// Rss of `pid`'s brk heap ([heap] in /proc/PID/smaps) in KiB, or -1: shows whether
 /// memory kept after the soak sits in malloc's main arena.
-int64_t HeapRssKiB(pid_t pid) {
+[[maybe_unused]] int64_t HeapRssKiB(pid_t pid) {  // unused under ASan
   std::istringstream smaps(ReadFile("/proc/" + std::to_string(pid) + "/smaps"));
   bool in_heap = false;
   for (std::string line; std::getline(smaps, line);) {
