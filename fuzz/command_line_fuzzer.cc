@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fuzz_support.h"
+#include "tether/message_text.h"
 #include "tether/options.h"
 
 using tether::fuzz::Check;
@@ -30,7 +31,9 @@ std::vector<std::string> SplitOnNul(std::string_view input) {
 }
 
 void CheckTunnel(const tether::Options& options, std::string_view input) {
-  Check(!options.forwards.empty(), "a tunnel has a forward", input);
+  // Forwards may come from LocalForward in ssh_config alone: the plan checks for none.
+  Check(!tether::HasControlCharacter(options.host), "host has no control character", input);
+  Check(!tether::HasControlCharacter(options.user), "user has no control character", input);
   Check(!options.host.empty() && options.host.front() != '-', "a tunnel has a host", input);
   Check(options.host.find_first_of(" \t/[]") == std::string::npos, "host is a plain name", input);
   Check(!options.port || *options.port > 0, "server port above 0", input);
