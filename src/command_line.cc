@@ -130,6 +130,14 @@ Lifetime:
                            -o ServerAliveCountMax)
   --tie-to PID             stop when process PID ends (default: the parent
                            process)
+  --reconnect              when the connection to the server is lost, keep
+                           the ports open and connect again, 1s after the
+                           loss, then doubling up to 60s between attempts
+                           (with jitter), until the TTL; each attempt checks
+                           the host key again. Clients arriving meanwhile
+                           wait up to ConnectTimeout (default 30s). A
+                           changed host key or refused login still stops
+                           the tunnel (77)
 
   --log-format FORMAT      text (default), or json: one JSON object per line
                            and event, for log shippers
@@ -189,6 +197,7 @@ struct RawArgs {
   const CLI::Option* ipv6_only = nullptr;
   const CLI::Option* print_config = nullptr;
   const CLI::Option* fork = nullptr;
+  const CLI::Option* reconnect = nullptr;
   const CLI::Option* quiet = nullptr;
   const CLI::Option* verbose = nullptr;
   const CLI::Option* help = nullptr;
@@ -654,6 +663,7 @@ bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
                              raw.identity_files.end());
   out->gateway_ports = out->gateway_ports || raw.gateway_ports->count() > 0;
   out->fork_after_ready = raw.fork->count() > 0;
+  out->reconnect = raw.reconnect->count() > 0;
   out->quiet = raw.quiet->count() > 0;
   out->verbosity = static_cast<int>(raw.verbose->count());
   return true;
@@ -829,6 +839,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   raw->ipv6_only = app->add_flag("-6");
   raw->print_config = app->add_flag("-G");
   raw->fork = app->add_flag("-f");
+  raw->reconnect = app->add_flag("--reconnect");
   raw->quiet = app->add_flag("-q");
   raw->verbose = app->add_flag("-v");
   raw->help = app->add_flag("-h,--help");

@@ -51,9 +51,10 @@ std::chrono::milliseconds Left(Clock::time_point deadline) {
 }  // namespace
 
 std::unique_ptr<JumpChain> JumpChain::Connect(const TunnelPlan& plan, int signal_fd,
-                                              Failure* failure,
+                                              WaitBackground* background, Failure* failure,
                                               std::vector<std::string>* warnings) {
   std::unique_ptr<JumpChain> chain(new JumpChain(plan.jumps));
+  chain->outer_ = background;
   const size_t hops = plan.jumps.size();
   for (size_t i = 0; i <= hops; ++i) {
     const SessionConfig& config = i < hops ? plan.jumps[i].session : plan.session;
@@ -67,6 +68,7 @@ std::unique_ptr<JumpChain> JumpChain::Connect(const TunnelPlan& plan, int signal
       chain->destination_ = std::move(session);
     }
   }
+  chain->outer_ = nullptr;  // served during setup only
   return chain;
 }
 
@@ -85,7 +87,7 @@ std::unique_ptr<SshSession> JumpChain::OpenHop(size_t index, const SessionConfig
                                                std::vector<std::string>* warnings) {
   std::unique_ptr<SshSession> session;
   if (index == 0) {
-    session = SshSession::Open(config, signal_fd, failure, warnings);
+    session = SshSession::Open(config, signal_fd, outer_, failure, warnings);
   } else {
     UniqueFd next_end;
     if (!OpenChannel(index - 1, config.target, signal_fd, &next_end, failure)) return nullptr;
@@ -102,7 +104,7 @@ bool JumpChain::OpenChannel(size_t via, const ConnectTarget& target, int signal_
   SshSession* session = hops_[via].get();
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, target.timeout,
                        "the opening of a channel to " + Describe(target));
-  if (!pumps_.empty()) waiter.set_background(this);
+  if (!pumps_.empty() || outer_ != nullptr) waiter.set_background(this);
   LIBSSH2_CHANNEL* channel = waiter.RunForPointer<LIBSSH2_CHANNEL>([&] {
     return libssh2_channel_direct_tcpip_ex(session->get(), target.host.c_str(), target.port,
                                            kOriginatorHost, kOriginatorPort);
@@ -148,6 +150,7 @@ void JumpChain::AddPollFds(std::vector<pollfd>* fds) const {
     // again and again.
     fds->push_back({local != 0 ? pump->local_fd() : -1, local, 0});
   }
+  if (outer_ != nullptr) outer_->AddPollFds(fds);
 }
 
 bool JumpChain::Service(std::span<const pollfd> ready, Failure* failure) {
@@ -160,7 +163,15 @@ bool JumpChain::Service(std::span<const pollfd> ready, Failure* failure) {
       return false;
     }
   }
+  if (outer_ != nullptr && !outer_->Service(ready.subspan(2 * pumps_.size()), failure)) {
+    failure_named_ = true;  // the outer background's reason is not a hop's
+    return false;
+  }
   return true;
+}
+
+std::chrono::milliseconds JumpChain::MaxWait() const {
+  return outer_ != nullptr ? outer_->MaxWait() : WaitBackground::MaxWait();
 }
 
 bool JumpChain::Drain(size_t index, Clock::time_point deadline) {

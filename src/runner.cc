@@ -6,9 +6,11 @@
 
 #include <time.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "tether/command_runner.h"
 #include "tether/control_socket.h"
@@ -18,6 +20,8 @@
 #include "tether/lifetime.h"
 #include "tether/listener.h"
 #include "tether/logging.h"
+#include "tether/loop_background.h"
+#include "tether/reconnect_backoff.h"
 #include "tether/registry.h"
 #include "tether/status_line.h"
 #include "tether/stop_reason.h"
@@ -28,6 +32,8 @@ namespace tether {
 namespace {
 
 constexpr std::chrono::milliseconds kDisconnectBudget{1000};
+// A lost session's goodbye: its server is most likely gone, and the loop waits meanwhile.
+constexpr std::chrono::milliseconds kLostDisconnectBudget{300};
 constexpr std::chrono::milliseconds kCommandGrace{5000};
 
 std::string SignalName(int signal_number) {
@@ -112,18 +118,16 @@ void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& l
 // One run after the session is up: the loop and everything that can end it.
 class ActiveRun {
  public:
-  ActiveRun(const TunnelPlan& plan, SignalSet* signals, EventLoop* loop, JumpChain* chain,
-            std::vector<Listener> listeners, StatusLine* status_line)
+  ActiveRun(const TunnelPlan& plan, SignalSet* signals, EventLoop* loop,
+            std::unique_ptr<JumpChain> chain, std::vector<Listener> listeners,
+            StatusLine* status_line)
       : plan_(plan),
         signals_(signals),
         loop_(loop),
-        chain_(chain),
-        session_(chain->destination()),
+        chain_(std::move(chain)),
+        session_(chain_->destination()),
         tunnel_(loop, session_, plan.forwards, std::move(listeners)),
         lifetime_(loop, [this](StopReason reason) { RequestStop(std::move(reason)); }),
-        keepalive_(loop, session_, plan.options.keepalive_interval, plan.options.keepalive_count,
-                   [this] { tunnel_.SendKeepalive(); },
-                   [this](StopReason reason) { chain_->ReportSilence(std::move(reason)); }),
         command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
         status_line_(status_line) {}
 
@@ -132,11 +136,19 @@ class ActiveRun {
  private:
   bool StartLimits(RunContext* context);
   bool StartCommand();
+  void StartSession();
+  void RunLoop();
+  bool Finished() const { return stop_reason_ && !command_.running(); }
   void Register(pid_t tied_to);
   RegistryEntry MakeRegistryEntry(pid_t tied_to) const;
   TunnelStatus Status() const;
   StatusFigures Figures() const;
   void OnSignal();
+  void OnSessionLost(StopReason reason);
+  void BeginReconnecting();
+  /// Logs `event` (why, and when the next attempt comes) and sets the timer for it.
+  void ScheduleAttempt(std::string_view event, const std::string& why);
+  void AttemptReconnect();
   void RequestStop(StopReason reason);
   void OnCommandExit(StopReason reason);
   void Shutdown();
@@ -144,23 +156,32 @@ class ActiveRun {
   const TunnelPlan& plan_;
   SignalSet* signals_;
   EventLoop* loop_;
-  JumpChain* chain_;  ///< the jump hosts (if any) and the session at their end
-  SshSession* session_;
+  /// The jump hosts (if any) and the session at their end; nullptr while reconnecting.
+  std::unique_ptr<JumpChain> chain_;
+  SshSession* session_;  ///< chain_'s destination
   Tunnel tunnel_;
   Lifetime lifetime_;
-  Keepalive keepalive_;
+  std::unique_ptr<Keepalive> keepalive_;  ///< of session_
   CommandRunner command_;
   std::optional<StopReason> stop_reason_;
   StatusLine* status_line_;  ///< nullptr when stderr is not a terminal (or -q, -f, COMMAND)
   std::chrono::seconds started_ = BootTimeNow();
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<Registration> registration_;
+
+  // --reconnect. A loss is reported from deep inside the tunnel's or the chain's own calls,
+  // so the session is replaced only once the loop has returned (RunLoop), never in a callback.
+  std::optional<StopReason> lost_;  ///< set from the loss until the session is back
+  bool loss_pending_ = false;       ///< lost_ is not handled yet
+  bool attempt_due_ = false;
+  ReconnectBackoff backoff_;
+  std::optional<EventLoop::TimerId> attempt_timer_;
 };
 
 int ActiveRun::Run(RunContext context) {
   loop_->Watch(signals_->fd(), EPOLLIN, [this](uint32_t) { OnSignal(); });
   tunnel_.set_on_session_lost([this](const Failure& lost) {
-    RequestStop(StopReason::FromFailure(lost));
+    OnSessionLost(StopReason::FromFailure(lost));
   });
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
@@ -173,18 +194,114 @@ int ActiveRun::Run(RunContext context) {
               {"target", FormatEndpoint(plan_.forwards[listener.forward_index].target)},
               {"server", session_->host_label()}});
   }
-  chain_->Start(loop_, [this](StopReason reason) { RequestStop(std::move(reason)); });
+  StartSession();
   tunnel_.Start();
-  keepalive_.Start();
   if (status_line_ != nullptr) status_line_->Start(loop_, [this] { return Figures(); });
   if (!StartLimits(&context) || !StartCommand()) {
     Shutdown();
     return Report(*stop_reason_);
   }
   if (context.ready_pipe) ReportReadyAndDetach(plan_, tunnel_.listeners(), std::move(context.ready_pipe));
-  if (!stop_reason_) loop_->Run();
+  RunLoop();
   Shutdown();
   return Report(*stop_reason_);
+}
+
+void ActiveRun::StartSession() {
+  chain_->Start(loop_, [this](StopReason reason) { OnSessionLost(std::move(reason)); });
+  keepalive_ = std::make_unique<Keepalive>(
+      loop_, session_, plan_.options.keepalive_interval, plan_.options.keepalive_count,
+      [this] { tunnel_.SendKeepalive(); },
+      [this](StopReason reason) { chain_->ReportSilence(std::move(reason)); });
+  keepalive_->Start();
+}
+
+void ActiveRun::RunLoop() {
+  while (!Finished()) {
+    loop_->Run();
+    loop_->Resume();
+    if (Finished()) break;
+    if (std::exchange(loss_pending_, false)) BeginReconnecting();
+    if (std::exchange(attempt_due_, false)) AttemptReconnect();
+  }
+}
+
+// Every way the session can end (the tunnel's read, the chain's hops, keepalive silence)
+// comes here, possibly more than once for one loss.
+void ActiveRun::OnSessionLost(StopReason reason) {
+  if (stop_reason_ || lost_) return;
+  if (!plan_.options.reconnect || reason.exit_code != ToInt(ExitCode::kConnectionLost)) {
+    RequestStop(std::move(reason));
+    return;
+  }
+  lost_ = std::move(reason);
+  loss_pending_ = true;
+  loop_->Stop();
+}
+
+void ActiveRun::BeginReconnecting() {
+  if (stop_reason_) return;  // ending anyway (a command is being stopped)
+  // Clients wait for the next session as long as a connect may take.
+  tunnel_.Detach(plan_.session.target.timeout);
+  keepalive_.reset();
+  session_->Disconnect("tether reconnecting", kLostDisconnectBudget);
+  chain_->Shutdown(kLostDisconnectBudget);
+  chain_.reset();
+  session_ = nullptr;
+  backoff_.Reset();
+  ScheduleAttempt("connection_lost", lost_->message + "; reconnecting");
+}
+
+void ActiveRun::ScheduleAttempt(std::string_view event, const std::string& why) {
+  const std::chrono::milliseconds wait = backoff_.Next();
+  char seconds[32];
+  snprintf(seconds, sizeof(seconds), "%.1fs", static_cast<double>(wait.count()) / 1000);
+  LogEventText(spdlog::level::warn, event, why + ", next attempt in " + seconds,
+               {{"server", plan_.session.auth.host_label},
+                {"wait_ms", static_cast<uint64_t>(wait.count())},
+                {"attempt", backoff_.attempts()}});
+  attempt_timer_ = loop_->AddTimer(EventLoop::Clock::now() + wait, [this] {
+    attempt_timer_.reset();
+    attempt_due_ = true;
+    loop_->Stop();
+  });
+}
+
+// Connects exactly as at the start (every host key checked again), while the loop keeps
+// serving: listeners, waiting clients, `tether list`/`stop`, signals, the TTL.
+void ActiveRun::AttemptReconnect() {
+  if (stop_reason_) return;
+  LogEvent(spdlog::level::info, "reconnect_attempt", "connecting to {server} (attempt {attempt})",
+           {{"server", plan_.session.auth.host_label}, {"attempt", backoff_.attempts()}});
+  LoopBackground background(loop_, [this]() -> std::optional<Failure> {
+    if (!stop_reason_) return std::nullopt;
+    return Failure{ExitCode::kOk, "stopping"};
+  });
+  Failure failure;
+  std::vector<std::string> warnings;
+  std::unique_ptr<JumpChain> chain =
+      JumpChain::Connect(plan_, -1, &background, &failure, &warnings);
+  for (const std::string& warning : warnings) {
+    LogEventText(spdlog::level::warn, "known_hosts_warning", warning);
+  }
+  if (stop_reason_) return;
+  if (!chain) {
+    // A changed host key or a refused login is no network weather: trying again would only
+    // knock on the door of the wrong server, or lock the account.
+    if (failure.code != ExitCode::kUnreachable && failure.code != ExitCode::kConnectionLost) {
+      RequestStop(StopReason::FromFailure(failure));
+      return;
+    }
+    ScheduleAttempt("reconnect_failed", failure.message);
+    return;
+  }
+  chain_ = std::move(chain);
+  session_ = chain_->destination();
+  tunnel_.Attach(session_);
+  StartSession();
+  LogEvent(spdlog::level::info, "reconnected", "reconnected to {server} (attempt {attempt})",
+           {{"server", session_->host_label()}, {"attempt", backoff_.attempts()}});
+  lost_.reset();
 }
 
 bool ActiveRun::StartLimits(RunContext* context) {
@@ -259,7 +376,7 @@ RegistryEntry ActiveRun::MakeRegistryEntry(pid_t tied_to) const {
 
 TunnelStatus ActiveRun::Status() const {
   TunnelStatus status;
-  status.state = "up";
+  status.state = lost_ ? "reconnecting" : "up";
   status.connections = tunnel_.connection_count();
   Tunnel::Traffic traffic = tunnel_.traffic();
   status.bytes_in = traffic.from_server;
@@ -324,6 +441,9 @@ void ActiveRun::Shutdown() {
   control_.reset();
   registration_.reset();
   tunnel_.CloseConnections(kDisconnectBudget);
+  if (attempt_timer_) loop_->CancelTimer(*attempt_timer_);
+  keepalive_.reset();
+  if (!chain_) return;  // lost, and not back
   session_->Disconnect("tether stopping", kDisconnectBudget);
   chain_->Shutdown(kDisconnectBudget);  // the jump hosts, last first
 }
@@ -345,7 +465,7 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   std::unique_ptr<EventLoop> loop = EventLoop::Create(&error);
   std::vector<std::string> warnings;
   std::unique_ptr<JumpChain> chain =
-      loop ? JumpChain::Connect(plan, signals->fd(), &failure, &warnings) : nullptr;
+      loop ? JumpChain::Connect(plan, signals->fd(), nullptr, &failure, &warnings) : nullptr;
   for (const std::string& warning : warnings) {
     LogEventText(spdlog::level::warn, "known_hosts_warning", warning);
   }
@@ -354,7 +474,7 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
     return Report(!loop ? StopReason{ToInt(ExitCode::kInternal), error, true}
                         : StopReason::FromFailure(failure));
   }
-  ActiveRun run(plan, signals, loop.get(), chain.get(), std::move(listeners),
+  ActiveRun run(plan, signals, loop.get(), std::move(chain), std::move(listeners),
                 status_line.get());
   return run.Run(std::move(context));
 }

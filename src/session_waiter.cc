@@ -10,36 +10,28 @@
 namespace tether {
 
 bool SessionWaiter::Wait() {
-  if (background_ != nullptr) return WaitWithBackground();
-  int directions = libssh2_session_block_directions(session_);
+  const int directions = libssh2_session_block_directions(session_);
   short events = 0;
   if (directions & LIBSSH2_SESSION_BLOCK_INBOUND) events |= POLLIN;
   if (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= POLLOUT;
   if (events == 0) events = POLLIN;
   pollfd fds[2] = {{socket_fd_, events, 0}, {signal_fd_, POLLIN, 0}};
-  int count = signal_fd_ >= 0 ? 2 : 1;
-  for (;;) {
-    int n = poll(fds, static_cast<nfds_t>(count), static_cast<int>(stall_timeout_.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      failure_ = {ExitCode::kInternal, ErrnoMessage("poll")};
-      break;
-    }
-    if (n == 0) {
-      failure_ = {ExitCode::kUnreachable,
-                  "server did not answer during " + what_ + " for " +
-                      std::to_string(stall_timeout_.count() / 1000) + "s"};
-      break;
-    }
-    if (count == 2 && (fds[1].revents & POLLIN)) {
-      interrupted_ = true;
-      failure_ = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
-      break;
-    }
-    return true;
+  Failure broken;
+  // A deadline, not a per-poll timeout: the background's own traffic must not keep a silent
+  // server's wait alive.
+  const int ready = PollServing(fds, background_, std::chrono::steady_clock::now() + stall_timeout_,
+                                &broken);
+  if (ready < 0) return Abandon(std::move(broken));
+  if (ready == 0) {
+    return Abandon({ExitCode::kUnreachable, "server did not answer during " + what_ + " for " +
+                                                std::to_string(stall_timeout_.count() / 1000) +
+                                                "s"});
   }
-  abandoned_ = true;
-  return false;
+  if (fds[1].revents & POLLIN) {
+    interrupted_ = true;
+    return Abandon({ExitCode::kOk, "stopped by a signal before the tunnel was up"});
+  }
+  return true;
 }
 
 bool SessionWaiter::PeerGone() const {
@@ -51,46 +43,44 @@ bool SessionWaiter::PeerGone() const {
   return (socket.revents & POLLIN) && recv(socket_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-// ---- Waiting while jump hosts are pumped (jump_chain.h) ----------------------------------
-// The stall timeout becomes a deadline here: the background's own traffic must not keep
-// a silent server's wait alive.
-
 bool SessionWaiter::Abandon(Failure failure) {
   failure_ = std::move(failure);
   abandoned_ = true;
   return false;
 }
 
-bool SessionWaiter::WaitWithBackground() {
-  using Clock = std::chrono::steady_clock;
-  const int directions = libssh2_session_block_directions(session_);
-  short events = 0;
-  if (directions & LIBSSH2_SESSION_BLOCK_INBOUND) events |= POLLIN;
-  if (directions & LIBSSH2_SESSION_BLOCK_OUTBOUND) events |= POLLOUT;
-  if (events == 0) events = POLLIN;
-  const Clock::time_point deadline = Clock::now() + stall_timeout_;
+int PollServing(std::span<pollfd> fds, WaitBackground* background,
+                std::chrono::steady_clock::time_point deadline, Failure* failure) {
+  using std::chrono::milliseconds;
+  std::vector<pollfd> all;
   for (;;) {
-    std::vector<pollfd> fds = {{socket_fd_, events, 0}, {signal_fd_, POLLIN, 0}};
-    background_->AddPollFds(&fds);
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    const int timeout = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000));
-    const int n = poll(fds.data(), static_cast<nfds_t>(fds.size()), timeout);
+    all.assign(fds.begin(), fds.end());
+    milliseconds limit = milliseconds(60000);
+    if (background != nullptr) {
+      background->AddPollFds(&all);
+      limit = std::min(limit, background->MaxWait());
+    }
+    const milliseconds left = std::chrono::ceil<milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const int timeout = static_cast<int>(std::clamp(std::min(left, limit).count(), int64_t{0},
+                                                    int64_t{60000}));
+    const int n = poll(all.data(), static_cast<nfds_t>(all.size()), timeout);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Abandon({ExitCode::kInternal, ErrnoMessage("poll")});
-    if (fds[1].revents & POLLIN) {
-      interrupted_ = true;
-      return Abandon({ExitCode::kOk, "stopped by a signal before the tunnel was up"});
+    if (n < 0) {
+      *failure = {ExitCode::kInternal, ErrnoMessage("poll")};
+      return -1;
     }
-    Failure broken;
-    if (!background_->Service(std::span<const pollfd>(fds).subspan(2), &broken)) {
-      return Abandon(std::move(broken));
+    if (background != nullptr &&
+        !background->Service(std::span<const pollfd>(all).subspan(fds.size()), failure)) {
+      return -1;
     }
-    if (fds[0].revents != 0) return true;
-    if (Clock::now() >= deadline) {
-      return Abandon({ExitCode::kUnreachable,
-                      "server did not answer during " + what_ + " for " +
-                          std::to_string(stall_timeout_.count() / 1000) + "s"});
+    int ready = 0;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      fds[i].revents = all[i].revents;
+      if (fds[i].fd >= 0 && fds[i].revents != 0) ++ready;
     }
+    if (ready > 0) return ready;
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
   }
 }
 

@@ -31,13 +31,12 @@ Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc, const SessionWaiter& 
 }  // namespace
 
 std::unique_ptr<SshSession> SshSession::Open(const SessionConfig& config, int signal_fd,
-                                             Failure* failure,
+                                             WaitBackground* background, Failure* failure,
                                              std::vector<std::string>* warnings) {
   bool interrupted = false;
-  UniqueFd socket = ConnectTcp(config.target, signal_fd, &interrupted, failure);
-  if (interrupted) *failure = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
+  UniqueFd socket = ConnectTcp(config.target, {signal_fd, background}, &interrupted, failure);
   if (!socket) return nullptr;
-  return OpenOver(std::move(socket), config, signal_fd, nullptr, failure, warnings);
+  return OpenOver(std::move(socket), config, signal_fd, background, failure, warnings);
 }
 
 std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionConfig& config,

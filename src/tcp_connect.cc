@@ -18,6 +18,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr char kStoppedBySignal[] = "stopped by a signal before the tunnel was up";
+
 struct AddrInfoDeleter {
   void operator()(addrinfo* info) const { freeaddrinfo(info); }
 };
@@ -53,24 +55,21 @@ AddrInfoPtr Resolve(const ConnectTarget& target, Failure* failure) {
 
 enum class WaitOutcome { kConnected, kFailed, kTimedOut, kInterrupted };
 
-// Waits for a non-blocking connect() to finish; *error gets the socket error on failure.
-WaitOutcome WaitConnected(int fd, int signal_fd, Clock::time_point deadline, int* error) {
-  for (;;) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return WaitOutcome::kTimedOut;
-    pollfd fds[2] = {{fd, POLLOUT, 0}, {signal_fd, POLLIN, 0}};
-    int n = poll(fds, signal_fd >= 0 ? 2 : 1, static_cast<int>(left));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = errno;
-      return WaitOutcome::kFailed;
-    }
-    if (signal_fd >= 0 && (fds[1].revents & POLLIN)) return WaitOutcome::kInterrupted;
-    if (fds[0].revents == 0) continue;
-    socklen_t len = sizeof(*error);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, error, &len);
-    return *error == 0 ? WaitOutcome::kConnected : WaitOutcome::kFailed;
+// Waits for a non-blocking connect() to finish, serving `background` meanwhile; *error gets
+// the socket error on failure. kInterrupted leaves its reason in *failure.
+WaitOutcome WaitConnected(int fd, const ConnectWait& wait, Clock::time_point deadline, int* error,
+                          Failure* failure) {
+  pollfd fds[2] = {{fd, POLLOUT, 0}, {wait.signal_fd, POLLIN, 0}};
+  const int ready = PollServing(fds, wait.background, deadline, failure);
+  if (ready < 0) return WaitOutcome::kInterrupted;
+  if (ready == 0) return WaitOutcome::kTimedOut;
+  if (fds[1].revents & POLLIN) {
+    *failure = {ExitCode::kOk, kStoppedBySignal};
+    return WaitOutcome::kInterrupted;
   }
+  socklen_t len = sizeof(*error);
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, error, &len);
+  return *error == 0 ? WaitOutcome::kConnected : WaitOutcome::kFailed;
 }
 
 // BindAddress: the local address to connect from, in the family of the remote one.
@@ -93,11 +92,14 @@ bool BindLocal(int fd, const addrinfo& remote, const std::string& address, std::
   return true;
 }
 
-// Sleeps `pause` unless a stop signal arrives first (then true).
-bool InterruptedDuring(std::chrono::milliseconds pause, int signal_fd) {
-  // poll() ignores a negative fd: without a signal fd this is a plain sleep.
-  pollfd fd = {signal_fd, POLLIN, 0};
-  return poll(&fd, 1, static_cast<int>(pause.count())) > 0;
+// Sleeps `pause` unless a stop signal arrives or the background breaks first (then true,
+// with the reason in *failure).
+bool InterruptedDuring(std::chrono::milliseconds pause, const ConnectWait& wait,
+                       Failure* failure) {
+  pollfd fds[1] = {{wait.signal_fd, POLLIN, 0}};
+  const int ready = PollServing(fds, wait.background, Clock::now() + pause, failure);
+  if (ready > 0) *failure = {ExitCode::kOk, kStoppedBySignal};
+  return ready != 0;
 }
 
 void TuneSshSocket(int fd) {
@@ -116,8 +118,8 @@ std::string NumericAddress(const addrinfo& address) {
 }
 
 // One round over every address; kFailed leaves the reason of the last one in *failure.
-WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses, int signal_fd,
-                         UniqueFd* connected, Failure* failure) {
+WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses,
+                         const ConnectWait& wait, UniqueFd* connected, Failure* failure) {
   auto deadline = Clock::now() + target.timeout;
   std::string last_reason = "no usable address";
   for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
@@ -138,7 +140,7 @@ WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses,
         last_reason = std::strerror(errno);
         continue;
       }
-      outcome = WaitConnected(fd.get(), signal_fd, deadline, &error);
+      outcome = WaitConnected(fd.get(), wait, deadline, &error, failure);
     }
     if (outcome == WaitOutcome::kConnected) {
       TuneSshSocket(fd.get());
@@ -161,22 +163,23 @@ WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses,
 
 }  // namespace
 
-UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupted,
+UniqueFd ConnectTcp(const ConnectTarget& target, const ConnectWait& wait, bool* interrupted,
                     Failure* failure) {
   *interrupted = false;
   AddrInfoPtr addresses = Resolve(target, failure);
   if (!addresses) return UniqueFd();
   for (int round = 1;; ++round) {
     UniqueFd connected;
-    WaitOutcome outcome = ConnectRound(target, addresses.get(), signal_fd, &connected, failure);
+    WaitOutcome outcome = ConnectRound(target, addresses.get(), wait, &connected, failure);
     if (outcome == WaitOutcome::kConnected) return connected;
-    *interrupted = outcome == WaitOutcome::kInterrupted ||
-                   (round < target.attempts && InterruptedDuring(std::chrono::seconds(1), signal_fd));
+    *interrupted = outcome == WaitOutcome::kInterrupted;
     if (*interrupted || round >= target.attempts) return UniqueFd();
     if (round == 1) {
       LogEvent(spdlog::level::info, "connect_retry", "{reason}; trying again ({attempts} attempts)",
                {{"reason", failure->message}, {"attempts", target.attempts}});
     }
+    *interrupted = InterruptedDuring(std::chrono::seconds(1), wait, failure);
+    if (*interrupted) return UniqueFd();
   }
 }
 

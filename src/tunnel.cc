@@ -88,6 +88,7 @@ Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> fo
 
 Tunnel::~Tunnel() {
   if (pump_timer_) loop_->CancelTimer(*pump_timer_);
+  if (hold_timer_) loop_->CancelTimer(*hold_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
@@ -100,6 +101,82 @@ void Tunnel::Start() {
     loop_->Watch(listeners_[i].fd.get(), EPOLLIN, [this, i](uint32_t) { OnListenerReadable(i); });
   }
   loop_->Watch(session_->fd(), EPOLLIN, [this](uint32_t events) { OnSshEvent(events); });
+}
+
+void Tunnel::Detach(std::chrono::milliseconds hold_limit) {
+  if (pump_timer_) loop_->CancelTimer(*pump_timer_);
+  pump_timer_.reset();
+  if (session_ != nullptr) loop_->Unwatch(session_->fd());
+  if (opening_) open_queue_.push_front(*opening_);  // its open died with the session
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection* connection = it->second.get();
+    const bool waiting = connection->channel() == nullptr && !connection->closing();
+    if (waiting) {
+      ++it;
+      continue;
+    }
+    if (!connection->closing()) DropConnection(connection->id(), "closed: connection to the server lost");
+    if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
+    finished_traffic_.to_server += connection->bytes_up();
+    finished_traffic_.from_server += connection->bytes_down();
+    it = connections_.erase(it);  // its channel goes with the session
+  }
+  closing_ids_.clear();
+  pending_.reset();
+  opening_.reset();
+  probing_ = false;
+  session_ = nullptr;
+  session_lost_ = true;
+  hold_limit_ = hold_limit;
+  for (uint64_t id : open_queue_) {
+    if (Find(id) != nullptr) Hold(id);
+  }
+  if (on_connection_count_) on_connection_count_(connection_count());
+}
+
+void Tunnel::Attach(SshSession* session) {
+  if (hold_timer_) loop_->CancelTimer(*hold_timer_);
+  hold_timer_.reset();
+  held_.clear();
+  session_ = session;
+  session_lost_ = false;
+  ssh_readable_ = false;
+  loop_->Watch(session_->fd(), EPOLLIN, [this](uint32_t events) { OnSshEvent(events); });
+  Pump();
+}
+
+void Tunnel::Hold(uint64_t id) {
+  held_.emplace_back(EventLoop::Clock::now() + hold_limit_, id);
+  ArmHoldTimer();
+}
+
+void Tunnel::ArmHoldTimer() {
+  if (hold_timer_ || held_.empty()) return;
+  hold_timer_ = loop_->AddTimer(held_.front().first, [this] {
+    hold_timer_.reset();
+    ExpireHeld();
+  });
+}
+
+void Tunnel::ExpireHeld() {
+  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
+  while (!held_.empty() && held_.front().first <= now) {
+    const uint64_t id = held_.front().second;
+    held_.pop_front();
+    Connection* connection = Find(id);
+    if (connection == nullptr || connection->closing()) continue;
+    LogEvent(spdlog::level::warn, "client_closed",
+             "connection #{connection} from {peer} closed: no connection to the server within "
+             "{seconds}s",
+             {{"connection", id},
+              {"peer", connection->peer()},
+              {"forward", ForwardAddress(connection->forward_index())},
+              {"reason", "server unreachable"},
+              {"seconds", static_cast<uint64_t>(hold_limit_.count() / 1000)}});
+    DropConnection(id, "");
+  }
+  SweepConnections();
+  ArmHoldTimer();
 }
 
 void Tunnel::CloseListeners() {
@@ -148,6 +225,7 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
     Connection* raw = connection.get();
     connections_[id] = std::move(connection);
     open_queue_.push_back(id);
+    if (session_ == nullptr) Hold(id);
     UpdateClientInterest(raw);
   }
   if (on_connection_count_) on_connection_count_(connection_count());

@@ -172,5 +172,56 @@ TEST(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
             "tether: stopped by SIGTERM\r\n");
 }
 
+TEST(StatusLineE2E, SaysReconnectingWhileTheServerIsAwayThenUpAgain) {
+  std::string error;
+  std::unique_ptr<testing::SshdServer> sshd = testing::SshdServer::Start(&error);
+  ASSERT_TRUE(sshd) << error;
+  testing::TcpServer echo;
+  ASSERT_TRUE(echo.ok());
+  PtyCapture pty;
+  ASSERT_TRUE(pty.Open());
+  testing::SubprocessOptions opts = sshd->ClientProcessOptions();
+  opts.stderr_path = pty.SlavePath();
+  const std::string target = "127.0.0.1:" + std::to_string(echo.port());
+  std::unique_ptr<testing::Subprocess> tether = testing::Subprocess::Start(
+      {TETHER_BINARY, "--reconnect", "-p", std::to_string(sshd->port()), "-i",
+       sshd->user_key_path(), "-L", "0:" + target, sshd->user() + "@127.0.0.1"},
+      opts, &error);
+  ASSERT_TRUE(tether) << error;
+  const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
+  std::smatch match;
+  std::string text;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        text = pty.Text();
+        return std::regex_search(text, match, forwarding);
+      },
+      seconds(15)))
+      << text;
+  const uint16_t port = static_cast<uint16_t>(std::stoi(match[1]));
+  const std::string forwards = "127.0.0.1:" + std::to_string(port) + " \u2192 " + target;
+  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty.Text(), "\rup | " + forwards); },
+                                 seconds(5)))
+      << pty.Text();
+
+  sshd->Stop();
+  const std::string reconnecting = "\rreconnecting | " + forwards + " | 0 conns";
+  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty.Text(), reconnecting); }, seconds(10)))
+      << pty.Text();
+  ASSERT_TRUE(sshd->Restart(false, &error)) << error;
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        text = pty.Text();
+        return text.find("\rup | " + forwards, text.rfind(reconnecting)) != std::string::npos;
+      },
+      seconds(20)))
+      << text;
+
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(seconds(10)), 0);
+  EXPECT_TRUE(testing::ProcessGone(tether->pid()));
+  EXPECT_TRUE(testing::PortIsFree(port));
+}
+
 }  // namespace
 }  // namespace tether

@@ -44,9 +44,20 @@ class EventLoop {
   void Run();
   void Stop() { stopping_ = true; }
   bool stopping() const { return stopping_; }
+  /// Undoes Stop(): Run() and RunOnce() dispatch again.
+  void Resume() { stopping_ = false; }
 
   /// Waits at most `max_wait` for events and dispatches them and the due timers.
   void RunOnce(std::chrono::milliseconds max_wait);
+
+  /// The epoll fd: readable when a watched fd has an event, so that another poll can wait
+  /// for the loop's fds too (see loop_background.h).
+  int fd() const { return epoll_fd_.get(); }
+  /// How long until the first timer is due (0 when overdue); `max_wait` when sooner or when
+  /// there is no timer (negative = no limit).
+  std::chrono::milliseconds TimeUntilNextTimer(std::chrono::milliseconds max_wait) const {
+    return std::chrono::milliseconds(TimeoutUntilNextTimer(max_wait));
+  }
 
  private:
   struct Watch_ {

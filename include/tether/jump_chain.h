@@ -33,9 +33,10 @@ namespace tether {
 class JumpChain : private WaitBackground {
  public:
   /// Connects hop by hop and opens the destination session at the end. While a later hop
-  /// is set up, the earlier ones keep pumping. `signal_fd` aborts (failure code kOk).
+  /// is set up, the earlier ones keep pumping. `signal_fd` aborts (failure code kOk);
+  /// `background` (may be nullptr) is served during every wait, and aborts when it breaks.
   static std::unique_ptr<JumpChain> Connect(const TunnelPlan& plan, int signal_fd,
-                                            Failure* failure,
+                                            WaitBackground* background, Failure* failure,
                                             std::vector<std::string>* warnings);
   ~JumpChain() override;
   JumpChain(const JumpChain&) = delete;
@@ -71,6 +72,7 @@ class JumpChain : private WaitBackground {
   // WaitBackground: the pumps made so far keep moving during setup and shutdown waits.
   void AddPollFds(std::vector<pollfd>* fds) const override;
   bool Service(std::span<const pollfd> ready, Failure* failure) override;
+  std::chrono::milliseconds MaxWait() const override;
   bool Drain(size_t index, std::chrono::steady_clock::time_point deadline);
 
   void OnPumpEvent(size_t index, bool session_readable);
@@ -82,6 +84,7 @@ class JumpChain : private WaitBackground {
   std::vector<std::unique_ptr<ChannelPump>> pumps_;
   std::unique_ptr<SshSession> destination_;
   bool failure_named_ = false;  ///< the setup failure already names its hop
+  WaitBackground* outer_ = nullptr;  ///< the caller's background, served during Connect
 
   EventLoop* loop_ = nullptr;  ///< set between Start and Shutdown
   std::function<void(StopReason)> stop_;

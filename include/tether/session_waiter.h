@@ -22,12 +22,22 @@ class WaitBackground {
   /// Serves what poll reported for the fds AddPollFds appended, in the same order, without
   /// blocking; false with *failure when the background broke and the wait must end.
   virtual bool Service(std::span<const pollfd> ready, Failure* failure) = 0;
+  /// The longest one poll may block before Service must run anyway (the background's own
+  /// timers are due then); by default there is no such limit.
+  virtual std::chrono::milliseconds MaxWait() const { return std::chrono::milliseconds::max(); }
 };
+
+/// Polls the caller's `fds` until one of them is ready or `deadline` passes, serving
+/// `background` (nullptr = none) after every poll. Returns how many of `fds` are ready (0:
+/// the deadline passed), with their revents set; -1 with *failure when poll failed or the
+/// background broke.
+int PollServing(std::span<pollfd> fds, WaitBackground* background,
+                std::chrono::steady_clock::time_point deadline, Failure* failure);
 
 /// Drives libssh2 calls of the setup phase (handshake, authentication) on a non-blocking
 /// session: after LIBSSH2_ERROR_EAGAIN it waits for the directions libssh2 asked for, and
-/// repeats the same call. A stop signal (readable signal fd) or `stall_timeout` without the
-/// socket becoming ready abandons the wait.
+/// repeats the same call. A stop signal (readable signal fd), a broken background or
+/// `stall_timeout` without the socket becoming ready abandons the wait.
 class SessionWaiter {
  public:
   SessionWaiter(LIBSSH2_SESSION* session, int socket_fd, int signal_fd,
@@ -78,7 +88,6 @@ class SessionWaiter {
 
  private:
   bool Wait();
-  bool WaitWithBackground();
   bool Abandon(Failure failure);
 
   LIBSSH2_SESSION* session_;

@@ -31,10 +31,12 @@ struct SessionConfig {
 class SshSession {
  public:
   /// Connects, handshakes, verifies the host key and authenticates. `signal_fd` (or -1) aborts
-  /// the attempt when readable; then *failure has code kOk. Warnings worth logging (unparsable
-  /// known_hosts lines) are appended to *warnings.
+  /// the attempt when readable; then *failure has code kOk. `background` (may be nullptr) is
+  /// served during every wait, and aborts the attempt when it breaks. Warnings worth logging
+  /// (unparsable known_hosts lines) are appended to *warnings.
   static std::unique_ptr<SshSession> Open(const SessionConfig& config, int signal_fd,
-                                          Failure* failure, std::vector<std::string>* warnings);
+                                          WaitBackground* background, Failure* failure,
+                                          std::vector<std::string>* warnings);
   /// The same over `socket`, already connected to the server (config.target is not used to
   /// connect): a socketpair end carried by a jump host's channel. `background` (may be
   /// nullptr) is served during every wait, so the jump hosts keep moving the bytes.

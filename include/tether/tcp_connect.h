@@ -5,6 +5,7 @@
 #include <string>
 
 #include "tether/failure.h"
+#include "tether/session_waiter.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -19,12 +20,19 @@ struct ConnectTarget {
   int attempts = 1;          ///< ConnectionAttempts: rounds over all addresses, 1 s apart
 };
 
+/// What else a connect attempt watches while it waits.
+struct ConnectWait {
+  int signal_fd = -1;  ///< readable = a stop signal: the attempt is abandoned (may be -1)
+  WaitBackground* background = nullptr;  ///< served during every wait (may be nullptr)
+};
+
 /// Resolves `target.host` and connects to each address in turn until one answers, all within
 /// `target.timeout`; when none does, tries again up to `target.attempts` rounds. Returns a connected, non-blocking, close-on-exec socket, or an invalid
 /// fd with *failure set (ExitCode::kUnreachable: lookup failure, refusal, timeout).
-/// `signal_fd` (may be -1) is watched too: if it becomes readable the attempt is abandoned and
-/// *interrupted is set, so Ctrl-C works while a connect hangs.
-UniqueFd ConnectTcp(const ConnectTarget& target, int signal_fd, bool* interrupted,
+/// `wait.signal_fd` is watched too: if it becomes readable the attempt is abandoned, so
+/// Ctrl-C works while a connect hangs; so it is when `wait.background` breaks. Then
+/// *interrupted is set and *failure says why (code kOk for a signal).
+UniqueFd ConnectTcp(const ConnectTarget& target, const ConnectWait& wait, bool* interrupted,
                     Failure* failure);
 
 }  // namespace tether

@@ -35,6 +35,13 @@ class Tunnel {
 
   /// Starts watching the listeners and the SSH socket.
   void Start();
+  /// The session is gone and another will follow (--reconnect): its connections are closed
+  /// (their channels go with the session), the listeners stay. Clients that have no channel
+  /// yet, and clients accepted from now on, wait for Attach, each at most `hold_limit`, then
+  /// are closed. Call before the session is destroyed.
+  void Detach(std::chrono::milliseconds hold_limit);
+  /// Serves the forwards over `session` after Detach, the waiting clients first.
+  void Attach(SshSession* session);
   /// Called once if the session breaks (server closed, protocol error).
   void set_on_session_lost(std::function<void(const Failure&)> callback) {
     on_session_lost_ = std::move(callback);
@@ -88,6 +95,11 @@ class Tunnel {
   bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
   void DropConnection(uint64_t id, const std::string& why);
   void SessionLost(std::string why);
+  /// Starts the wait of a client accepted while detached.
+  void Hold(uint64_t id);
+  void ArmHoldTimer();
+  /// Closes the waiting clients whose time is up.
+  void ExpireHeld();
   void UpdateClientInterest(Connection* connection);
   void UpdateSshInterest();
   Connection* Find(uint64_t id);
@@ -95,7 +107,7 @@ class Tunnel {
   std::string ForwardAddress(size_t forward_index) const;
 
   EventLoop* loop_;
-  SshSession* session_;
+  SshSession* session_;  ///< nullptr while detached
   std::vector<ForwardSpec> forwards_;
   std::vector<Listener> listeners_;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
@@ -113,6 +125,10 @@ class Tunnel {
   bool session_lost_ = false;
   bool unsettled_ = false;  ///< a pass limit was hit: queued data may wait unserviced
   std::optional<EventLoop::TimerId> pump_timer_;
+  /// While detached: the clients waiting for a session, with the time each is closed at.
+  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> held_;
+  std::chrono::milliseconds hold_limit_{0};
+  std::optional<EventLoop::TimerId> hold_timer_;
   uint64_t next_id_ = 1;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;

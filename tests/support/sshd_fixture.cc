@@ -298,12 +298,17 @@ std::vector<std::string> SshdServer::SshdCommand() const {
   return WithFileReplaced(dir_.Join("shadow"), "/etc/shadow", command);
 }
 
-bool SshdServer::Launch(std::string* error) {
-  const std::string base = ReadFile(dir_.Join("sshd_config.base"));
+SubprocessOptions SshdServer::LaunchOptions() const {
   SubprocessOptions opts;
   opts.stdout_path = log_path();
   opts.stderr_path = log_path();
   opts.env_unset = {"SSH_AUTH_SOCK"};
+  return opts;
+}
+
+bool SshdServer::Launch(std::string* error) {
+  const std::string base = ReadFile(dir_.Join("sshd_config.base"));
+  const SubprocessOptions opts = LaunchOptions();
   for (int attempt = 1; attempt <= kLaunchAttempts; ++attempt) {
     port_ = FreeTcpPort();
     // Port goes first: sshd keeps the first value of most keywords.
@@ -333,6 +338,26 @@ bool SshdServer::WaitReady(std::string* error) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   *error = "sshd did not send its banner on port " + std::to_string(port_) + " within 10 s";
+  return false;
+}
+
+bool SshdServer::Restart(bool new_host_key, std::string* error) {
+  Stop();
+  if (new_host_key) {
+    std::string line = WithoutComment(MakeUserKey(host_key_path("ed25519"), "ed25519", ""));
+    if (line.empty()) {
+      *error = "ssh-keygen failed for the new ed25519 host key";
+      return false;
+    }
+    host_public_key_line_ = line;
+  }
+  // The config still names port_; sshd binds with SO_REUSEADDR, so the port is free again
+  // at once.
+  process_ = Subprocess::Start(SshdCommand(), LaunchOptions(), error);
+  if (!process_) return false;
+  if (WaitReady(error)) return true;
+  *error += "\n--- sshd log ---\n" + sshd_log();
+  process_.reset();
   return false;
 }
 

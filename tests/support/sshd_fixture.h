@@ -132,6 +132,10 @@ class SshdServer {
 
   /// Stops sshd and every connection process (SIGKILL); idempotent.
   void Stop();
+  /// A server restart: Stop(), then sshd again on the same port with the same settings.
+  /// With `new_host_key` it comes back with a fresh ed25519 host key, which known_hosts
+  /// does not know. False with *error (and the sshd log) when it does not come up.
+  bool Restart(bool new_host_key, std::string* error);
 
  private:
   bool Prepare(const SshdConfig& cfg, std::string* error);
@@ -143,6 +147,7 @@ class SshdServer {
   /// Starts sshd on a fresh port, retrying when the port was taken meanwhile.
   bool Launch(std::string* error);
   bool WaitReady(std::string* error);
+  SubprocessOptions LaunchOptions() const;
   std::string log_path() const { return dir_.Join("sshd.log"); }
   std::string host_key_path(const std::string& type) const;
 
