@@ -31,7 +31,7 @@ class E2EFixture : public ::testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
-  /// More context for a failed test, printed after the logs (e.g. an -E log file).
+  /// More context for a failed test, printed after the logs (a registry, another server).
   virtual std::string MoreDiagnostics() const { return ""; }
 
   /// Starts `tether -p PORT -i KEY ARGS... user@127.0.0.1 [-- COMMAND]` (StartTether) in the
