@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "support/param_text.h"
+#include "support/parse_args.h"
 #include "tether/options.h"
 
 namespace tether {
@@ -16,17 +17,9 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-CommandLine Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "tether");
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  argv.push_back(nullptr);
-  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
-}
-
 // Parses args that must be valid; failures show the error line.
 Options ParseValid(const std::vector<std::string>& args) {
-  CommandLine result = Parse(args);
+  CommandLine result = ParseArgs(args);
   EXPECT_EQ(result.exit_code, std::nullopt) << result.output;
   EXPECT_EQ(result.output, "");
   return result.options;
@@ -205,9 +198,9 @@ TEST(CommandLineTest, HarmlessSshOptionsAreIgnored) {
 }
 
 TEST(CommandLineTest, FlagsThatStandForConfigLinesComeBeforeDashO) {
-  CommandLine parsed = Parse({"-o", "Ciphers=aes256-ctr", "-o", "AddressFamily inet6", "-c",
-                              "aes128-ctr", "-m", "hmac-sha2-512", "-4", "-b", "127.0.0.2",
-                              "-o", "HashKnownHosts=yes", "h"});
+  CommandLine parsed = ParseArgs({"-o", "Ciphers=aes256-ctr", "-o", "AddressFamily inet6",
+                                  "-c", "aes128-ctr", "-m", "hmac-sha2-512", "-4", "-b",
+                                  "127.0.0.2", "-o", "HashKnownHosts=yes", "h"});
   ASSERT_FALSE(parsed.exit_code) << parsed.output;
   EXPECT_EQ(parsed.options.ssh_config_lines,
             (std::vector<std::string>{"Ciphers aes128-ctr", "MACs hmac-sha2-512",
@@ -216,7 +209,7 @@ TEST(CommandLineTest, FlagsThatStandForConfigLinesComeBeforeDashO) {
                                       "HashKnownHosts yes"}));
   EXPECT_TRUE(parsed.options.forwards.empty()) << "forwards may come from LocalForward";
   EXPECT_FALSE(parsed.options.print_config);
-  EXPECT_TRUE(Parse({"-G", "h"}).options.print_config);
+  EXPECT_TRUE(ParseArgs({"-G", "h"}).options.print_config);
 }
 
 TEST(CommandLineTest, LifetimeOptions) {
@@ -244,7 +237,7 @@ TEST(CommandLineTest, EverythingAfterDoubleDashIsTheCommand) {
 
 TEST(CommandLineTest, HelpListsEveryOption) {
   for (const char* flag : {"--help", "-h"}) {
-    const CommandLine result = Parse({flag});
+    const CommandLine result = ParseArgs({flag});
     EXPECT_EQ(result.exit_code, 0);
     for (const char* option : {"--ttl",       "--idle-timeout",
                                "--keepalive", "--keepalive-count",
@@ -264,7 +257,7 @@ TEST(CommandLineTest, HelpListsEveryOption) {
 }
 
 TEST(CommandLineTest, HelpFitsEightyColumnsAndListsEveryExitCode) {
-  const std::string help = Parse({"--help"}).output;
+  const std::string help = ParseArgs({"--help"}).output;
   std::istringstream lines(help);
   for (std::string line; std::getline(lines, line);) {
     EXPECT_LE(line.size(), 80u) << line;
@@ -276,13 +269,13 @@ TEST(CommandLineTest, HelpFitsEightyColumnsAndListsEveryExitCode) {
 }
 
 TEST(CommandLineTest, HelpWinsOverOtherMistakes) {
-  EXPECT_EQ(Parse({"--frob", "--help"}).exit_code, 0);
-  EXPECT_EQ(Parse({"-L", "bad", "-h"}).exit_code, 0);
+  EXPECT_EQ(ParseArgs({"--frob", "--help"}).exit_code, 0);
+  EXPECT_EQ(ParseArgs({"-L", "bad", "-h"}).exit_code, 0);
 }
 
 TEST(CommandLineTest, Version) {
   for (const char* flag : {"--version", "-V"}) {
-    const CommandLine result = Parse({flag});
+    const CommandLine result = ParseArgs({flag});
     EXPECT_EQ(result.exit_code, 0);
     EXPECT_EQ(result.output, "tether " TETHER_VERSION " (libssh2 " LIBSSH2_VERSION ")");
   }
@@ -308,7 +301,7 @@ void PrintTo(const ErrorCase& c, std::ostream* os) {
 class CommandLineErrorTest : public testing::TestWithParam<ErrorCase> {};
 
 TEST_P(CommandLineErrorTest, ExitsWithUsageAndOneLine) {
-  const CommandLine result = Parse(GetParam().args);
+  const CommandLine result = ParseArgs(GetParam().args);
   EXPECT_EQ(result.exit_code, 64);
   EXPECT_EQ(result.output, GetParam().output);
   EXPECT_EQ(result.output.find('\n'), std::string::npos);

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/fault_proxy.h"
 #include "support/net_util.h"
@@ -73,15 +74,6 @@ std::string Bytes(const char (&literal)[N]) {
   return std::string(literal, N - 1);
 }
 
-/// VmRSS of `pid` in KiB, or -1.
-int64_t RssKiB(pid_t pid) {
-  std::istringstream status(ReadFile("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
-  }
-  return -1;
-}
-
 /// Sets SO_LINGER 0, so that closing `fd` sends a TCP RST instead of a FIN.
 void ArmReset(int fd) {
   linger hard{1, 0};
@@ -99,22 +91,8 @@ bool PeerEnds(int fd, milliseconds timeout) {
   }
 }
 
-/// A blocking client with I/O timeouts, so that a broken tunnel fails the test.
-UniqueFd ConnectLocal(uint16_t port) {
-  std::string error;
-  UniqueFd fd = ConnectTcp("127.0.0.1", port, &error);
-  EXPECT_TRUE(fd.valid()) << "connect to 127.0.0.1:" << port << ": " << error;
-  if (fd) SetIoTimeout(fd.get(), kIoTimeout);
-  return fd;
-}
-
-bool EchoOnce(int fd, const std::string& text) {
-  std::string back(text.size(), '\0');
-  return WriteAll(fd, text) && ReadExactly(fd, back.data(), back.size()) && back == text;
-}
-
 bool EchoesThrough(uint16_t port, const std::string& text) {
-  UniqueFd fd = ConnectLocal(port);
+  UniqueFd fd = ConnectLocal(port, kIoTimeout);
   return fd && EchoOnce(fd.get(), text);
 }
 
@@ -566,47 +544,22 @@ bool SshdIsAuthenticating(const SshdServer& sshd) {
   return false;
 }
 
-class HostilePeerTest : public ::testing::Test {
+/// E2EFixture, with one tether at a time: tether_.
+class HostilePeerTest : public E2EFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-  }
-
-  void TearDown() override {
-    if (HasFailure() && sshd_) std::cerr << Diagnostics(tether_.get(), *sshd_) << "\n";
-  }
-
   /// Starts tether with `args` at the fixture and waits for `forwards` forwarding lines;
   /// returns their ports (empty after a failure).
   std::vector<uint16_t> LaunchReady(const std::vector<std::string>& args, size_t forwards) {
-    std::string error;
-    tether_ = StartTether(*sshd_, args, {}, &error);
-    EXPECT_TRUE(tether_) << error;
-    if (!tether_ || !WaitForForwarding(*tether_, forwards, kReadyTimeout)) {
-      ADD_FAILURE() << "tether did not start forwarding";
-      return {};
-    }
-    return ForwardedIpv4Ports(*tether_);
+    return E2EFixture::LaunchReady(args, forwards, &tether_);
   }
 
-  std::string ToEcho() const { return "0:127.0.0.1:" + std::to_string(echo_.port()); }
-
-  /// SIGTERM must stop the tunnel with 0, leaving no process and free ports.
+  /// The tunnel still runs; SIGTERM must stop it with 0, leaving no process and free ports.
   void ExpectStopsCleanly(const std::vector<uint16_t>& ports) {
     EXPECT_TRUE(tether_->Running()) << "exit " << tether_->exit_code().value_or(-1);
-    tether_->Signal(SIGTERM);
-    EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
-    EXPECT_TRUE(ProcessGone(tether_->pid()));
-    for (uint16_t port : ports) EXPECT_TRUE(PortIsFree(port)) << port;
-    EXPECT_TRUE(WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kExitTimeout));
+    E2EFixture::ExpectStopsCleanly(tether_, ports);
   }
 
-  std::unique_ptr<SshdServer> sshd_;
-  TcpServer echo_;
-  std::unique_ptr<Subprocess> tether_;
+  Subprocess* tether_ = nullptr;  ///< The last one started; owned by the fixture.
 };
 
 TEST_F(HostilePeerTest, ServerThatClosesDuringAuthenticationEndsItWithAClearMessage) {
@@ -625,10 +578,9 @@ TEST_F(HostilePeerTest, ServerThatClosesDuringAuthenticationEndsItWithAClearMess
   ASSERT_TRUE(WriteFile(known_hosts, "[127.0.0.1]:" + std::to_string(proxy.port()) + " " +
                                          sshd_->host_public_key_line() + "\n"));
   const uint16_t listen_port = FreeTcpPort();
-  tether_ = StartTetherRaw(
-      *sshd_, {"-p", std::to_string(proxy.port()), "-i", sshd_->user_key_path(), "-o",
-               "UserKnownHostsFile=" + known_hosts, "-L",
-               std::to_string(listen_port) + ":127.0.0.1:7", sshd_->user() + "@127.0.0.1"});
+  tether_ = LaunchRaw({"-p", std::to_string(proxy.port()), "-i", sshd_->user_key_path(), "-o",
+                       "UserKnownHostsFile=" + known_hosts, "-L",
+                       std::to_string(listen_port) + ":127.0.0.1:7", sshd_->user() + "@127.0.0.1"});
   ASSERT_TRUE(tether_);
   ASSERT_TRUE(WaitUntil([&] { return SshdIsAuthenticating(*sshd_) || !tether_->Running(); },
                         kReadyTimeout) &&
@@ -669,7 +621,7 @@ TEST_F(HostilePeerTest, ServerOfferingOnlyAHostKeyTypeLibssh2CannotUseFailsWith6
       << sshd_->sshd_log();
 
   const uint16_t listen_port = FreeTcpPort();
-  tether_ = StartTether(*sshd_, {"-L", std::to_string(listen_port) + ":127.0.0.1:7"});
+  tether_ = Launch({"-L", std::to_string(listen_port) + ":127.0.0.1:7"});
   ASSERT_TRUE(tether_);
   EXPECT_EQ(tether_->WaitExit(kExitTimeout), kUnreachable);
   const std::string err = tether_->Stderr();
@@ -700,10 +652,10 @@ TEST_F(HostilePeerTest, TargetThatResetsMidTransferDropsOnlyThatClient) {
   const std::vector<uint16_t> ports =
       LaunchReady({"-L", "0:127.0.0.1:" + std::to_string(target.port()), "-L", ToEcho()}, 2);
   ASSERT_EQ(ports.size(), 2u);
-  UniqueFd bystander = ConnectLocal(ports[1]);
+  UniqueFd bystander = ConnectLocal(ports[1], kIoTimeout);
   ASSERT_TRUE(bystander && EchoOnce(bystander.get(), "before"));
 
-  UniqueFd victim = ConnectLocal(ports[0]);
+  UniqueFd victim = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(victim);
   const std::string payload = "R" + RandomBytes(4 * kMiB, 7);
   std::thread writer([&] { WriteAll(victim.get(), payload); });  // fails once dropped
@@ -712,7 +664,7 @@ TEST_F(HostilePeerTest, TargetThatResetsMidTransferDropsOnlyThatClient) {
   writer.join();
 
   EXPECT_TRUE(EchoOnce(bystander.get(), "after"));
-  UniqueFd again = ConnectLocal(ports[0]);
+  UniqueFd again = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(again);
   EXPECT_TRUE(EchoOnce(again.get(), "Eecho through the forward whose target reset"));
   EXPECT_GE(target.accepted(), 2);
@@ -734,7 +686,7 @@ TEST_F(HostilePeerTest, ClientThatNeverReadsKeepsMemoryBounded) {
   ASSERT_EQ(ports.size(), 2u);
   const int64_t rss_before = RssKiB(tether_->pid());
 
-  UniqueFd sleeper = ConnectLocal(ports[0]);  // Never reads.
+  UniqueFd sleeper = ConnectLocal(ports[0], kIoTimeout);  // Never reads.
   ASSERT_TRUE(sleeper);
   std::this_thread::sleep_for(seconds(3));
   const int64_t rss = RssKiB(tether_->pid());
@@ -746,7 +698,8 @@ TEST_F(HostilePeerTest, ClientThatNeverReadsKeepsMemoryBounded) {
   EXPECT_LT(written.load(), kFlood / 4) << "nothing held the target back";
 
   EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel still serves others"));
-  UniqueFd reader = ConnectLocal(ports[0]);  // The same forward serves a reading client.
+  UniqueFd reader =
+      ConnectLocal(ports[0], kIoTimeout);  // The same forward serves a reading client.
   ASSERT_TRUE(reader);
   std::string first(8 * kMiB, '\0');
   EXPECT_TRUE(ReadExactly(reader.get(), first.data(), first.size()));
@@ -766,7 +719,7 @@ TEST_F(HostilePeerTest, TargetThatNeverReadsKeepsMemoryBounded) {
       LaunchReady({"-L", "0:127.0.0.1:" + std::to_string(sink.port()), "-L", ToEcho()}, 2);
   ASSERT_EQ(ports.size(), 2u);
 
-  UniqueFd pusher = ConnectLocal(ports[0]);
+  UniqueFd pusher = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(pusher);
   SetIoTimeout(pusher.get(), milliseconds(200));
   const std::string chunk = RandomBytes(kMiB, 13);
@@ -791,7 +744,7 @@ TEST_F(HostilePeerTest, TargetHostOf255CharsIsAcceptedAndOnlyItsClientsAreDroppe
   const std::vector<uint16_t> ports =
       LaunchReady({"-L", "0:" + LongName(255) + ":80", "-L", ToEcho()}, 2);
   ASSERT_EQ(ports.size(), 2u);
-  UniqueFd unresolvable = ConnectLocal(ports[0]);
+  UniqueFd unresolvable = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(unresolvable);
   EXPECT_TRUE(PeerEnds(unresolvable.get(), kIoTimeout)) << "client left hanging";
   EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel lives on"));
@@ -856,10 +809,9 @@ TEST_F(HostilePeerTest, LongConnectTimeoutIsNotCutShortBySilentServer) {
     }
   });
   const uint16_t listen_port = FreeTcpPort();
-  tether_ =
-      StartTetherRaw(*sshd_, {"-p", std::to_string(silent.port()), "-i", sshd_->user_key_path(),
-                              "-o", "ConnectTimeout=49d17h2m48s", "-L",
-                              std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
+  tether_ = LaunchRaw({"-p", std::to_string(silent.port()), "-i", sshd_->user_key_path(), "-o",
+                       "ConnectTimeout=49d17h2m48s", "-L",
+                       std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
   ASSERT_TRUE(tether_);
   ASSERT_TRUE(WaitUntil([&] { return silent.accepted() == 1; }, kReadyTimeout));
   std::this_thread::sleep_for(seconds(2));

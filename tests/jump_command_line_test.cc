@@ -4,21 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "support/parse_args.h"
 #include "tether/options.h"
 
 namespace tether {
 namespace {
 
-CommandLine Parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "tether");
-  std::vector<const char*> argv;
-  for (const std::string& arg : args) argv.push_back(arg.c_str());
-  argv.push_back(nullptr);
-  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
-}
-
 std::optional<std::string> JumpHosts(const std::vector<std::string>& args) {
-  const CommandLine result = Parse(args);
+  const CommandLine result = ParseArgs(args);
   EXPECT_EQ(result.exit_code, std::nullopt) << result.output;
   return result.options.jump_hosts;
 }
@@ -37,7 +30,7 @@ TEST(JumpCommandLineTest, JumpHostsAsTyped) {
 }
 
 TEST(JumpCommandLineTest, HelpNamesJ) {
-  const CommandLine result = Parse({"--help"});
+  const CommandLine result = ParseArgs({"--help"});
   EXPECT_NE(result.output.find("-J [user@]host[:port][,...]"), std::string::npos);
   EXPECT_NE(result.output.find("ProxyJump"), std::string::npos);
 }
@@ -50,7 +43,7 @@ struct ErrorCase {
 class JumpCommandLineErrorTest : public testing::TestWithParam<ErrorCase> {};
 
 TEST_P(JumpCommandLineErrorTest, ExitsWithUsageAndOneLine) {
-  const CommandLine result = Parse(GetParam().args);
+  const CommandLine result = ParseArgs(GetParam().args);
   EXPECT_EQ(result.exit_code, 64);
   EXPECT_EQ(result.output, GetParam().output);
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/fault_proxy.h"
 #include "support/net_util.h"
@@ -41,18 +42,23 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-class JumpE2E : public ::testing::Test {
+/// E2EFixture, whose sshd is the jump host (the client's HOME is its), and a target server
+/// behind it.
+class JumpE2E : public E2EFixture {
  protected:
   void SetUp() override {
+    E2EFixture::SetUp();
+    if (HasFatalFailure()) return;
+    jump_ = sshd_.get();
     std::string error;
-    jump_ = SshdServer::Start(&error);
-    ASSERT_NE(jump_, nullptr) << error;
     target_ = StartServerFor(*jump_, &error);
     ASSERT_NE(target_, nullptr) << error;
-    echo_ = TcpServer::Start(TcpServer::kEcho, "", &error);
-    ASSERT_NE(echo_, nullptr) << error;
     known_hosts_ = jump_->dir() + "/known_hosts_all";
-    ASSERT_TRUE(WriteKnownHosts({jump_.get(), target_.get()}));
+    ASSERT_TRUE(WriteKnownHosts({jump_, target_.get()}));
+  }
+
+  std::string MoreDiagnostics() const override {
+    return target_ ? "--- target sshd log ---\n" + target_->sshd_log() + "\n" : "";
   }
 
   // Another server that accepts `client`'s user key; its host key is its own.
@@ -89,16 +95,18 @@ class JumpE2E : public ::testing::Test {
     return Block("jump", jump_->port()) + Block("target", target_->port(), target_extra);
   }
 
-  std::string ToEcho() const { return "0:127.0.0.1:" + std::to_string(echo_->port()); }
-
-  Subprocess* Start(std::vector<std::string> args) {
-    tethers_.push_back(StartTetherRaw(*jump_, args));
-    return tethers_.back().get();
+  // A configuration that reaches the jump host through `proxy`; known_hosts names its key
+  // under the proxy's port.
+  std::string ConfigThroughProxy(const FaultProxy& proxy) {
+    EXPECT_TRUE(WriteFile(known_hosts_, "[127.0.0.1]:" + std::to_string(proxy.port()) + " " +
+                                            jump_->host_public_key_line() + "\n" +
+                                            target_->known_hosts_line() + "\n"));
+    return WriteConfig(Block("jump", proxy.port()) + Block("target", target_->port()));
   }
 
   // Starts tether and waits for its forward; returns the local port (0 on failure).
   uint16_t StartReady(const std::vector<std::string>& args, Subprocess** tether) {
-    *tether = Start(args);
+    *tether = LaunchRaw(args);
     if (*tether == nullptr || !WaitForForwarding(**tether, 1, kReadyTimeout)) return 0;
     std::vector<uint16_t> ports = ForwardedIpv4Ports(**tether);
     return ports.empty() ? 0 : ports[0];
@@ -115,18 +123,9 @@ class JumpE2E : public ::testing::Test {
         within);
   }
 
-  static void ExpectGone(Subprocess* tether, uint16_t port) {
-    EXPECT_TRUE(ProcessGone(tether->pid()));
-    if (port != 0) {
-      EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
-    }
-  }
-
-  std::unique_ptr<SshdServer> jump_;
+  SshdServer* jump_ = nullptr;  ///< sshd_
   std::unique_ptr<SshdServer> target_;
-  std::unique_ptr<TcpServer> echo_;
   std::string known_hosts_;
-  std::vector<std::unique_ptr<Subprocess>> tethers_;  ///< Declared last: killed first.
 };
 
 /// Sends `mebibytes` MiB of random bytes through the echo service at `port` while a
@@ -183,7 +182,7 @@ TEST_F(JumpE2E, TwoHopsWithJCarryDataIntact) {
 
   tether->Signal(SIGTERM);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
@@ -197,14 +196,14 @@ TEST_F(JumpE2E, ProxyJumpInConfigCarriesDataIntact) {
   EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Accepted publickey"), 1u) << Logs(tether);
   tether->Signal(SIGINT);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
 }
 
 TEST_F(JumpE2E, ThreeHopsCarryDataIntact) {
   std::string error;
   std::unique_ptr<SshdServer> middle = StartServerFor(*jump_, &error);
   ASSERT_NE(middle, nullptr) << error;
-  ASSERT_TRUE(WriteKnownHosts({jump_.get(), middle.get(), target_.get()}));
+  ASSERT_TRUE(WriteKnownHosts({jump_, middle.get(), target_.get()}));
   const std::string config = WriteConfig(StandardConfig() + Block("middle", middle->port()));
   Subprocess* tether = nullptr;
   const uint16_t port =
@@ -216,7 +215,7 @@ TEST_F(JumpE2E, ThreeHopsCarryDataIntact) {
   EXPECT_EQ(CountOccurrences(middle->sshd_log(), "Accepted publickey"), 1u);
   tether->Signal(SIGTERM);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(WaitUntil([&] { return middle->ConnectionPids().empty(); }, seconds(5)));
   EXPECT_TRUE(ServersIdle());
 }
@@ -228,15 +227,13 @@ TEST_F(JumpE2E, ChangedHostKeyOnFinalHopExits77AndLeavesNothing) {
                                           jump_->host_public_key_line() + "\n"));
   const std::string config = WriteConfig(StandardConfig());
   const uint16_t port = FreeTcpPort();
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L",
-                              std::to_string(port) + ":127.0.0.1:" +
-                                  std::to_string(echo_->port()),
-                              "target"});
+  Subprocess* tether =
+      LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(std::to_string(port)), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "changed") || Contains(tether->Stderr(), "CHANGED"))
       << tether->Stderr();
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
   EXPECT_EQ(CountOccurrences(target_->sshd_log(), "Accepted publickey"), 0u);
 }
@@ -247,10 +244,10 @@ TEST_F(JumpE2E, ChangedHostKeyOnJumpHostNamesIt) {
                                           target_->known_hosts_line() + "\n"));
   const std::string config = WriteConfig(StandardConfig());
   const size_t target_connections = CountOccurrences(target_->sshd_log(), "Connection from");
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: ")) << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
   EXPECT_EQ(CountOccurrences(target_->sshd_log(), "Connection from"), target_connections);
 }
 
@@ -259,10 +256,10 @@ TEST_F(JumpE2E, JumpHostAuthFailureExits77) {
   ASSERT_FALSE(SshdServer::MakeUserKey(other_key, "ed25519", "").empty());
   const std::string config = WriteConfig(Block("jump", jump_->port(), "", other_key) +
                                          Block("target", target_->port()));
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: ")) << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
@@ -270,11 +267,11 @@ TEST_F(JumpE2E, UnreachableJumpHostExits69) {
   const uint16_t closed = FreeTcpPort();
   const std::string config = WriteConfig(StandardConfig());
   const std::string hop = "127.0.0.1:" + std::to_string(closed);
-  Subprocess* tether = Start({"-F", config, "-J", hop, "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", hop, "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host " + hop + ": connect to"))
       << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
 }
 
 TEST_F(JumpE2E, JumpHostThatCannotReachTheTargetExits69) {
@@ -282,12 +279,12 @@ TEST_F(JumpE2E, JumpHostThatCannotReachTheTargetExits69) {
   const uint16_t closed = FreeTcpPort();
   const std::string config =
       WriteConfig(Block("jump", jump_->port()) + Block("target", closed));
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: cannot open a channel to "
                                          "127.0.0.1:" + std::to_string(closed) + ": "))
       << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
@@ -302,11 +299,11 @@ TEST_F(JumpE2E, ForwardingRefusedByJumpHostExits69) {
   ASSERT_TRUE(WriteKnownHosts({closed_jump.get(), target_.get()}));
   const std::string config =
       WriteConfig(Block("jump", closed_jump->port()) + Block("target", target_->port()));
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: cannot open a channel to "))
       << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
 }
 
 TEST_F(JumpE2E, StoppedJumpHostIsDeclaredDeadBy74) {
@@ -326,20 +323,14 @@ TEST_F(JumpE2E, StoppedJumpHostIsDeclaredDeadBy74) {
   EXPECT_EQ(code, kExitConnectionLost) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "jump host jump: server ")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "not responding")) << tether->Stderr();
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
 }
 
 TEST_F(JumpE2E, BlackholedJumpLinkIsDeclaredDeadBy74) {
   std::string error;
   std::unique_ptr<FaultProxy> proxy = FaultProxy::Start(jump_->port(), &error);
   ASSERT_NE(proxy, nullptr) << error;
-  // The jump host is reached through the proxy; known_hosts still names its own port.
-  const std::string config =
-      WriteConfig(Block("jump", proxy->port()) +
-                  Block("target", target_->port()));
-  ASSERT_TRUE(WriteFile(known_hosts_, "[127.0.0.1]:" + std::to_string(proxy->port()) + " " +
-                                          jump_->host_public_key_line() + "\n" +
-                                          target_->known_hosts_line() + "\n"));
+  const std::string config = ConfigThroughProxy(*proxy);
   Subprocess* tether = nullptr;
   const uint16_t port =
       StartReady({"-F", config, "-J", "jump", "--keepalive", "1s", "--keepalive-count", "2", "-L",
@@ -349,7 +340,7 @@ TEST_F(JumpE2E, BlackholedJumpLinkIsDeclaredDeadBy74) {
   proxy->Pause();
   EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "jump host jump: ")) << tether->Stderr();
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   proxy->Stop();
 }
 
@@ -370,7 +361,7 @@ TEST_F(JumpE2E, StoppedTargetBehindLiveJumpHostIsBlamedOnTheTarget) {
                                              " not responding"))
       << tether->Stderr();
   EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
 }
 
 TEST_F(JumpE2E, KilledTargetEndsTheRunWith74NamingTheTarget) {
@@ -382,7 +373,7 @@ TEST_F(JumpE2E, KilledTargetEndsTheRunWith74NamingTheTarget) {
   EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
   EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "lost")) << tether->Stderr();
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
@@ -390,18 +381,14 @@ TEST_F(JumpE2E, ResetJumpLinkExits74NamingTheJumpHost) {
   std::string error;
   std::unique_ptr<FaultProxy> proxy = FaultProxy::Start(jump_->port(), &error);
   ASSERT_NE(proxy, nullptr) << error;
-  const std::string config =
-      WriteConfig(Block("jump", proxy->port()) + Block("target", target_->port()));
-  ASSERT_TRUE(WriteFile(known_hosts_, "[127.0.0.1]:" + std::to_string(proxy->port()) + " " +
-                                          jump_->host_public_key_line() + "\n" +
-                                          target_->known_hosts_line() + "\n"));
+  const std::string config = ConfigThroughProxy(*proxy);
   Subprocess* tether = nullptr;
   const uint16_t port = StartReady({"-F", config, "-J", "jump", "-L", ToEcho(), "target"}, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   proxy->ResetAll();
   EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: connection to ")) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   proxy->Stop();
 }
 
@@ -411,23 +398,21 @@ TEST_F(JumpE2E, ResetJumpLinkExits74NamingTheJumpHost) {
 TEST_F(JumpE2E, SilentTargetBehindJumpHostTimesOutWith69) {
   const std::string config = WriteConfig(StandardConfig("  ConnectTimeout 2\n"));
   ASSERT_EQ(kill(target_->sshd_pid(), SIGSTOP), 0);
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
   const std::optional<int> code = tether->WaitExit(seconds(15));
   kill(target_->sshd_pid(), SIGCONT);
   EXPECT_EQ(code, kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "did not answer during the SSH handshake for 2s"))
       << tether->Stderr();
-  ExpectGone(tether, 0);
+  ExpectGone(*tether, {});
 }
 
 TEST_F(JumpE2E, StopSignalWhileWaitingBehindJumpHostExits0) {
   const std::string config = WriteConfig(StandardConfig());
   ASSERT_EQ(kill(target_->sshd_pid(), SIGSTOP), 0);
   const uint16_t port = FreeTcpPort();
-  Subprocess* tether = Start({"-F", config, "-J", "jump", "-L",
-                              std::to_string(port) + ":127.0.0.1:" +
-                                  std::to_string(echo_->port()),
-                              "target"});
+  Subprocess* tether =
+      LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(std::to_string(port)), "target"});
   // Logged in to the jump host, now waiting for the target's banner through it.
   const bool waiting = WaitUntil(
       [&] { return CountOccurrences(jump_->sshd_log(), "Accepted publickey") == 1; }, seconds(10));
@@ -437,7 +422,7 @@ TEST_F(JumpE2E, StopSignalWhileWaitingBehindJumpHostExits0) {
   kill(target_->sshd_pid(), SIGCONT);
   EXPECT_TRUE(waiting) << Logs(tether);
   EXPECT_EQ(code, kExitOk) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(WaitUntil([&] { return jump_->ConnectionPids().empty(); }, seconds(5)));
 }
 
@@ -446,7 +431,7 @@ TEST_F(JumpE2E, JNoneOverridesConfigProxyJump) {
   const uint16_t closed = FreeTcpPort();
   const std::string config = WriteConfig(
       StandardConfig("  ProxyJump 127.0.0.1:" + std::to_string(closed) + "\n"));
-  Subprocess* failing = Start({"-F", config, "-L", ToEcho(), "target"});
+  Subprocess* failing = LaunchRaw({"-F", config, "-L", ToEcho(), "target"});
   EXPECT_EQ(failing->WaitExit(kExitTimeout), kExitUnreachable) << Logs(failing);
   EXPECT_TRUE(Contains(failing->Stderr(), "jump host 127.0.0.1:")) << failing->Stderr();
 
@@ -459,13 +444,13 @@ TEST_F(JumpE2E, JNoneOverridesConfigProxyJump) {
   EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Accepted publickey"), 0u);
   tether->Signal(SIGTERM);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
-  ExpectGone(tether, port);
+  ExpectGone(*tether, {port});
 }
 
 TEST_F(JumpE2E, ProxyJumpLoopExits65) {
   const std::string config = WriteConfig("Host *\n  ProxyJump jump\n" + StandardConfig());
   const size_t jump_connections = CountOccurrences(jump_->sshd_log(), "Connection from");
-  Subprocess* tether = Start({"-F", config, "-L", ToEcho(), "target"});
+  Subprocess* tether = LaunchRaw({"-F", config, "-L", ToEcho(), "target"});
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitConfig) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "ProxyJump loop: jump -> jump")) << tether->Stderr();
   EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Connection from"), jump_connections);

@@ -16,6 +16,7 @@ namespace {
 using std::chrono::seconds;
 using testing::TempDir;
 using testing::WriteFile;
+using Hops = std::vector<std::string>;
 
 class JumpPlanTest : public ::testing::Test {
  protected:
@@ -37,21 +38,36 @@ class JumpPlanTest : public ::testing::Test {
     return options;
   }
 
-  static std::vector<std::string> Names(const TunnelPlan& plan) {
-    std::vector<std::string> names;
+  static Hops Names(const TunnelPlan& plan) {
+    Hops names;
     for (const JumpHop& hop : plan.jumps) names.push_back(hop.name);
     return names;
+  }
+
+  // The hops planned for `options` under `config`, in the order they are reached; planning
+  // must succeed.
+  Hops HopsFor(const std::string& config, const Options& options) {
+    WriteConfig(config);
+    TunnelPlan plan;
+    Failure failure;
+    if (!Plan(options, &plan, &failure)) ADD_FAILURE() << "not planned: " << failure.message;
+    return Names(plan);
+  }
+
+  // Why planning `options` under `config` fails; planning must fail.
+  Failure FailureFor(const std::string& config, const Options& options) {
+    WriteConfig(config);
+    TunnelPlan plan;
+    Failure failure;
+    EXPECT_FALSE(Plan(options, &plan, &failure)) << config;
+    return failure;
   }
 
   TempDir dir_;
 };
 
 TEST_F(JumpPlanTest, NoJumpHostsUnlessAsked) {
-  WriteConfig("Host target\n  Port 2200\n");
-  TunnelPlan plan;
-  Failure failure;
-  ASSERT_TRUE(Plan(To("target"), &plan, &failure)) << failure.message;
-  EXPECT_TRUE(plan.jumps.empty());
+  EXPECT_EQ(HopsFor("Host target\n  Port 2200\n", To("target")), Hops{});
 }
 
 TEST_F(JumpPlanTest, EachHopTakesItsOwnConfigBlock) {
@@ -93,35 +109,25 @@ TEST_F(JumpPlanTest, ConfigProxyJumpAppliesWithoutJ) {
 }
 
 TEST_F(JumpPlanTest, CommandLineWinsAndNoneDisables) {
-  WriteConfig("Host target\n  ProxyJump bastion\n");
-  TunnelPlan plan;
-  Failure failure;
-  ASSERT_TRUE(Plan(To("target", "other"), &plan, &failure)) << failure.message;
-  EXPECT_EQ(Names(plan), std::vector<std::string>{"other"});
-  ASSERT_TRUE(Plan(To("target", "none"), &plan, &failure)) << failure.message;
-  EXPECT_TRUE(plan.jumps.empty());
+  const std::string config = "Host target\n  ProxyJump bastion\n";
+  EXPECT_EQ(HopsFor(config, To("target", "other")), Hops{"other"});
+  EXPECT_EQ(HopsFor(config, To("target", "none")), Hops{});
 }
 
 TEST_F(JumpPlanTest, ConfigNoneMeansDirect) {
-  WriteConfig("Host target\n  ProxyJump none\nHost *\n  ProxyJump bastion\n");
-  TunnelPlan plan;
-  Failure failure;
-  ASSERT_TRUE(Plan(To("target"), &plan, &failure)) << failure.message;
-  EXPECT_TRUE(plan.jumps.empty());
+  EXPECT_EQ(HopsFor("Host target\n  ProxyJump none\nHost *\n  ProxyJump bastion\n", To("target")),
+            Hops{});
 }
 
 // `ssh -J bastion,inner target` runs `ssh -J bastion -W target inner` and `ssh -W inner
 // bastion`: bastion's own ProxyJump applies, inner's is overridden.
 TEST_F(JumpPlanTest, OnlyTheFirstHopFollowsItsOwnProxyJump) {
-  WriteConfig(
+  const std::string config =
       "Host bastion\n  ProxyJump outer\n"
       "Host outer\n  ProxyJump outermost\n"
-      "Host inner\n  ProxyJump ignored\n");
-  TunnelPlan plan;
-  Failure failure;
-  ASSERT_TRUE(Plan(To("target", "bastion,inner"), &plan, &failure)) << failure.message;
-  EXPECT_EQ(Names(plan),
-            (std::vector<std::string>{"outermost", "outer", "bastion", "inner"}));
+      "Host inner\n  ProxyJump ignored\n";
+  EXPECT_EQ(HopsFor(config, To("target", "bastion,inner")),
+            (Hops{"outermost", "outer", "bastion", "inner"}));
 }
 
 TEST_F(JumpPlanTest, ProxyJumpLoopIsAConfigError) {
@@ -137,10 +143,7 @@ TEST_F(JumpPlanTest, ProxyJumpLoopIsAConfigError) {
        "ProxyJump loop: x@b -> x@a -> x@b"},
   };
   for (const Case& c : cases) {
-    WriteConfig(c.config);
-    TunnelPlan plan;
-    Failure failure;
-    EXPECT_FALSE(Plan(To(c.host), &plan, &failure)) << c.config;
+    const Failure failure = FailureFor(c.config, To(c.host));
     EXPECT_EQ(failure.code, ExitCode::kConfig) << c.config;
     EXPECT_EQ(failure.message, c.message) << c.config;
   }
@@ -149,21 +152,14 @@ TEST_F(JumpPlanTest, ProxyJumpLoopIsAConfigError) {
 TEST_F(JumpPlanTest, TheSameHostTwiceIsNoLoop) {
   // -J b overrides a's own ProxyJump for a as the destination, so a appears twice, yet the
   // chain ends: c -> a -> b -> a.
-  WriteConfig("Host a\n  ProxyJump c\nHost b\n  ProxyJump a\n");
-  TunnelPlan plan;
-  Failure failure;
-  ASSERT_TRUE(Plan(To("a", "b"), &plan, &failure)) << failure.message;
-  EXPECT_EQ(Names(plan), (std::vector<std::string>{"c", "a", "b"}));
+  EXPECT_EQ(HopsFor("Host a\n  ProxyJump c\nHost b\n  ProxyJump a\n", To("a", "b")),
+            (Hops{"c", "a", "b"}));
 }
 
 TEST_F(JumpPlanTest, TooManyHops) {
-  WriteConfig("");
   std::string list = "h0";
   for (int i = 1; i <= static_cast<int>(kMaxJumpHosts); ++i) list += ",h" + std::to_string(i);
-  TunnelPlan plan;
-  Failure failure;
-  EXPECT_FALSE(Plan(To("target", list), &plan, &failure));
-  EXPECT_EQ(failure.code, ExitCode::kConfig);
+  EXPECT_EQ(FailureFor("", To("target", list)).code, ExitCode::kConfig);
 }
 
 TEST_F(JumpPlanTest, CommandLineSshOptionsStayWithTheDestination) {
@@ -193,10 +189,7 @@ TEST_F(JumpPlanTest, CommandLineSshOptionsStayWithTheDestination) {
 }
 
 TEST_F(JumpPlanTest, BadProxyJumpInConfigNamesFileAndLine) {
-  WriteConfig("Host other\n  ProxyJump bastion:99999\n");
-  TunnelPlan plan;
-  Failure failure;
-  EXPECT_FALSE(Plan(To("target"), &plan, &failure));
+  const Failure failure = FailureFor("Host other\n  ProxyJump bastion:99999\n", To("target"));
   EXPECT_EQ(failure.code, ExitCode::kConfig);
   EXPECT_EQ(failure.message, dir_.Join("config") +
                                  ":2: ProxyJump: bad jump host 'bastion:99999': bad port "
@@ -204,11 +197,9 @@ TEST_F(JumpPlanTest, BadProxyJumpInConfigNamesFileAndLine) {
 }
 
 TEST_F(JumpPlanTest, HopConfigErrorsNameTheHop) {
-  TunnelPlan plan;
-  Failure failure;
   // Refused only where it decides something: for the hop, not for the destination.
-  WriteConfig("Match host bastion exec \"true\"\n  User x\n");
-  EXPECT_FALSE(Plan(To("target", "bastion"), &plan, &failure));
+  const Failure failure =
+      FailureFor("Match host bastion exec \"true\"\n  User x\n", To("target", "bastion"));
   EXPECT_EQ(failure.code, ExitCode::kConfig);
   EXPECT_EQ(failure.message.rfind("jump host bastion: ", 0), 0u) << failure.message;
 }

@@ -10,14 +10,12 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -25,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -93,19 +92,6 @@ bool PeerClosed(int fd) {
 bool PathExists(const std::string& path) {
   struct stat st {};
   return lstat(path.c_str(), &st) == 0;
-}
-
-/// A listening Unix stream socket at `path`, made by the test: a "live" socket owner.
-UniqueFd ListenUnix(const std::string& path) {
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(fd.get(), 4) != 0) {
-    return UniqueFd();
-  }
-  return fd;
 }
 
 /// The pid a shell wrote to `path` ("$$" or "$!"), once the line is complete; 0 on timeout.
@@ -211,68 +197,18 @@ class AdoptedProcess {
   std::optional<int> exit_code_;
 };
 
-/// One sshd and one echo service per test; the tether processes the test starts directly.
-class LifetimeE2E : public ::testing::Test {
+/// E2EFixture. The key path is unique to this test's sshd, which makes it the marker for
+/// TetherPidsWith.
+class LifetimeE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(scratch_.ok());
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-  }
-
-  void TearDown() override {
-    if (!HasFailure() || !sshd_) return;
-    for (const auto& tether : tethers_) {
-      std::cerr << "--- tether (pid " << tether->pid() << ") stderr ---\n"
-                << tether->Stderr() << "\n";
-    }
-    std::cerr << "--- tether -E log ---\n" << ReadFile(LogPath()) << "\n";
-    std::cerr << "--- sshd log ---\n" << sshd_->sshd_log() << "\n";
-  }
-
-  /// Everything after argv[0] for `tether -p PORT -i KEY ARGS... user@127.0.0.1`. The key
-  /// path is unique to this test's sshd, which makes it the marker for TetherPidsWith.
-  std::vector<std::string> TetherArgs(const std::vector<std::string>& args) const {
-    std::vector<std::string> full = {"-p", std::to_string(sshd_->port()), "-i", Marker()};
-    // The destination goes before "-- COMMAND", if there is one.
-    auto command = std::find(args.begin(), args.end(), "--");
-    full.insert(full.end(), args.begin(), command);
-    full.push_back(sshd_->user() + "@127.0.0.1");
-    full.insert(full.end(), command, args.end());
-    return full;
-  }
   std::string Marker() const { return sshd_->user_key_path(); }
-
-  /// Starts tether as the test's own child; owned by the fixture.
-  Subprocess* Launch(const std::vector<std::string>& args) {
-    std::string error;
-    tethers_.push_back(StartTetherRaw(*sshd_, TetherArgs(args), {}, &error));
-    EXPECT_TRUE(tethers_.back()) << error;
-    return tethers_.back().get();
-  }
-
-  /// Launch, then wait until its `forwards` IPv4 forwards serve; their ports, or {} after a
-  /// test failure.
-  std::vector<uint16_t> LaunchReady(const std::vector<std::string>& args, size_t forwards,
-                                    Subprocess** tether) {
-    *tether = Launch(args);
-    if (*tether == nullptr) return {};
-    if (!WaitForForwarding(**tether, forwards, kReadyTimeout)) {
-      ADD_FAILURE() << "tether did not start forwarding; exit "
-                    << (*tether)->exit_code().value_or(-1);
-      return {};
-    }
-    return ForwardedIpv4Ports(**tether);
-  }
 
   /// Runs `sh -c SCRIPT TETHER_BINARY TETHER_ARGS...` in the client environment, so that
   /// the script can start tether as "$0" "$@".
   std::unique_ptr<Subprocess> StartShell(const std::string& script,
                                          const std::vector<std::string>& tether_args) {
     std::vector<std::string> argv = {"/bin/sh", "-c", script, TETHER_BINARY};
-    std::vector<std::string> args = TetherArgs(tether_args);
+    std::vector<std::string> args = TetherArgs(*sshd_, tether_args);
     argv.insert(argv.end(), args.begin(), args.end());
     std::string error;
     auto shell = Subprocess::Start(argv, sshd_->ClientProcessOptions(), &error);
@@ -280,20 +216,25 @@ class LifetimeE2E : public ::testing::Test {
     return shell;
   }
 
-  /// "LISTEN:127.0.0.1:ECHO_PORT": a forward to the echo service.
-  std::string ToEcho(const std::string& listen) const {
-    return listen + ":127.0.0.1:" + std::to_string(echo_.port());
-  }
+  using E2EFixture::ToEcho;
+  /// A forward from 127.0.0.1:`listen_port` to the echo service.
   std::string ToEcho(uint16_t listen_port) const { return ToEcho(std::to_string(listen_port)); }
-
-  /// Where tethers started with -E write their log.
-  std::string LogPath() const { return scratch_.Join("tether.log"); }
 
   /// Waits until `path` shows up in a "forwarding PATH -> " line of the direct child.
   bool WaitForUnixForwarding(Subprocess& tether, const std::string& path) {
     const std::string line = std::string(kForwardingLogPrefix) + path + " -> ";
     WaitUntil([&] { return Contains(tether.Stderr(), line) || !tether.Running(); }, kReadyTimeout);
     return Contains(tether.Stderr(), line) && tether.Running();
+  }
+
+  /// SIGTERM ends a tether that forwards from the Unix socket `path` at once with exit 0,
+  /// and the socket file goes with it; then ExpectNothingLeft.
+  void ExpectSigtermStopsAndRemoves(Subprocess* tether, const std::string& path) {
+    tether->Signal(SIGTERM);
+    EXPECT_EQ(tether->WaitExit(kGoneWithin), kExitOk);
+    EXPECT_TRUE(Contains(tether->Stderr(), "stopped by SIGTERM")) << tether->Stderr();
+    EXPECT_FALSE(PathExists(path)) << "socket file left behind";
+    ExpectNothingLeft({});
   }
 
   /// The end of every test: no tether of this test runs (within `within`), and every port
@@ -306,11 +247,6 @@ class LifetimeE2E : public ::testing::Test {
       EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
     }
   }
-
-  TempDir scratch_;
-  TcpServer echo_;
-  std::unique_ptr<SshdServer> sshd_;
-  std::vector<std::unique_ptr<Subprocess>> tethers_;  ///< Declared last: killed first.
 };
 
 /// For tethers started through an intermediate process: the test is a child subreaper, so
@@ -534,7 +470,7 @@ class LifetimeE2ETerminal : public LifetimeE2EIndirect,
   /// shell.pid and tether's in tether.pid, then runs tether as asked.
   std::string TerminalCommand() const {
     std::string tether = ShellQuote(TETHER_BINARY);
-    for (const std::string& arg : TetherArgs({"-E", LogPath(), "-L", ToEcho(0)})) {
+    for (const std::string& arg : TetherArgs(*sshd_, {"-E", LogPath(), "-L", ToEcho(0)})) {
       tether += " " + ShellQuote(arg);
     }
     const std::string shell_pid = "echo $$ > " + ShellQuote(scratch_.Join("shell.pid")) + "; ";
@@ -718,11 +654,7 @@ TEST_F(LifetimeE2E, UnixSocketIsPrivateAndRemovedOnStop) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_TRUE(EchoesThroughUnix(path));
 
-  tether->Signal(SIGTERM);
-  EXPECT_EQ(tether->WaitExit(kGoneWithin), kExitOk);
-  EXPECT_TRUE(Contains(tether->Stderr(), "stopped by SIGTERM")) << tether->Stderr();
-  EXPECT_FALSE(PathExists(path)) << "socket file left behind";
-  ExpectNothingLeft({});
+  ExpectSigtermStopsAndRemoves(tether, path);
 }
 
 TEST_F(LifetimeE2E, StaleUnixSocketIsReplaced) {
@@ -734,11 +666,7 @@ TEST_F(LifetimeE2E, StaleUnixSocketIsReplaced) {
   ASSERT_TRUE(WaitForUnixForwarding(*tether, path));
   EXPECT_TRUE(EchoesThroughUnix(path));
 
-  tether->Signal(SIGTERM);
-  EXPECT_EQ(tether->WaitExit(kGoneWithin), kExitOk);
-  EXPECT_TRUE(Contains(tether->Stderr(), "stopped by SIGTERM")) << tether->Stderr();
-  EXPECT_FALSE(PathExists(path)) << "socket file left behind";
-  ExpectNothingLeft({});
+  ExpectSigtermStopsAndRemoves(tether, path);
 }
 
 TEST_F(LifetimeE2E, LiveUnixSocketIsNotTaken) {

@@ -10,11 +10,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -22,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -92,23 +91,13 @@ std::vector<std::string> RowOf(const std::string& table, pid_t pid) {
   return {};
 }
 
-class ListStopE2E : public ::testing::Test {
+/// E2EFixture, with the environment (XDG_RUNTIME_DIR) tunnels and admin runs share.
+class ListStopE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-  }
-
-  void TearDown() override {
-    if (!HasFailure() || !sshd_) return;
-    for (const auto& tether : tethers_) {
-      if (tether) std::cerr << "--- tether " << tether->pid() << " ---\n" << tether->Stderr();
-    }
-    std::cerr << "--- registry: ";
-    for (const std::string& name : DirNames(RegistryDir())) std::cerr << name << " ";
-    std::cerr << "\n--- sshd log ---\n" << sshd_->sshd_log() << "\n";
+  std::string MoreDiagnostics() const override {
+    std::string names;
+    for (const std::string& name : DirNames(RegistryDir())) names += name + " ";
+    return "--- registry: " + names + "\n";
   }
 
   std::string RegistryDir() const { return RuntimeDir() + "/tether"; }
@@ -117,33 +106,19 @@ class ListStopE2E : public ::testing::Test {
     return it != env_.end() ? it->second : sshd_->runtime_dir();
   }
 
-  std::string Forward(uint16_t listen_port) const {
-    return std::to_string(listen_port) + ":127.0.0.1:" + std::to_string(echo_.port());
-  }
-
   /// Starts a tunnel with one "-L 0:echo" forward per entry of `forwards` (plus `extra`
   /// options) and waits until it serves; returns it, its ports in *ports.
   Subprocess* StartReady(size_t forwards, const std::vector<std::string>& extra,
                          std::vector<uint16_t>* ports,
                          const std::vector<std::string>& command = {}) {
     std::vector<std::string> args;
-    for (size_t i = 0; i < forwards; ++i) {
-      args.push_back("-L");
-      args.push_back(Forward(0));
-    }
+    for (size_t i = 0; i < forwards; ++i) args.insert(args.end(), {"-L", ToEcho()});
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<std::string> full = {"-p", std::to_string(sshd_->port()), "-i",
-                                     sshd_->user_key_path()};
-    full.insert(full.end(), args.begin(), args.end());
-    full.push_back(sshd_->user() + "@127.0.0.1");
     if (!command.empty()) {
-      full.push_back("--");
-      full.insert(full.end(), command.begin(), command.end());
+      args.push_back("--");
+      args.insert(args.end(), command.begin(), command.end());
     }
-    std::string error;
-    tethers_.push_back(StartTetherRaw(*sshd_, full, env_, &error));
-    Subprocess* tether = tethers_.back().get();
-    EXPECT_TRUE(tether) << error;
+    Subprocess* tether = Launch(args, env_);
     if (tether == nullptr) return nullptr;
     EXPECT_TRUE(WaitForForwarding(*tether, forwards, kReadyTimeout)) << tether->Stderr();
     *ports = ForwardedIpv4Ports(*tether);
@@ -152,13 +127,9 @@ class ListStopE2E : public ::testing::Test {
 
   /// Runs `tether ARGS...` (list or stop) in the same environment as the tunnels.
   AdminRun Admin(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {TETHER_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    SubprocessOptions opts = sshd_->ClientProcessOptions();
-    for (const auto& [name, value] : env_) opts.env_set[name] = value;
     std::string error;
     AdminRun run;
-    std::unique_ptr<Subprocess> process = Subprocess::Start(argv, opts, &error);
+    std::unique_ptr<Subprocess> process = StartTetherRaw(*sshd_, args, env_, &error);
     if (!process) {
       ADD_FAILURE() << error;
       return run;
@@ -183,19 +154,16 @@ class ListStopE2E : public ::testing::Test {
                             const std::string& log_line) {
     EXPECT_EQ(tether->WaitExit(kExitTimeout), 0) << tether->Stderr();
     EXPECT_TRUE(Contains(tether->Stderr(), log_line)) << tether->Stderr();
-    ExpectGone(tether, ports);
+    ExpectGone(*tether, ports);
   }
 
-  void ExpectGone(Subprocess* tether, const std::vector<uint16_t>& ports) {
-    EXPECT_TRUE(ProcessGone(tether->pid()));
-    for (uint16_t port : ports) EXPECT_TRUE(PortIsFree(port)) << port << " still in use";
-    EXPECT_EQ(RegistryNamesOf(tether->pid()), std::vector<std::string>{});
+  /// Gone and its ports free (E2EFixture), and out of the registry.
+  void ExpectGone(const Subprocess& tether, const std::vector<uint16_t>& ports) override {
+    E2EFixture::ExpectGone(tether, ports);
+    EXPECT_EQ(RegistryNamesOf(tether.pid()), std::vector<std::string>{});
   }
 
-  std::unique_ptr<SshdServer> sshd_;
-  TcpServer echo_;
   std::map<std::string, std::string> env_;  ///< for tunnels and admin runs alike
-  std::vector<std::unique_ptr<Subprocess>> tethers_;
 };
 
 /// Sends `text` through the tunnel on `port` and reads the echo; keeps the connection.
@@ -427,19 +395,6 @@ TEST_F(ListStopE2E, StaleEntryIsPrunedByListToo) {
   EXPECT_TRUE(PortIsFree(ports[0]));
 }
 
-/// A listening Unix socket made by the test, to see whether anyone connects.
-UniqueFd ListenUnixAt(const std::string& path) {
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(fd.get(), 4) != 0) {
-    return UniqueFd();
-  }
-  return fd;
-}
-
 bool SomeoneConnected(int listen_fd) {
   UniqueFd peer(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
   return peer.valid();
@@ -463,7 +418,7 @@ TEST_F(ListStopE2E, ReusedPidIsNeverContactedNorSignalledAndItsEntryIsPruned) {
   const std::string entry_path = EntryPath(RegistryDir(), entry.pid, entry.start_ticks);
   const std::string socket_path = ControlSocketPath(RegistryDir(), entry.pid, entry.start_ticks);
   ASSERT_TRUE(WriteFile(entry_path, FormatRegistryEntry(entry)));
-  UniqueFd listener = ListenUnixAt(socket_path);
+  UniqueFd listener = ListenUnix(socket_path);
   ASSERT_TRUE(listener);
 
   AdminRun stop = Admin({"stop", std::to_string(sleeper->pid())});
@@ -496,8 +451,7 @@ TEST_F(ListStopE2E, ControlSocketServedByAnotherProcessGetsNoRequest) {
   entry.forwards = {{"127.0.0.1:1", "x:1", 1}};
   ASSERT_TRUE(WriteFile(EntryPath(RegistryDir(), entry.pid, entry.start_ticks),
                         FormatRegistryEntry(entry)));
-  UniqueFd listener =
-      ListenUnixAt(ControlSocketPath(RegistryDir(), entry.pid, entry.start_ticks));
+  UniqueFd listener = ListenUnix(ControlSocketPath(RegistryDir(), entry.pid, entry.start_ticks));
   ASSERT_TRUE(listener);
 
   AdminRun stop = Admin({"stop", "all"});
@@ -599,7 +553,7 @@ TEST_P(ListStopExitPathE2E, RemovesTheEntry) {
   if (c.kill_server) sshd_->SignalConnections(SIGKILL);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), c.exit_code) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), c.log_line)) << tether->Stderr();
-  ExpectGone(tether, ports);
+  ExpectGone(*tether, ports);
   EXPECT_EQ(DirNames(RegistryDir()), std::vector<std::string>{});
 }
 

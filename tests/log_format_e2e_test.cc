@@ -7,15 +7,15 @@
 #include <sys/socket.h>
 
 #include <chrono>
-#include <iostream>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/json_reader.h"
 #include "support/net_util.h"
@@ -84,31 +84,13 @@ uint16_t ListeningPort(const std::string& text) {
   return 0;
 }
 
-class LogFormatE2E : public ::testing::Test {
+/// E2EFixture, with one tether at a time: tether_.
+class LogFormatE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(scratch_.ok());
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-  }
-
-  void TearDown() override {
-    if (!HasFailure() || !sshd_) return;
-    std::cerr << Diagnostics(tether_.get(), *sshd_) << "\n--- -E log ---\n"
-              << ReadFile(LogPath()) << "\n";
-  }
-
-  std::string LogPath() const { return scratch_.Join("tether.log"); }
-  std::string ToEcho() const { return "0:127.0.0.1:" + std::to_string(echo_.port()); }
-
   /// Starts tether; waits until `log()` shows a listening forward; returns its port or 0.
   uint16_t StartReady(const std::vector<std::string>& args,
                       const std::function<std::string()>& log) {
-    std::string error;
-    tether_ = StartTether(*sshd_, args, {}, &error);
-    EXPECT_TRUE(tether_) << error;
+    tether_ = Launch(args);
     if (!tether_) return 0;
     WaitUntil([&] { return ListeningPort(log()) != 0 || !tether_->Running(); }, kReadyTimeout);
     EXPECT_TRUE(tether_->Running()) << "tether exited " << tether_->exit_code().value_or(-1);
@@ -126,14 +108,6 @@ class LogFormatE2E : public ::testing::Test {
     EXPECT_EQ(ReadUntilEof(client.get(), payload.size() + 1), payload);
   }
 
-  /// SIGTERM, exit 0, no process left, the port free again.
-  void StopAndExpectClean(uint16_t port) {
-    tether_->Signal(SIGTERM);
-    EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
-    EXPECT_TRUE(ProcessGone(tether_->pid()));
-    EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
-  }
-
   /// Members every event has: time, level, pid of this tether, event, message.
   void ExpectCommonMembers(const std::vector<JsonValue>& events) {
     static const std::regex kTime(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
@@ -148,10 +122,7 @@ class LogFormatE2E : public ::testing::Test {
     }
   }
 
-  TempDir scratch_;
-  TcpServer echo_;
-  std::unique_ptr<SshdServer> sshd_;
-  std::unique_ptr<Subprocess> tether_;
+  Subprocess* tether_ = nullptr;  ///< The last one started; owned by the fixture.
 };
 
 TEST_F(LogFormatE2E, JsonOnStderrDescribesTheWholeRun) {
@@ -161,7 +132,7 @@ TEST_F(LogFormatE2E, JsonOnStderrDescribesTheWholeRun) {
   const std::string payload = "hello through json\n";
   EchoThrough(port, payload);
   ASSERT_TRUE(WaitForLog(*tether_, "\"event\":\"client_closed\"", kReadyTimeout));
-  StopAndExpectClean(port);
+  ExpectSigtermStops(tether_, {port});
 
   const std::vector<JsonValue> events = JsonLines(tether_->Stderr());
   ExpectCommonMembers(events);
@@ -207,7 +178,7 @@ TEST_F(LogFormatE2E, JsonAppendsToTheLogFile) {
   const uint16_t port = StartReady({"--log-format=json", "-E", LogPath(), "-L", ToEcho()},
                                    [&] { return ReadFile(LogPath()); });
   ASSERT_NE(port, 0);
-  StopAndExpectClean(port);
+  ExpectSigtermStops(tether_, {port});
   EXPECT_EQ(tether_->Stderr(), "") << "with -E nothing goes to stderr";
   std::string log = ReadFile(LogPath());
   const std::string earlier = "an earlier line\n";
@@ -227,11 +198,8 @@ TEST_F(LogFormatE2E, FailuresAreOneJsonEvent) {
   UniqueFd holder = ListenTcp("127.0.0.1", 0, &error);
   ASSERT_TRUE(holder) << error;
   const uint16_t busy = LocalPort(holder.get());
-  tether_ = StartTether(*sshd_,
-                        {"--log-format", "json", "-L",
-                         std::to_string(busy) + ":127.0.0.1:" + std::to_string(echo_.port())},
-                        {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = Launch({"--log-format", "json", "-L", ToEcho(std::to_string(busy))});
+  ASSERT_TRUE(tether_);
   EXPECT_EQ(tether_->WaitExit(kExitTimeout), 73);
   std::vector<JsonValue> events = JsonLines(tether_->Stderr());
   ExpectCommonMembers(events);
@@ -245,8 +213,8 @@ TEST_F(LogFormatE2E, FailuresAreOneJsonEvent) {
   // A bad configuration file is reported before the tunnel starts, in JSON as well.
   const std::string config = scratch_.Join("ssh_config");
   ASSERT_TRUE(WriteFile(config, "Port notaport\n"));
-  tether_ = StartTether(*sshd_, {"--log-format", "json", "-F", config, "-L", "0:a:1"}, {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = Launch({"--log-format", "json", "-F", config, "-L", "0:a:1"});
+  ASSERT_TRUE(tether_);
   EXPECT_EQ(tether_->WaitExit(kExitTimeout), 65);
   events = JsonLines(tether_->Stderr());
   ExpectCommonMembers(events);
@@ -256,9 +224,8 @@ TEST_F(LogFormatE2E, FailuresAreOneJsonEvent) {
 }
 
 TEST_F(LogFormatE2E, BadFormatIsAUsageError) {
-  std::string error;
-  tether_ = StartTether(*sshd_, {"--log-format", "yaml", "-L", ToEcho()}, {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = Launch({"--log-format", "yaml", "-L", ToEcho()});
+  ASSERT_TRUE(tether_);
   EXPECT_EQ(tether_->WaitExit(kExitTimeout), 64);
   EXPECT_EQ(tether_->Stderr(), "tether: --log-format: bad value 'yaml' (expected text or json)\n");
 }

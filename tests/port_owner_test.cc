@@ -2,10 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -38,18 +36,6 @@ bool IsOwnCommandLine(const std::string& command) {
   }
   const std::string kept = command.substr(0, command.size() - ellipsis.size());
   return !kept.empty() && full.compare(0, kept.size(), kept) == 0;
-}
-
-UniqueFd ListenUnix(const std::string& path, bool listen_too) {
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    return UniqueFd();
-  }
-  if (listen_too && listen(fd.get(), 4) != 0) return UniqueFd();
-  return fd;
 }
 
 struct FamilyCase {
@@ -158,7 +144,7 @@ TEST(PortOwnerTest, FindsThisProcessListeningOnUnixSocket) {
   testing::TempDir dir;
   ASSERT_TRUE(dir.ok());
   const std::string path = dir.Join("live.sock");
-  UniqueFd listener = ListenUnix(path, /*listen_too=*/true);
+  UniqueFd listener = testing::ListenUnix(path);
   ASSERT_TRUE(listener);
 
   std::optional<SocketHolder> holder = FindUnixListener(path);
@@ -171,7 +157,7 @@ TEST(PortOwnerTest, BoundButNotListeningUnixSocketIsNotFound) {
   testing::TempDir dir;
   ASSERT_TRUE(dir.ok());
   const std::string path = dir.Join("bound.sock");
-  UniqueFd bound = ListenUnix(path, /*listen_too=*/false);
+  UniqueFd bound = testing::ListenUnix(path, /*listen_too=*/false);
   ASSERT_TRUE(bound);
   EXPECT_EQ(FindUnixListener(path), std::nullopt);
 }

@@ -10,7 +10,6 @@
 // smaller payload still uses 200 connections, each smaller); TETHER_SOAK_SEED picks
 // another random mix. The default takes 25-50 s on a shared two-core machine.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -28,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/soak_client.h"
@@ -56,9 +56,7 @@ constexpr size_t kPoolBytes = 16 * kMiB;
 // The whole test must stay under about three minutes on a shared two-core machine.
 constexpr seconds kSoakDeadline(480);  // a hang guard, not a speed target
 constexpr seconds kStallLimit(30);
-constexpr milliseconds kReadyTimeout = seconds(15);
 constexpr milliseconds kSettleTimeout = seconds(10);
-constexpr milliseconds kExitTimeout = seconds(5);
 // After the soak, tether may keep a file or two more than at idle (e.g. a lazily opened
 // one), and its heap may keep some freed memory; anything beyond this is a leak.
 constexpr int kFdMargin = 2;
@@ -68,25 +66,6 @@ uint64_t EnvOr(const char* name, uint64_t fallback) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0') return fallback;
   return std::strtoull(value, nullptr, 10);
-}
-
-/// Open file descriptors of `pid` (entries of /proc/PID/fd), or -1.
-int FdCount(pid_t pid) {
-  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (const dirent* entry = readdir(dir)) count += entry->d_name[0] != '.' ? 1 : 0;
-  closedir(dir);
-  return count;
-}
-
-/// VmRSS of `pid` in KiB, or -1.
-int64_t RssKiB(pid_t pid) {
-  std::istringstream status(ReadFile("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
-  }
-  return -1;
 }
 
 /// A size with many small, some medium and a few large connections (kMeanSize on average).
@@ -131,15 +110,6 @@ std::vector<SoakConnectionPlan> WarmupPlans() {
   return plans;
 }
 
-/// Sends `text` and expects the same text back.
-bool EchoOnce(uint16_t port, const std::string& text) {
-  std::string error;
-  UniqueFd fd = ConnectTcp("127.0.0.1", port, &error);
-  if (!fd || !SetIoTimeout(fd.get(), seconds(10)) || !WriteAll(fd.get(), text)) return false;
-  std::string back(text.size(), '\0');
-  return ReadExactly(fd.get(), back.data(), back.size()) && back == text;
-}
-
 /// Waits until `fds` (tether's open descriptors) has not changed for half a second and
 /// the echo service has no connection left: every client and channel is gone.
 int SettledFdCount(pid_t pid, const TcpServer& echo) {
@@ -158,18 +128,6 @@ int SettledFdCount(pid_t pid, const TcpServer& echo) {
   return last;
 }
 
-/// Rss of `pid`'s brk heap ([heap] in /proc/PID/smaps) in KiB, or -1: shows whether
-/// memory kept after the soak sits in malloc's main arena.
-[[maybe_unused]] int64_t HeapRssKiB(pid_t pid) {  // unused under ASan
-  std::istringstream smaps(ReadFile("/proc/" + std::to_string(pid) + "/smaps"));
-  bool in_heap = false;
-  for (std::string line; std::getline(smaps, line);) {
-    if (line.find(" [heap]") != std::string::npos) in_heap = true;
-    if (in_heap && line.rfind("Rss:", 0) == 0) return std::strtoll(line.c_str() + 4, nullptr, 10);
-  }
-  return -1;
-}
-
 /// CPU seconds `pids` have used so far, together.
 double CpuSeconds(const std::vector<pid_t>& pids) {
   uint64_t ticks = 0;
@@ -185,17 +143,6 @@ double OwnCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-/// tether's log lines other than the forwarding lines (only "stopped by SIGTERM" is
-/// expected: clients that reset are no event worth a line at the default level).
-std::vector<std::string> EventLines(const Subprocess& tether) {
-  std::vector<std::string> lines;
-  std::istringstream in(tether.Stderr());
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(kForwardingLogPrefix, 0) != 0) lines.push_back(line);
-  }
-  return lines;
-}
-
 std::string Describe(const SoakReport& report) {
   std::ostringstream out;
   const double mib = static_cast<double>(report.bytes_sent + report.bytes_echoed) / kMiB;
@@ -206,33 +153,16 @@ std::string Describe(const SoakReport& report) {
   return out.str();
 }
 
-class SoakE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-  }
-
-  void TearDown() override {
-    if (HasFailure() && sshd_) std::cerr << Diagnostics(tether_.get(), *sshd_) << "\n";
-  }
-
-  std::unique_ptr<SshdServer> sshd_;
-  TcpServer echo_;
-  std::unique_ptr<Subprocess> tether_;
-};
+class SoakE2E : public E2EFixture {};
 
 TEST_F(SoakE2E, SoakGibibytesThroughTwoHundredConnectionsThenBackToIdle) {
   const uint64_t payload = EnvOr("TETHER_SOAK_BYTES", kDefaultSoakBytes);
   const uint64_t seed = EnvOr("TETHER_SOAK_SEED", kDefaultSeed);
-  std::string error;
-  tether_ = StartTether(*sshd_, {"-L", "0:127.0.0.1:" + std::to_string(echo_.port())}, {}, &error);
-  ASSERT_TRUE(tether_) << error;
-  ASSERT_TRUE(WaitForForwarding(*tether_, 1, kReadyTimeout));
-  const uint16_t port = ForwardedIpv4Ports(*tether_).at(0);
-  const pid_t pid = tether_->pid();
+  Subprocess* tether = nullptr;
+  const std::vector<uint16_t> ports = LaunchReady({"-L", ToEcho()}, 1, &tether);
+  ASSERT_EQ(ports.size(), 1u);
+  const uint16_t port = ports[0];
+  const pid_t pid = tether->pid();
 
   // Warm up first (libssh2 and the allocator set up what they keep on first use), so the
   // idle values are those of a tunnel that has served.
@@ -263,7 +193,7 @@ TEST_F(SoakE2E, SoakGibibytesThroughTwoHundredConnectionsThenBackToIdle) {
   EXPECT_EQ(report.verified + report.reset, plans.size());
   EXPECT_EQ(report.peak_concurrent, kConcurrency);
   EXPECT_GE(report.bytes_sent, payload);
-  ASSERT_TRUE(tether_->Running()) << "exit " << tether_->exit_code().value_or(-1);
+  ASSERT_TRUE(tether->Running()) << "exit " << tether->exit_code().value_or(-1);
 
   const int fds_after = SettledFdCount(pid, echo_);
   const int64_t rss_after = RssKiB(pid);
@@ -283,17 +213,14 @@ TEST_F(SoakE2E, SoakGibibytesThroughTwoHundredConnectionsThenBackToIdle) {
       << " KiB of it in the brk heap (malloc's main arena)";
 #endif
 
-  EXPECT_TRUE(EchoOnce(port, "still serving after the soak"));
-  tether_->Signal(SIGTERM);
-  EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
-  const std::vector<std::string> events = EventLines(*tether_);
-  EXPECT_EQ(events.size(), 1u) << "expected only the stop line:\n" << tether_->Stderr();
+  EXPECT_TRUE(EchoOnce(ConnectLocal(port, seconds(10)).get(), "still serving after the soak"));
+  ExpectStopsCleanly(tether, {port});
+  // Clients that reset are no event worth a line at the default level: only the stop is.
+  const std::vector<std::string> events = EventLines(*tether);
+  EXPECT_EQ(events.size(), 1u) << "expected only the stop line:\n" << tether->Stderr();
   if (!events.empty()) {
     EXPECT_EQ(events.back(), "tether: stopped by SIGTERM");
   }
-  EXPECT_TRUE(ProcessGone(pid));
-  EXPECT_TRUE(PortIsFree(port));
-  EXPECT_TRUE(WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kExitTimeout));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -31,21 +32,19 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-class SshCompatE2E : public ::testing::Test {
+/// E2EFixture, whose sshd a test may replace by one with more configuration, and whose
+/// forwards get a fresh local port each: local_port_, the last one.
+class SshCompatE2E : public E2EFixture {
  protected:
-  void SetUp() override { StartSshd({}); }
-
   void StartSshd(std::vector<std::string> extra_config) {
     SshdConfig config;
     config.extra_config = std::move(extra_config);
     std::string error;
     sshd_ = SshdServer::Start(config, &error);
     ASSERT_NE(sshd_, nullptr) << error;
-    echo_ = TcpServer::Start(TcpServer::kEcho, "", &error);
-    ASSERT_NE(echo_, nullptr) << error;
   }
 
-  std::string EchoTarget() const { return "127.0.0.1:" + std::to_string(echo_->port()); }
+  std::string EchoTarget() const { return "127.0.0.1:" + std::to_string(echo_.port()); }
 
   /// A forward spec with a fresh local port, remembered for the checks at the end.
   std::string Forward() {
@@ -63,16 +62,14 @@ class SshCompatE2E : public ::testing::Test {
     char back = 0;
     ASSERT_TRUE(ReadExactly(client.get(), &back, 1));
     EXPECT_EQ(back, 'x');
-    tether->Signal(SIGTERM);
-    EXPECT_EQ(tether->WaitExit(kExit), 0) << tether->Stderr();
-    ExpectGone(*tether);
+    ExpectSigtermStops(tether, {local_port_});
   }
 
-  void ExpectGone(const Subprocess& tether) const {
-    EXPECT_TRUE(ProcessGone(tether.pid()));
-    if (local_port_ != 0) {
-      EXPECT_TRUE(PortIsFree(local_port_));
-    }
+  using E2EFixture::ExpectGone;
+  /// The process is gone, and the last forward's port free (if there was one).
+  void ExpectGone(const Subprocess& tether) {
+    E2EFixture::ExpectGone(tether, local_port_ != 0 ? std::vector<uint16_t>{local_port_}
+                                                    : std::vector<uint16_t>{});
   }
 
   /// Runs tether to its end; returns the exit code (-1 if it did not end).
@@ -81,8 +78,6 @@ class SshCompatE2E : public ::testing::Test {
     return code.value_or(-1);
   }
 
-  std::unique_ptr<SshdServer> sshd_;
-  std::unique_ptr<TcpServer> echo_;
   uint16_t local_port_ = 0;
 };
 
@@ -91,15 +86,15 @@ TEST_F(SshCompatE2E, LocalForwardInTheConfigIsEnoughWithoutDashL) {
   const std::string config = sshd_->dir() + "/config";
   ASSERT_TRUE(WriteFile(config, "Host *\n  LocalForward " + std::to_string(local_port_) + " " +
                                     EchoTarget() + "\n"));
-  auto tether = StartTether(*sshd_, {"-F", config});
+  Subprocess* tether = Launch({"-F", config});
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
 }
 
 TEST_F(SshCompatE2E, NoForwardAnywhereIsAUsageError) {
-  auto tether = StartTether(*sshd_, {"-F", "/dev/null"});
+  Subprocess* tether = Launch({"-F", "/dev/null"});
   ASSERT_TRUE(tether);
-  EXPECT_EQ(RunToEnd(tether.get()), 64);
+  EXPECT_EQ(RunToEnd(tether), 64);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: no forward given: use -L")) << tether->Stderr();
   EXPECT_TRUE(sshd_->ConnectionPids().empty());
   ExpectGone(*tether);
@@ -107,9 +102,9 @@ TEST_F(SshCompatE2E, NoForwardAnywhereIsAUsageError) {
 
 TEST_F(SshCompatE2E, CipherAndMacFlagsAreWhatIsNegotiated) {
   StartSshd({"LogLevel DEBUG1"});
-  auto tether = StartTether(*sshd_, {"-c", "aes256-ctr", "-m", "hmac-sha2-512", "-L", Forward()});
+  Subprocess* tether = Launch({"-c", "aes256-ctr", "-m", "hmac-sha2-512", "-L", Forward()});
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
   EXPECT_TRUE(Contains(sshd_->sshd_log(), "cipher: aes256-ctr MAC: hmac-sha2-512"))
       << sshd_->sshd_log();
 }
@@ -119,18 +114,18 @@ TEST_F(SshCompatE2E, AlgorithmKeywordsFromTheConfigAreWhatIsNegotiated) {
   const std::string config = sshd_->dir() + "/config";
   ASSERT_TRUE(WriteFile(config, "Host *\n  Ciphers aes192-ctr\n  MACs hmac-sha1\n"
                                 "  KexAlgorithms diffie-hellman-group14-sha256\n"));
-  auto tether = StartTether(*sshd_, {"-F", config, "-L", Forward()});
+  Subprocess* tether = Launch({"-F", config, "-L", Forward()});
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
   const std::string log = sshd_->sshd_log();
   EXPECT_TRUE(Contains(log, "kex: algorithm: diffie-hellman-group14-sha256")) << log;
   EXPECT_TRUE(Contains(log, "cipher: aes192-ctr MAC: hmac-sha1")) << log;
 }
 
 TEST_F(SshCompatE2E, CipherLibssh2LacksIsNamedOnTheCommandLineAndInAFile) {
-  auto tether = StartTether(*sshd_, {"-c", "chacha20-poly1305@openssh.com", "-L", Forward()});
+  Subprocess* tether = Launch({"-c", "chacha20-poly1305@openssh.com", "-L", Forward()});
   ASSERT_TRUE(tether);
-  EXPECT_EQ(RunToEnd(tether.get()), 64);
+  EXPECT_EQ(RunToEnd(tether), 64);
   EXPECT_TRUE(Contains(tether->Stderr(),
                        "tether: Ciphers: 'chacha20-poly1305@openssh.com' is not supported by "
                        "libssh2"))
@@ -139,9 +134,9 @@ TEST_F(SshCompatE2E, CipherLibssh2LacksIsNamedOnTheCommandLineAndInAFile) {
 
   const std::string config = sshd_->dir() + "/config";
   ASSERT_TRUE(WriteFile(config, "Host *\n  MACs umac-128-etm@openssh.com\n"));
-  auto from_file = StartTether(*sshd_, {"-F", config, "-L", Forward()});
+  Subprocess* from_file = Launch({"-F", config, "-L", Forward()});
   ASSERT_TRUE(from_file);
-  EXPECT_EQ(RunToEnd(from_file.get()), 65);
+  EXPECT_EQ(RunToEnd(from_file), 65);
   EXPECT_TRUE(Contains(from_file->Stderr(), "MACs: 'umac-128-etm@openssh.com' is not supported"))
       << from_file->Stderr();
   EXPECT_TRUE(sshd_->ConnectionPids().empty());
@@ -150,11 +145,11 @@ TEST_F(SshCompatE2E, CipherLibssh2LacksIsNamedOnTheCommandLineAndInAFile) {
 
 TEST_F(SshCompatE2E, HashKnownHostsStoresANewKeyHashedThatSshFindsAndStrictCheckingAccepts) {
   const std::string known = sshd_->dir() + "/new_known_hosts";
-  auto tether = StartTether(*sshd_, {"-o", "UserKnownHostsFile=" + known, "-o",
-                                     "StrictHostKeyChecking=accept-new", "-o",
-                                     "HashKnownHosts=yes", "-L", Forward()});
+  Subprocess* tether = Launch({"-o", "UserKnownHostsFile=" + known, "-o",
+                               "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes",
+                               "-L", Forward()});
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
   const std::string stored = ReadFile(known);
   EXPECT_EQ(stored.rfind("|1|", 0), 0u) << stored;
   const std::string host = "[127.0.0.1]:" + std::to_string(sshd_->port());
@@ -166,9 +161,9 @@ TEST_F(SshCompatE2E, HashKnownHostsStoresANewKeyHashedThatSshFindsAndStrictCheck
       << error << output;
   EXPECT_TRUE(Contains(output, "found: line 1")) << output;
 
-  auto strict = StartTether(*sshd_, {"-o", "UserKnownHostsFile=" + known, "-L", Forward()});
+  Subprocess* strict = Launch({"-o", "UserKnownHostsFile=" + known, "-L", Forward()});
   ASSERT_TRUE(strict);
-  ExpectWorksThenStops(strict.get());
+  ExpectWorksThenStops(strict);
 }
 
 TEST_F(SshCompatE2E, AddressFamilyDecidesWhichAddressOfANameIsUsed) {
@@ -178,15 +173,15 @@ TEST_F(SshCompatE2E, AddressFamilyDecidesWhichAddressOfANameIsUsed) {
                                            "StrictHostKeyChecking=no"};
   std::vector<std::string> v4 = common;
   v4.insert(v4.end(), {"-4", "-L", Forward(), sshd_->user() + "@localhost"});
-  auto over_v4 = StartTetherRaw(*sshd_, v4);
+  Subprocess* over_v4 = LaunchRaw(v4);
   ASSERT_TRUE(over_v4);
-  ExpectWorksThenStops(over_v4.get());
+  ExpectWorksThenStops(over_v4);
 
   std::vector<std::string> v6 = common;
   v6.insert(v6.end(), {"-6", "-L", Forward(), sshd_->user() + "@localhost"});
-  auto over_v6 = StartTetherRaw(*sshd_, v6);
+  Subprocess* over_v6 = LaunchRaw(v6);
   ASSERT_TRUE(over_v6);
-  EXPECT_EQ(RunToEnd(over_v6.get()), 69) << over_v6->Stderr();
+  EXPECT_EQ(RunToEnd(over_v6), 69) << over_v6->Stderr();
   ExpectGone(*over_v6);
 }
 
@@ -199,9 +194,9 @@ TEST_F(SshCompatE2E, ServerAtAnIpv6AddressIsReachedAndKnownUnderItsBracketedName
       "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(), "-o",
       "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new", "-o",
       "HashKnownHosts=no", "-L", Forward(), sshd_->user() + "@::1"};
-  auto tether = StartTetherRaw(*sshd_, args);
+  Subprocess* tether = LaunchRaw(args);
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
   EXPECT_TRUE(Contains(sshd_->sshd_log(), "Connection from ::1 port")) << sshd_->sshd_log();
   const std::string stored = ReadFile(known);
   EXPECT_EQ(stored.rfind("[::1]:" + std::to_string(sshd_->port()) + " ssh-ed25519 ", 0), 0u)
@@ -231,18 +226,18 @@ TEST_F(SshCompatE2E, NameWithSeveralAddressesFallsBackToTheOneThatAnswers) {
 }
 
 TEST_F(SshCompatE2E, BindAddressIsTheSourceTheServerSees) {
-  auto tether = StartTether(*sshd_, {"-b", "127.0.0.2", "-L", Forward()});
+  Subprocess* tether = Launch({"-b", "127.0.0.2", "-L", Forward()});
   ASSERT_TRUE(tether);
-  ExpectWorksThenStops(tether.get());
+  ExpectWorksThenStops(tether);
   EXPECT_TRUE(Contains(sshd_->sshd_log(), "Connection from 127.0.0.2 port")) << sshd_->sshd_log();
 }
 
 TEST_F(SshCompatE2E, ConnectionAttemptsTriesAgainBeforeGivingUp) {
   const uint16_t closed = FreeTcpPort();
-  auto tether = StartTetherRaw(*sshd_, {"-p", std::to_string(closed), "-o",
-                                        "ConnectionAttempts=2", "-L", Forward(), "127.0.0.1"});
+  Subprocess* tether = LaunchRaw({"-p", std::to_string(closed), "-o", "ConnectionAttempts=2",
+                                  "-L", Forward(), "127.0.0.1"});
   ASSERT_TRUE(tether);
-  EXPECT_EQ(RunToEnd(tether.get()), 69);
+  EXPECT_EQ(RunToEnd(tether), 69);
   EXPECT_TRUE(Contains(tether->Stderr(), "trying again (2 attempts)")) << tether->Stderr();
   EXPECT_EQ(CountOccurrences(tether->Stderr(), "Connection refused"), 2u) << tether->Stderr();
   ExpectGone(*tether);
@@ -274,9 +269,9 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
       "  UserKnownHostsFile " + sshd_->dir() + "/kh1 " + sshd_->dir() + "/kh2\n"
       "Host *\n  User nobody\n  Port 1\n  NumberOfPasswordPrompts 2\n  BatchMode yes\n"));
   const std::vector<std::string> args = {"-G", "-F", config, "-o", "GatewayPorts=yes", "db"};
-  auto tether = StartTetherRaw(*sshd_, args);
+  Subprocess* tether = LaunchRaw(args);
   ASSERT_TRUE(tether);
-  ASSERT_EQ(RunToEnd(tether.get()), 0) << tether->Stderr();
+  ASSERT_EQ(RunToEnd(tether), 0) << tether->Stderr();
   std::vector<std::string> ssh_argv = {"ssh"};
   ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
   std::string ssh_output, ssh_error;

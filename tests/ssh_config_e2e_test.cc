@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -19,16 +20,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-class SshConfigE2E : public ::testing::Test {
+/// E2EFixture, plus ssh_config text that reaches its sshd.
+class SshConfigE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_NE(sshd_, nullptr) << error;
-    echo_ = TcpServer::Start(TcpServer::kEcho, "", &error);
-    ASSERT_NE(echo_, nullptr) << error;
-  }
-
   // A Host block that names everything tether needs, reached through the alias "db".
   std::string AliasBlock() const {
     return "Host db\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd_->port()) +
@@ -46,32 +40,20 @@ class SshConfigE2E : public ::testing::Test {
     ASSERT_TRUE(ReadExactly(client.get(), reply, sizeof(reply)));
     EXPECT_EQ(std::string(reply, sizeof(reply)), "ping\n");
   }
-
-  static void ExpectStopsCleanly(Subprocess* tether, uint16_t port) {
-    tether->Signal(SIGTERM);
-    EXPECT_EQ(tether->WaitExit(milliseconds(3000)), 0) << tether->Stderr();
-    EXPECT_TRUE(ProcessGone(tether->pid()));
-    EXPECT_TRUE(PortIsFree(port));
-  }
-
-  std::unique_ptr<SshdServer> sshd_;
-  std::unique_ptr<TcpServer> echo_;
 };
 
 TEST_F(SshConfigE2E, UserConfigAliasGivesServerPortUserKeyAndLocalForward) {
   uint16_t cli_port = FreeTcpPort();
   uint16_t config_port = FreeTcpPort();
   std::string config = AliasBlock() + "  LocalForward " + std::to_string(config_port) +
-                       " 127.0.0.1:" + std::to_string(echo_->port()) + "\n";
+                       " 127.0.0.1:" + std::to_string(echo_.port()) + "\n";
   ASSERT_TRUE(WriteFile(sshd_->home() + "/.ssh/config", config));
-  auto tether = StartTetherRaw(
-      *sshd_, {"-L", std::to_string(cli_port) + ":127.0.0.1:" + std::to_string(echo_->port()),
-               "db"});
+  Subprocess* tether = LaunchRaw({"-L", ToEcho(std::to_string(cli_port)), "db"});
   ASSERT_NE(tether, nullptr);
-  ASSERT_TRUE(WaitForForwarding(*tether, 2, milliseconds(15000))) << Diagnostics(tether.get(), *sshd_);
+  ASSERT_TRUE(WaitForForwarding(*tether, 2, milliseconds(15000))) << Diagnostics(tether, *sshd_);
   ExpectEcho(cli_port);
   ExpectEcho(config_port);
-  ExpectStopsCleanly(tether.get(), cli_port);
+  ExpectSigtermStops(tether, {cli_port});
   EXPECT_TRUE(PortIsFree(config_port));
 }
 
@@ -83,13 +65,12 @@ TEST_F(SshConfigE2E, ExplicitFileReplacesTheUserConfig) {
   std::string explicit_file = sshd_->dir() + "/explicit_config";
   ASSERT_TRUE(WriteFile(explicit_file, AliasBlock()));
   uint16_t port = FreeTcpPort();
-  auto tether = StartTetherRaw(
-      *sshd_, {"-F", explicit_file, "-L",
-               std::to_string(port) + ":127.0.0.1:" + std::to_string(echo_->port()), "db"});
+  Subprocess* tether =
+      LaunchRaw({"-F", explicit_file, "-L", ToEcho(std::to_string(port)), "db"});
   ASSERT_NE(tether, nullptr);
-  ASSERT_TRUE(WaitForForwarding(*tether, 1, milliseconds(15000))) << Diagnostics(tether.get(), *sshd_);
+  ASSERT_TRUE(WaitForForwarding(*tether, 1, milliseconds(15000))) << Diagnostics(tether, *sshd_);
   ExpectEcho(port);
-  ExpectStopsCleanly(tether.get(), port);
+  ExpectSigtermStops(tether, {port});
 }
 
 TEST_F(SshConfigE2E, CommandLineWinsOverConfig) {
@@ -97,24 +78,22 @@ TEST_F(SshConfigE2E, CommandLineWinsOverConfig) {
   ASSERT_TRUE(WriteFile(sshd_->home() + "/.ssh/config",
                         "Host 127.0.0.1\n  Port " + std::to_string(FreeTcpPort()) + "\n"));
   uint16_t port = FreeTcpPort();
-  auto tether = StartTether(
-      *sshd_, {"-L", std::to_string(port) + ":127.0.0.1:" + std::to_string(echo_->port())});
+  Subprocess* tether = Launch({"-L", ToEcho(std::to_string(port))});
   ASSERT_NE(tether, nullptr);
-  ASSERT_TRUE(WaitForForwarding(*tether, 1, milliseconds(15000))) << Diagnostics(tether.get(), *sshd_);
+  ASSERT_TRUE(WaitForForwarding(*tether, 1, milliseconds(15000))) << Diagnostics(tether, *sshd_);
   ExpectEcho(port);
-  ExpectStopsCleanly(tether.get(), port);
+  ExpectSigtermStops(tether, {port});
 }
 
 TEST_F(SshConfigE2E, MalformedConfigExits65NamingFileAndLine) {
   std::string path = sshd_->dir() + "/bad_config";
   ASSERT_TRUE(WriteFile(path, "Host db\n  Port not-a-number\n"));
   uint16_t port = FreeTcpPort();
-  auto tether = StartTetherRaw(*sshd_, {"-F", path, "-L", std::to_string(port) + ":x:1", "db"});
+  Subprocess* tether = LaunchRaw({"-F", path, "-L", std::to_string(port) + ":x:1", "db"});
   ASSERT_NE(tether, nullptr);
   EXPECT_EQ(tether->WaitExit(milliseconds(5000)), 65);
   EXPECT_NE(tether->Stderr().find(path + ":2"), std::string::npos) << tether->Stderr();
-  EXPECT_TRUE(ProcessGone(tether->pid()));
-  EXPECT_TRUE(PortIsFree(port));
+  ExpectGone(*tether, {port});
   EXPECT_TRUE(sshd_->ConnectionPids().empty());
 }
 

@@ -13,15 +13,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/e2e_fixture.h"
 #include "support/echo_server.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -39,7 +38,6 @@ constexpr size_t kMiB = 1 << 20;
 // Generous, as other test runs may share the machine; yet a stalled stream must fail the
 // test well within the time the whole file may take. kIoTimeout bounds each single read or
 // write, not a whole transfer.
-constexpr milliseconds kReadyTimeout = seconds(15);
 constexpr milliseconds kExitTimeout = seconds(5);
 constexpr milliseconds kIoTimeout = seconds(5);
 constexpr milliseconds kManyChannelsIoTimeout = seconds(12);
@@ -143,32 +141,6 @@ bool EchoAndVerify(int fd, const std::string& payload, size_t chunk, std::string
   return true;
 }
 
-/// Sends `text` and expects the same text back (TcpServer::kEcho behind the tunnel).
-bool EchoOnce(int fd, const std::string& text) {
-  std::string back(text.size(), '\0');
-  return WriteAll(fd, text) && ReadExactly(fd, back.data(), back.size()) && back == text;
-}
-
-/// A blocking client socket with I/O timeouts, so a broken tunnel fails the test instead of
-/// hanging it.
-UniqueFd ConnectLocal(uint16_t port) {
-  std::string error;
-  UniqueFd fd = ConnectTcp("127.0.0.1", port, &error);
-  EXPECT_TRUE(fd.valid()) << "connect to 127.0.0.1:" << port << ": " << error;
-  if (fd) SetIoTimeout(fd.get(), kIoTimeout);
-  return fd;
-}
-
-/// tether's log lines other than the forwarding lines: the events a test looks for.
-std::vector<std::string> EventLines(const Subprocess& tether) {
-  std::vector<std::string> lines;
-  std::istringstream in(tether.Stderr());
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(kForwardingLogPrefix, 0) != 0) lines.push_back(line);
-  }
-  return lines;
-}
-
 bool AnyLineContains(const std::vector<std::string>& lines, const std::string& needle) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& line) {
     return line.find(needle) != std::string::npos;
@@ -180,74 +152,15 @@ bool HasIpv6Loopback() {
   return ListenTcp("::1", 0, &error).valid();
 }
 
-/// A fresh sshd and echo service per test, and the tether processes the test starts.
-/// Whatever a test leaves running is killed by the Subprocess destructors.
-class TunnelE2E : public ::testing::Test {
+/// A fresh sshd and echo service per test (E2EFixture); where the machine has IPv6
+/// loopback, tether's [::1] listeners must be gone as well.
+class TunnelE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-  }
-
-  void TearDown() override {
-    if (!HasFailure() || !sshd_) return;
-    for (size_t i = 0; i < tethers_.size(); ++i) {
-      if (!tethers_[i]) continue;
-      std::cerr << "--- tether #" << i << " (pid " << tethers_[i]->pid() << ") stderr ---\n"
-                << tethers_[i]->Stderr() << "\n";
-    }
-    std::cerr << "--- sshd log ---\n" << sshd_->sshd_log() << "\n";
-  }
-
-  /// Starts `tether -p PORT -i KEY args... user@127.0.0.1`; owned by the fixture.
-  Subprocess* Launch(const std::vector<std::string>& args) {
-    std::string error;
-    tethers_.push_back(StartTether(*sshd_, args, {}, &error));
-    EXPECT_TRUE(tethers_.back()) << error;
-    return tethers_.back().get();
-  }
-
-  /// Starts tether with exactly `args` (no automatic -p, -i or destination).
-  Subprocess* LaunchRaw(const std::vector<std::string>& args) {
-    std::string error;
-    tethers_.push_back(StartTetherRaw(*sshd_, args, {}, &error));
-    EXPECT_TRUE(tethers_.back()) << error;
-    return tethers_.back().get();
-  }
-
-  /// Launch, then wait until all `forwards` serve. Returns their IPv4 ports in -L order,
-  /// or an empty vector (after a test failure) when tether did not get there.
-  std::vector<uint16_t> LaunchReady(const std::vector<std::string>& args, size_t forwards,
-                                    Subprocess** tether) {
-    *tether = Launch(args);
-    if (*tether == nullptr) return {};
-    if (!WaitForForwarding(**tether, forwards, kReadyTimeout)) {
-      ADD_FAILURE() << "tether did not start forwarding; exit "
-                    << (*tether)->exit_code().value_or(-1);
-      return {};
-    }
-    return ForwardedIpv4Ports(**tether);
-  }
-
-  /// The end of every test that started a working tunnel: SIGTERM must stop it with exit 0,
-  /// leave no tether or sshd connection process, and free every listening port.
-  void ExpectStopsCleanly(Subprocess* tether, const std::vector<uint16_t>& ports) {
-    tether->Signal(SIGTERM);
-    EXPECT_EQ(tether->WaitExit(kExitTimeout), 0);
-    ExpectGoneAndPortsFree(*tether, ports);
-    EXPECT_TRUE(WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kExitTimeout))
-        << "sshd connection processes left behind";
-  }
-
-  void ExpectGoneAndPortsFree(const Subprocess& tether, const std::vector<uint16_t>& ports) {
-    EXPECT_TRUE(ProcessGone(tether.pid()));
+  void ExpectGone(const Subprocess& tether, const std::vector<uint16_t>& ports) override {
+    E2EFixture::ExpectGone(tether, ports);
+    if (!ipv6_) return;
     for (uint16_t port : ports) {
-      EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
-      if (ipv6_) {
-        EXPECT_TRUE(PortIsFree(port, "::1")) << "[::1]:" << port << " still in use";
-      }
+      EXPECT_TRUE(PortIsFree(port, "::1")) << "[::1]:" << port << " still in use";
     }
   }
 
@@ -257,17 +170,14 @@ class TunnelE2E : public ::testing::Test {
     return CountOccurrences(sshd_->sshd_log(), kSshdConnectionLine);
   }
 
-  std::unique_ptr<SshdServer> sshd_;
-  TcpServer echo_;
   const bool ipv6_ = HasIpv6Loopback();
-  std::vector<std::unique_ptr<Subprocess>> tethers_;  ///< Declared last: killed first.
 };
 
 TEST_F(TunnelE2E, SixtyFourMebibytesEachWayKeepTheirHash) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);
-  UniqueFd fd = ConnectLocal(ports[0]);
+  UniqueFd fd = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(fd);
 
   constexpr size_t kMebibytes = 64;
@@ -293,7 +203,7 @@ TEST_F(TunnelE2E, HundredConcurrentConnectionsEchoOneMebibyteEach) {
   constexpr int kConnections = 100;
   std::vector<UniqueFd> fds;  // All connected first, so that all are open at once.
   for (int i = 0; i < kConnections; ++i) {
-    fds.push_back(ConnectLocal(ports[0]));
+    fds.push_back(ConnectLocal(ports[0], kIoTimeout));
     ASSERT_TRUE(fds.back());
     // tether opens one channel at a time, a round trip each: on a busy machine the last
     // client waits seconds for its channel before the first echo can come.
@@ -330,7 +240,7 @@ TEST_F(TunnelE2E, ManyIdleConnectionsEachAnswerAloneInAnyOrder) {
   constexpr int kConnections = 300;
   std::vector<UniqueFd> fds;
   for (int i = 0; i < kConnections; ++i) {
-    fds.push_back(ConnectLocal(ports[0]));
+    fds.push_back(ConnectLocal(ports[0], kIoTimeout));
     ASSERT_TRUE(fds.back());
     SetIoTimeout(fds.back().get(), kManyChannelsIoTimeout);
   }
@@ -349,7 +259,7 @@ TEST_F(TunnelE2E, HalfCloseStillDeliversTheWholeEchoThenEof) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);
-  UniqueFd fd = ConnectLocal(ports[0]);
+  UniqueFd fd = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(fd);
 
   // The whole MiB goes, and the writing side shuts, before the first echoed byte is read;
@@ -375,7 +285,7 @@ TEST_F(TunnelE2E, ClientThatReadsLateStillGetsTheWholeReply) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);
-  UniqueFd fd = ConnectLocal(ports[0]);
+  UniqueFd fd = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(fd);
 
   std::string sent_sha256;
@@ -399,7 +309,7 @@ TEST_F(TunnelE2E, RefusedTargetClosesThatClientOnlyAndTheTunnelLivesOn) {
       LaunchReady({"-L", LocalForward(0, closed), "-L", LocalForward(0, echo_.port())}, 2, &tether);
   ASSERT_EQ(ports.size(), 2u);
 
-  UniqueFd refused = ConnectLocal(ports[0]);
+  UniqueFd refused = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(refused);
   const auto start = Clock::now();
   ASSERT_TRUE(WaitReadable(refused.get(), seconds(5))) << "refused client was left hanging";
@@ -410,11 +320,12 @@ TEST_F(TunnelE2E, RefusedTargetClosesThatClientOnlyAndTheTunnelLivesOn) {
       WaitUntil([&] { return AnyLineContains(EventLines(*tether), Target(closed)); }, seconds(5)))
       << "no log line names the refused target " << Target(closed);
 
-  UniqueFd good = ConnectLocal(ports[1]);
+  UniqueFd good = ConnectLocal(ports[1], kIoTimeout);
   ASSERT_TRUE(good);
   std::string why;
   EXPECT_TRUE(EchoAndVerify(good.get(), RandomBytes(256 * 1024, 4000), 32 * 1024, &why)) << why;
-  UniqueFd refused_again = ConnectLocal(ports[0]);  // The failed forward still answers.
+  // The failed forward still answers.
+  UniqueFd refused_again = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(refused_again);
   EXPECT_EQ(ReadUntilEof(refused_again.get(), 16), "");
   EXPECT_TRUE(tether->Running());
@@ -429,7 +340,7 @@ TEST_F(TunnelE2E, TwoForwardsShareOneSshConnection) {
   std::vector<uint16_t> single_ports =
       LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &single);
   ASSERT_EQ(single_ports.size(), 1u);
-  UniqueFd probe = ConnectLocal(single_ports[0]);
+  UniqueFd probe = ConnectLocal(single_ports[0], kIoTimeout);
   ASSERT_TRUE(probe && EchoOnce(probe.get(), "ping"));
   const size_t baseline = sshd_->ConnectionPids().size();
   ASSERT_GT(baseline, 0u);
@@ -442,8 +353,8 @@ TEST_F(TunnelE2E, TwoForwardsShareOneSshConnection) {
   std::vector<uint16_t> ports = LaunchReady(
       {"-L", LocalForward(0, echo_.port()), "-L", LocalForward(0, greeter.port())}, 2, &tether);
   ASSERT_EQ(ports.size(), 2u);
-  UniqueFd to_echo = ConnectLocal(ports[0]);
-  UniqueFd to_greeter = ConnectLocal(ports[1]);
+  UniqueFd to_echo = ConnectLocal(ports[0], kIoTimeout);
+  UniqueFd to_greeter = ConnectLocal(ports[1], kIoTimeout);
   ASSERT_TRUE(to_echo && to_greeter);
   EXPECT_TRUE(EchoOnce(to_echo.get(), "ping"));
   ASSERT_TRUE(WriteAll(to_greeter.get(), "ping"));
@@ -466,14 +377,14 @@ TEST_P(TunnelE2EStopSignal, ExitsZeroAndClosesClientsAndPorts) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);
-  UniqueFd client = ConnectLocal(ports[0]);
+  UniqueFd client = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(client && EchoOnce(client.get(), "idle from now on"));
 
   tether->Signal(signal_number);
   EXPECT_EQ(tether->WaitExit(seconds(2)), 0) << "not stopped within 2 s";
   const std::string expected = std::string("stopped by SIG") + sigabbrev_np(signal_number);
   EXPECT_TRUE(AnyLineContains(EventLines(*tether), expected)) << "no '" << expected << "' line";
-  ExpectGoneAndPortsFree(*tether, ports);
+  ExpectGone(*tether, ports);
   ASSERT_TRUE(WaitReadable(client.get(), seconds(1)));
   char byte = 0;
   EXPECT_EQ(recv(client.get(), &byte, 1, 0), 0) << "expected EOF: " << strerror(errno);
@@ -507,7 +418,7 @@ TEST_F(TunnelE2E, PortInUseExits73BeforeConnectingAndReleasesOtherPorts) {
   EXPECT_NE(err.find(Target(busy)), std::string::npos) << err;
   EXPECT_TRUE(sshd_->ConnectionPids().empty());
   EXPECT_EQ(SshdConnections(), connections_before);
-  ExpectGoneAndPortsFree(*tether, {first});
+  ExpectGone(*tether, {first});
   EXPECT_TRUE(PortAccepts(busy)) << "our own listener on the busy port was disturbed";
 }
 
@@ -521,7 +432,7 @@ TEST_F(TunnelE2E, RefusedServerPortExits69) {
   ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(seconds(10)), 69);
   EXPECT_NE(tether->Stderr().find("connect to " + Target(closed)), std::string::npos);
-  ExpectGoneAndPortsFree(*tether, {listen});
+  ExpectGone(*tether, {listen});
 }
 
 TEST_F(TunnelE2E, UnknownHostNameExits69) {
@@ -534,14 +445,14 @@ TEST_F(TunnelE2E, UnknownHostNameExits69) {
   EXPECT_EQ(tether->WaitExit(seconds(20)), 69);
   EXPECT_NE(tether->Stderr().find("resolve"), std::string::npos);
   EXPECT_NE(tether->Stderr().find("nonexistent.invalid"), std::string::npos);
-  ExpectGoneAndPortsFree(*tether, {listen});
+  ExpectGone(*tether, {listen});
 }
 
 TEST_F(TunnelE2E, IdleTunnelUsesNoCpu) {
   Subprocess* tether = nullptr;
   std::vector<uint16_t> ports = LaunchReady({"-L", LocalForward(0, echo_.port())}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);
-  UniqueFd client = ConnectLocal(ports[0]);
+  UniqueFd client = ConnectLocal(ports[0], kIoTimeout);
   ASSERT_TRUE(client && EchoOnce(client.get(), "then idle"));
   std::this_thread::sleep_for(milliseconds(300));  // Let the first echo's work finish.
 

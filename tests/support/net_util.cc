@@ -152,6 +152,18 @@ UniqueFd ListenTcp(const std::string& addr, uint16_t port, std::string* error) {
   return fd;
 }
 
+UniqueFd ListenUnix(const std::string& path, bool listen_too) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return UniqueFd();
+  }
+  if (listen_too && listen(fd.get(), 4) != 0) return UniqueFd();
+  return fd;
+}
+
 uint16_t LocalPort(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -191,6 +203,11 @@ bool ReadExactly(int fd, void* data, size_t len) {
     len -= static_cast<size_t>(n);
   }
   return true;
+}
+
+bool EchoOnce(int fd, const std::string& text) {
+  std::string back(text.size(), '\0');
+  return WriteAll(fd, text) && ReadExactly(fd, back.data(), back.size()) && back == text;
 }
 
 std::string ReadUntilEof(int fd, size_t max) {

@@ -33,6 +33,11 @@ UniqueFd ConnectUnix(const std::string& path, std::string* error);
 /// Useful to hold a port so that something else finds it busy.
 UniqueFd ListenTcp(const std::string& addr, uint16_t port, std::string* error);
 
+/// A Unix stream socket bound to `path` (CLOEXEC, and non-blocking, so that accept() returns
+/// at once when nobody connected), listening unless `listen_too` is false: a socket file
+/// with a live owner, or one whose owner does not answer. Invalid on failure.
+UniqueFd ListenUnix(const std::string& path, bool listen_too = true);
+
 /// The local port a socket is bound to, or 0.
 uint16_t LocalPort(int fd);
 
@@ -43,6 +48,9 @@ bool WriteAll(int fd, const std::string& data);
 
 /// Reads exactly `len` bytes; false on EOF, error or an SO_RCVTIMEO timeout before that.
 bool ReadExactly(int fd, void* data, size_t len);
+
+/// Sends `text` on `fd` and expects the same text back (an echo service behind a tunnel).
+bool EchoOnce(int fd, const std::string& text);
 
 /// Reads until EOF, an error or `max` bytes, and returns what arrived.
 std::string ReadUntilEof(int fd, size_t max);

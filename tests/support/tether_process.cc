@@ -1,5 +1,8 @@
 #include "support/tether_process.h"
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -32,14 +35,21 @@ std::unique_ptr<Subprocess> StartTetherRaw(const SshdServer& sshd,
   return Subprocess::Start(argv, opts, error != nullptr ? error : &ignored);
 }
 
+std::vector<std::string> TetherArgs(const SshdServer& sshd, const std::vector<std::string>& args) {
+  std::vector<std::string> full = {"-p", std::to_string(sshd.port()), "-i", sshd.user_key_path()};
+  // The destination goes before "-- COMMAND", if there is one.
+  auto command = std::find(args.begin(), args.end(), "--");
+  full.insert(full.end(), args.begin(), command);
+  full.push_back(sshd.user() + "@127.0.0.1");
+  full.insert(full.end(), command, args.end());
+  return full;
+}
+
 std::unique_ptr<Subprocess> StartTether(const SshdServer& sshd,
                                         const std::vector<std::string>& args,
                                         std::map<std::string, std::string> extra_env,
                                         std::string* error) {
-  std::vector<std::string> full = {"-p", std::to_string(sshd.port()), "-i", sshd.user_key_path()};
-  full.insert(full.end(), args.begin(), args.end());
-  full.push_back(sshd.user() + "@127.0.0.1");
-  return StartTetherRaw(sshd, full, std::move(extra_env), error);
+  return StartTetherRaw(sshd, TetherArgs(sshd, args), std::move(extra_env), error);
 }
 
 bool WaitForPortAccepting(uint16_t port, milliseconds timeout) {
@@ -67,6 +77,15 @@ std::vector<uint16_t> ForwardedIpv4Ports(const Subprocess& tether) {
   return ports;
 }
 
+std::vector<std::string> EventLines(const Subprocess& tether) {
+  std::vector<std::string> lines;
+  std::istringstream in(tether.Stderr());
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(kForwardingLogPrefix, 0) != 0) lines.push_back(line);
+  }
+  return lines;
+}
+
 std::optional<uint64_t> CpuTicks(pid_t pid) {
   const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   const size_t comm_end = stat.rfind(')');
@@ -78,6 +97,33 @@ std::optional<uint64_t> CpuTicks(pid_t pid) {
   uint64_t stime = 0;
   if (!(fields >> utime >> stime)) return std::nullopt;
   return utime + stime;
+}
+
+int64_t RssKiB(pid_t pid) {
+  std::istringstream status(ReadFile("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+int64_t HeapRssKiB(pid_t pid) {
+  std::istringstream smaps(ReadFile("/proc/" + std::to_string(pid) + "/smaps"));
+  bool in_heap = false;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.find(" [heap]") != std::string::npos) in_heap = true;
+    if (in_heap && line.rfind("Rss:", 0) == 0) return std::strtoll(line.c_str() + 4, nullptr, 10);
+  }
+  return -1;
+}
+
+int FdCount(pid_t pid) {
+  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) count += entry->d_name[0] != '.' ? 1 : 0;
+  closedir(dir);
+  return count;
 }
 
 size_t CountOccurrences(const std::string& text, const std::string& needle) {

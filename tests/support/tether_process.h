@@ -29,8 +29,12 @@ std::unique_ptr<Subprocess> StartTetherRaw(const SshdServer& sshd,
                                            std::map<std::string, std::string> extra_env = {},
                                            std::string* error = nullptr);
 
-/// Runs `tether -p <sshd port> -i <user key> ARGS... <user>@127.0.0.1`: the ordinary way a
-/// test points tether at the fixture, with `args` holding the -L specs and other options.
+/// `-p <sshd port> -i <user key> ARGS... <user>@127.0.0.1`, the destination placed before
+/// a "-- COMMAND" in `args` if there is one: everything after argv[0] of StartTether.
+std::vector<std::string> TetherArgs(const SshdServer& sshd, const std::vector<std::string>& args);
+
+/// Runs `tether TetherArgs(sshd, args)...`: the ordinary way a test points tether at the
+/// fixture, with `args` holding the -L specs and other options (and maybe -- COMMAND).
 std::unique_ptr<Subprocess> StartTether(const SshdServer& sshd,
                                         const std::vector<std::string>& args,
                                         std::map<std::string, std::string> extra_env = {},
@@ -52,9 +56,22 @@ bool WaitForForwarding(Subprocess& tether, size_t forwards, std::chrono::millise
 /// how a test learns which port a "-L 0:..." forward got.
 std::vector<uint16_t> ForwardedIpv4Ports(const Subprocess& tether);
 
+/// tether's log lines other than the forwarding lines: the events a test looks for.
+std::vector<std::string> EventLines(const Subprocess& tether);
+
 /// CPU time (user + system) `pid` has used so far, in clock ticks from /proc/PID/stat;
 /// nullopt when it cannot be read.
 std::optional<uint64_t> CpuTicks(pid_t pid);
+
+/// VmRSS of `pid` in KiB (/proc/PID/status), or -1.
+int64_t RssKiB(pid_t pid);
+
+/// Rss of `pid`'s brk heap ([heap] in /proc/PID/smaps) in KiB, or -1: shows whether memory
+/// a process keeps sits in malloc's main arena.
+int64_t HeapRssKiB(pid_t pid);
+
+/// Open file descriptors of `pid` (entries of /proc/PID/fd), or -1.
+int FdCount(pid_t pid);
 
 /// How many times `needle` occurs in `text`: e.g. "Accepted publickey" in an sshd log counts
 /// authenticated connections.
