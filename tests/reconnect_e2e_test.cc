@@ -8,16 +8,14 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include <chrono>
 #include <algorithm>
-#include <iostream>
+#include <chrono>
 #include <optional>
 #include <sstream>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "support/echo_server.h"
+#include "support/e2e_fixture.h"
 #include "support/json_reader.h"
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
@@ -41,22 +39,6 @@ constexpr milliseconds kReconnectTimeout = seconds(20);
 constexpr char kLostLine[] = "; reconnecting";
 constexpr char kReconnectedLine[] = "reconnected to ";
 
-/// A blocking client socket with I/O timeouts, so a broken tunnel fails the test instead of
-/// hanging it.
-UniqueFd ConnectLocal(uint16_t port) {
-  std::string error;
-  UniqueFd fd = ConnectTcp("127.0.0.1", port, &error);
-  EXPECT_TRUE(fd.valid()) << "connect to 127.0.0.1:" << port << ": " << error;
-  if (fd) SetIoTimeout(fd.get(), kIoTimeout);
-  return fd;
-}
-
-/// Sends `text` and expects the same text back (TcpServer::kEcho behind the tunnel).
-bool EchoOnce(int fd, const std::string& text) {
-  std::string back(text.size(), '\0');
-  return WriteAll(fd, text) && ReadExactly(fd, back.data(), back.size()) && back == text;
-}
-
 /// True when the peer closed `fd` (EOF or reset) rather than the read timing out.
 bool ClosedByPeer(int fd) {
   char byte = 0;
@@ -64,37 +46,15 @@ bool ClosedByPeer(int fd) {
   return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
 }
 
-class ReconnectE2E : public ::testing::Test {
+class ReconnectE2E : public E2EFixture {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    ASSERT_TRUE(echo_.ok()) << echo_.error();
-  }
-
-  void TearDown() override {
-    if (!HasFailure() || !sshd_) return;
-    if (tether_) std::cerr << Diagnostics(tether_.get(), *sshd_);
-  }
-
   /// Starts `tether --reconnect -L 0:echo EXTRA...` and waits until it serves; returns its
   /// local port (0 after a test failure).
   uint16_t StartReconnecting(const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"--reconnect", "-L",
-                                     "0:127.0.0.1:" + std::to_string(echo_.port())};
+    std::vector<std::string> args = {"--reconnect", "-L", ToEcho()};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::string error;
-    tether_ = StartTether(*sshd_, args, {}, &error);
-    if (!tether_) {
-      ADD_FAILURE() << error;
-      return 0;
-    }
-    if (!WaitForForwarding(*tether_, 1, kReadyTimeout)) {
-      ADD_FAILURE() << "tether did not start forwarding";
-      return 0;
-    }
-    return ForwardedIpv4Ports(*tether_).at(0);
+    const std::vector<uint16_t> ports = LaunchReady(args, 1, &tether_);
+    return ports.empty() ? 0 : ports[0];
   }
 
   /// Takes the server away and waits until tether has noticed and keeps its port.
@@ -126,19 +86,16 @@ class ReconnectE2E : public ::testing::Test {
 
   void ExpectEndsWith(int exit_code, uint16_t port) {
     EXPECT_EQ(tether_->WaitExit(kExitTimeout), exit_code);
-    EXPECT_TRUE(ProcessGone(tether_->pid()));
-    EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
+    ExpectGone(*tether_, {port});
   }
 
-  std::unique_ptr<SshdServer> sshd_;
-  TcpServer echo_;
-  std::unique_ptr<Subprocess> tether_;  ///< Declared last: killed first.
+  Subprocess* tether_ = nullptr;  ///< owned by the fixture
 };
 
 TEST_F(ReconnectE2E, ServerRestartedOnTheSamePortServesNewClients) {
   const uint16_t port = StartReconnecting({});
   ASSERT_NE(port, 0);
-  UniqueFd before = ConnectLocal(port);
+  UniqueFd before = ConnectLocal(port, kIoTimeout);
   ASSERT_TRUE(EchoOnce(before.get(), "before the restart"));
   EXPECT_EQ(ListedState(), "up");
 
@@ -149,7 +106,7 @@ TEST_F(ReconnectE2E, ServerRestartedOnTheSamePortServesNewClients) {
   std::string error;
   ASSERT_TRUE(sshd_->Restart(false, &error)) << error;
   ASSERT_TRUE(WaitForLog(*tether_, kReconnectedLine, kReconnectTimeout));
-  UniqueFd after = ConnectLocal(port);
+  UniqueFd after = ConnectLocal(port, kIoTimeout);
   EXPECT_TRUE(EchoOnce(after.get(), "after the restart"));
   EXPECT_EQ(ListedState(), "up");
   EXPECT_EQ(CountOccurrences(sshd_->sshd_log(), "Accepted publickey"), 1u)
@@ -165,7 +122,7 @@ TEST_F(ReconnectE2E, ClientArrivingWhileTheServerIsAwayIsServedOnceItIsBack) {
   LoseServer(port);
 
   // Accepted and held: what it sends waits in tether until a channel carries it.
-  UniqueFd waiting = ConnectLocal(port);
+  UniqueFd waiting = ConnectLocal(port, kIoTimeout);
   ASSERT_TRUE(WriteAll(waiting.get(), std::string("sent while away")));
   std::string error;
   ASSERT_TRUE(sshd_->Restart(false, &error)) << error;
@@ -182,7 +139,7 @@ TEST_F(ReconnectE2E, WaitingClientIsClosedAfterConnectTimeoutAndTheTunnelWaitsOn
   ASSERT_NE(port, 0);
   LoseServer(port);
 
-  UniqueFd waiting = ConnectLocal(port);
+  UniqueFd waiting = ConnectLocal(port, kIoTimeout);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(ClosedByPeer(waiting.get())) << "not closed within the I/O timeout";
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(1500))
@@ -194,7 +151,7 @@ TEST_F(ReconnectE2E, WaitingClientIsClosedAfterConnectTimeoutAndTheTunnelWaitsOn
   std::string error;
   ASSERT_TRUE(sshd_->Restart(false, &error)) << error;
   ASSERT_TRUE(WaitForLog(*tether_, kReconnectedLine, kReconnectTimeout));
-  UniqueFd after = ConnectLocal(port);
+  UniqueFd after = ConnectLocal(port, kIoTimeout);
   EXPECT_TRUE(EchoOnce(after.get(), "still here"));
   tether_->Signal(SIGTERM);
   ExpectEndsWith(0, port);
@@ -234,7 +191,7 @@ TEST_F(ReconnectE2E, ListAndStopAnswerWhileAnAttemptHangsInTheHandshake) {
   ASSERT_TRUE(mute.valid()) << error;
   ASSERT_TRUE(WaitForLog(*tether_, "connecting to ", kReconnectTimeout));
 
-  UniqueFd waiting = ConnectLocal(port);  // accepted and held, not refused
+  UniqueFd waiting = ConnectLocal(port, kIoTimeout);  // accepted and held, not refused
   EXPECT_EQ(ListedState(), "reconnecting");
   std::string output;
   ASSERT_TRUE(RunCommand({TETHER_BINARY, "stop", std::to_string(tether_->pid())},
@@ -255,7 +212,7 @@ TEST_F(ReconnectE2E, ServerThatStopsAnsweringIsReplacedByANewSession) {
   ASSERT_TRUE(WaitForLog(*tether_, kLostLine, kReconnectTimeout));
   ASSERT_TRUE(WaitForLog(*tether_, kReconnectedLine, kReconnectTimeout));
   for (pid_t pid : silent) kill(pid, SIGKILL);
-  UniqueFd after = ConnectLocal(port);
+  UniqueFd after = ConnectLocal(port, kIoTimeout);
   EXPECT_TRUE(EchoOnce(after.get(), "through the new session"));
   tether_->Signal(SIGTERM);
   ExpectEndsWith(0, port);
@@ -269,17 +226,14 @@ TEST_F(ReconnectE2E, ReconnectsThroughAJumpHost) {
                                     "\n  IdentityFile " + sshd_->user_key_path() +
                                     "\n  IdentitiesOnly yes\n  BatchMode yes\n"));
   std::string error;
-  tether_ = StartTetherRaw(*sshd_,
-                           {"-F", config, "--reconnect", "-J", "jump", "-L",
-                            "0:127.0.0.1:" + std::to_string(echo_.port()), "target"},
-                           {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = LaunchRaw({"-F", config, "--reconnect", "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether_);
   ASSERT_TRUE(WaitForForwarding(*tether_, 1, kReadyTimeout));
   const uint16_t port = ForwardedIpv4Ports(*tether_).at(0);
   LoseServer(port);
   ASSERT_TRUE(sshd_->Restart(false, &error)) << error;
   ASSERT_TRUE(WaitForLog(*tether_, kReconnectedLine, kReconnectTimeout));
-  UniqueFd after = ConnectLocal(port);
+  UniqueFd after = ConnectLocal(port, kIoTimeout);
   EXPECT_TRUE(EchoOnce(after.get(), "through the jump host again"));
   EXPECT_EQ(CountOccurrences(sshd_->sshd_log(), "Accepted publickey"), 2u)
       << "the jump host and the destination each logged in again";
@@ -291,11 +245,8 @@ TEST_F(ReconnectE2E, EveryAttemptIsAnEventInTheJsonLog) {
   // The forwarding line is JSON too: a fixed port instead of 0.
   const uint16_t port = FreeTcpPort();
   std::string error;
-  tether_ = StartTether(*sshd_,
-                        {"--reconnect", "--log-format", "json", "-L",
-                         std::to_string(port) + ":127.0.0.1:" + std::to_string(echo_.port())},
-                        {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = Launch({"--reconnect", "--log-format", "json", "-L", ToEcho(std::to_string(port))});
+  ASSERT_TRUE(tether_);
   ASSERT_TRUE(WaitForLog(*tether_, "\"forward_listening\"", kReadyTimeout));
   sshd_->Stop();
   // Attempt 1 is refused (the server is away); attempt 2 reaches the restarted server.
@@ -329,9 +280,8 @@ TEST_F(ReconnectE2E, EveryAttemptIsAnEventInTheJsonLog) {
 }
 
 TEST_F(ReconnectE2E, WithoutReconnectALostServerEndsTheTunnelWith74) {
-  std::string error;
-  tether_ = StartTether(*sshd_, {"-L", "0:127.0.0.1:" + std::to_string(echo_.port())}, {}, &error);
-  ASSERT_TRUE(tether_) << error;
+  tether_ = Launch({"-L", ToEcho()});
+  ASSERT_TRUE(tether_);
   ASSERT_TRUE(WaitForForwarding(*tether_, 1, kReadyTimeout));
   const uint16_t port = ForwardedIpv4Ports(*tether_).at(0);
   sshd_->Stop();
