@@ -105,42 +105,65 @@ bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
+/// A real sshd and echo service, and tether started with its stderr on a pty.
+class StatusLineE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    sshd_ = testing::SshdServer::Start(&error);
+    ASSERT_TRUE(sshd_) << error;
+    ASSERT_TRUE(echo_.ok());
+    ASSERT_TRUE(pty_.Open());
+  }
+
+  /// Starts `tether FLAG -L 0:echo` on the terminal and waits for its forwarding line; sets
+  /// tether_, port_ and forwards_ (as the status line shows them), and returns the terminal
+  /// text so far.
+  std::string StartOnTerminal(const std::string& flag) {
+    testing::SubprocessOptions opts = sshd_->ClientProcessOptions();
+    opts.stderr_path = pty_.SlavePath();
+    const std::string target = "127.0.0.1:" + std::to_string(echo_.port());
+    std::string error;
+    tether_ = testing::Subprocess::Start(
+        {TETHER_BINARY, flag, "-p", std::to_string(sshd_->port()), "-i",
+         sshd_->user_key_path(), "-L", "0:" + target, sshd_->user() + "@127.0.0.1"},
+        opts, &error);
+    EXPECT_TRUE(tether_) << error;
+    const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
+    std::smatch match;
+    std::string text;
+    const bool forwarding_seen = tether_ && testing::WaitUntil(
+        [&] {
+          text = pty_.Text();
+          return std::regex_search(text, match, forwarding);
+        },
+        seconds(15));
+    EXPECT_TRUE(forwarding_seen) << text;
+    if (!forwarding_seen) return text;
+    port_ = static_cast<uint16_t>(std::stoi(match[1]));
+    forwards_ = "127.0.0.1:" + std::to_string(port_) + " \u2192 " + target;
+    return text;
+  }
+
+  std::unique_ptr<testing::SshdServer> sshd_;
+  testing::TcpServer echo_;
+  PtyCapture pty_;
+  std::unique_ptr<testing::Subprocess> tether_;
+  uint16_t port_ = 0;
+  std::string forwards_;
+};
+
+TEST_F(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
+  std::string text = StartOnTerminal("-v");
+  ASSERT_NE(port_, 0);
   std::string error;
-  std::unique_ptr<testing::SshdServer> sshd = testing::SshdServer::Start(&error);
-  ASSERT_TRUE(sshd) << error;
-  testing::TcpServer echo;
-  ASSERT_TRUE(echo.ok());
-  PtyCapture pty;
-  ASSERT_TRUE(pty.Open());
-  testing::SubprocessOptions opts = sshd->ClientProcessOptions();
-  opts.stderr_path = pty.SlavePath();
-  const std::string target = "127.0.0.1:" + std::to_string(echo.port());
-  std::unique_ptr<testing::Subprocess> tether = testing::Subprocess::Start(
-      {TETHER_BINARY, "-v", "-p", std::to_string(sshd->port()), "-i", sshd->user_key_path(),
-       "-L", "0:" + target, sshd->user() + "@127.0.0.1"},
-      opts, &error);
-  ASSERT_TRUE(tether) << error;
-
-  const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
-  std::smatch match;
-  std::string text;
+  EXPECT_TRUE(Contains(text, "\rconnecting | " + forwards_ + " | 0 conns")) << text;
   ASSERT_TRUE(testing::WaitUntil(
-      [&] {
-        text = pty.Text();
-        return std::regex_search(text, match, forwarding);
-      },
-      seconds(15)))
-      << text;
-  const uint16_t port = static_cast<uint16_t>(std::stoi(match[1]));
-  const std::string forwards = "127.0.0.1:" + std::to_string(port) + " \u2192 " + target;
-  EXPECT_TRUE(Contains(text, "\rconnecting | " + forwards + " | 0 conns")) << text;
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] { return Contains(pty.Text(), "\rup | " + forwards + " | 0 conns | in 0 B "); },
+      [&] { return Contains(pty_.Text(), "\rup | " + forwards_ + " | 0 conns | in 0 B "); },
       seconds(5)))
-      << pty.Text();
+      << pty_.Text();
 
-  UniqueFd client = testing::ConnectTcp("127.0.0.1", port, &error);
+  UniqueFd client = testing::ConnectTcp("127.0.0.1", port_, &error);
   ASSERT_TRUE(client) << error;
   ASSERT_TRUE(testing::SetIoTimeout(client.get(), seconds(10)));
   std::string back(5, '\0');
@@ -148,16 +171,16 @@ TEST(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
               testing::ReadExactly(client.get(), back.data(), back.size()));
   const std::regex live("\rup \\| [^\r]* \\| 1 conn \\| in 5 B [0-9.]+ [KMG]?i?B/s \\| out 5 B "
                         "[0-9.]+ [KMG]?i?B/s \\| TTL (8h|7h59m[0-9]*s?)\x1b\\[K");
-  EXPECT_TRUE(testing::WaitUntil([&] { text = pty.Text(); return std::regex_search(text, live); },
+  EXPECT_TRUE(testing::WaitUntil([&] { text = pty_.Text(); return std::regex_search(text, live); },
                                  seconds(5)))
       << text;
   client.Reset();
 
-  tether->Signal(SIGTERM);
-  EXPECT_EQ(tether->WaitExit(seconds(10)), 0);
-  EXPECT_TRUE(testing::ProcessGone(tether->pid()));
-  EXPECT_TRUE(testing::PortIsFree(port));
-  text = pty.Text();
+  tether_->Signal(SIGTERM);
+  EXPECT_EQ(tether_->WaitExit(seconds(10)), 0);
+  EXPECT_TRUE(testing::ProcessGone(tether_->pid()));
+  EXPECT_TRUE(testing::PortIsFree(port_));
+  text = pty_.Text();
   // Every log line starts on a line of its own: at the start, after a newline, or right
   // after the status line was erased.
   for (size_t at = text.find("tether: "); at != std::string::npos;
@@ -172,55 +195,32 @@ TEST(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
             "tether: stopped by SIGTERM\r\n");
 }
 
-TEST(StatusLineE2E, SaysReconnectingWhileTheServerIsAwayThenUpAgain) {
+TEST_F(StatusLineE2E, SaysReconnectingWhileTheServerIsAwayThenUpAgain) {
+  StartOnTerminal("--reconnect");
+  ASSERT_NE(port_, 0);
   std::string error;
-  std::unique_ptr<testing::SshdServer> sshd = testing::SshdServer::Start(&error);
-  ASSERT_TRUE(sshd) << error;
-  testing::TcpServer echo;
-  ASSERT_TRUE(echo.ok());
-  PtyCapture pty;
-  ASSERT_TRUE(pty.Open());
-  testing::SubprocessOptions opts = sshd->ClientProcessOptions();
-  opts.stderr_path = pty.SlavePath();
-  const std::string target = "127.0.0.1:" + std::to_string(echo.port());
-  std::unique_ptr<testing::Subprocess> tether = testing::Subprocess::Start(
-      {TETHER_BINARY, "--reconnect", "-p", std::to_string(sshd->port()), "-i",
-       sshd->user_key_path(), "-L", "0:" + target, sshd->user() + "@127.0.0.1"},
-      opts, &error);
-  ASSERT_TRUE(tether) << error;
-  const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
-  std::smatch match;
   std::string text;
-  ASSERT_TRUE(testing::WaitUntil(
-      [&] {
-        text = pty.Text();
-        return std::regex_search(text, match, forwarding);
-      },
-      seconds(15)))
-      << text;
-  const uint16_t port = static_cast<uint16_t>(std::stoi(match[1]));
-  const std::string forwards = "127.0.0.1:" + std::to_string(port) + " \u2192 " + target;
-  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty.Text(), "\rup | " + forwards); },
+  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty_.Text(), "\rup | " + forwards_); },
                                  seconds(5)))
-      << pty.Text();
+      << pty_.Text();
 
-  sshd->Stop();
-  const std::string reconnecting = "\rreconnecting | " + forwards + " | 0 conns";
-  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty.Text(), reconnecting); }, seconds(10)))
-      << pty.Text();
-  ASSERT_TRUE(sshd->Restart(false, &error)) << error;
+  sshd_->Stop();
+  const std::string reconnecting = "\rreconnecting | " + forwards_ + " | 0 conns";
+  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty_.Text(), reconnecting); }, seconds(10)))
+      << pty_.Text();
+  ASSERT_TRUE(sshd_->Restart(false, &error)) << error;
   EXPECT_TRUE(testing::WaitUntil(
       [&] {
-        text = pty.Text();
-        return text.find("\rup | " + forwards, text.rfind(reconnecting)) != std::string::npos;
+        text = pty_.Text();
+        return text.find("\rup | " + forwards_, text.rfind(reconnecting)) != std::string::npos;
       },
       seconds(20)))
       << text;
 
-  tether->Signal(SIGTERM);
-  EXPECT_EQ(tether->WaitExit(seconds(10)), 0);
-  EXPECT_TRUE(testing::ProcessGone(tether->pid()));
-  EXPECT_TRUE(testing::PortIsFree(port));
+  tether_->Signal(SIGTERM);
+  EXPECT_EQ(tether_->WaitExit(seconds(10)), 0);
+  EXPECT_TRUE(testing::ProcessGone(tether_->pid()));
+  EXPECT_TRUE(testing::PortIsFree(port_));
 }
 
 }  // namespace
