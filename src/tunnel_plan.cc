@@ -277,6 +277,11 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
     settings.erase("bindaddress");
     settings.emplace("bindaddress", session.target.bind_address);
   }
+  // -J wins over the files, as in ssh; "none" means no jump host, which ssh -G leaves out.
+  if (plan.options.jump_hosts) {
+    settings.erase("proxyjump");
+    if (*plan.options.jump_hosts != "none") settings.emplace("proxyjump", *plan.options.jump_hosts);
+  }
   settings.erase("localforward");
   for (const std::string& forward : forwards) settings.emplace("localforward", forward);
   settings.erase("identityfile");

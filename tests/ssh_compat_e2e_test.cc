@@ -293,5 +293,36 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
   EXPECT_TRUE(sshd_->ConnectionPids().empty()) << "-G must not connect";
 }
 
+// ProxyJump from the file, replaced by -J, and dropped by -J none: as ssh -G shows it.
+TEST_F(SshCompatE2E, DashGShowsTheJumpHostsAsSshDashGDoes) {
+  const std::string config = sshd_->dir() + "/config";
+  ASSERT_TRUE(WriteFile(config, "Host db\n  ProxyJump bastion\n  LocalForward 5432 db:5432\n"));
+  const std::vector<std::vector<std::string>> jump_args = {
+      {}, {"-J", "alice@hop1:2222,hop2"}, {"-J", "none"}};
+  for (const std::vector<std::string>& jump : jump_args) {
+    std::vector<std::string> args = {"-G", "-F", config};
+    args.insert(args.end(), jump.begin(), jump.end());
+    args.push_back("db");
+    Subprocess* tether = LaunchRaw(args);
+    ASSERT_TRUE(tether);
+    ASSERT_EQ(RunToEnd(tether), 0) << tether->Stderr();
+    std::vector<std::string> ssh_argv = {"ssh"};
+    ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
+    std::string ssh_output, ssh_error;
+    ASSERT_TRUE(RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10), &ssh_output,
+                           &ssh_error))
+        << ssh_error;
+    const auto ours = Settings(tether->Stdout());
+    const auto theirs = Settings(ssh_output);
+    const std::string label = jump.empty() ? "(file)" : jump.back();
+    ASSERT_EQ(ours.count("proxyjump"), theirs.count("proxyjump")) << label;
+    if (theirs.count("proxyjump")) {
+      EXPECT_EQ(ours.at("proxyjump"), theirs.at("proxyjump")) << label;
+    }
+  }
+  EXPECT_EQ(Settings(tethers_.front()->Stdout()).at("proxyjump"), "bastion");
+  EXPECT_EQ(Settings(tethers_.back()->Stdout()).count("proxyjump"), 0u);
+}
+
 }  // namespace
 }  // namespace tether::testing
