@@ -51,7 +51,8 @@ Commands (only as the first argument; `tether -L ... list` still reaches a host
 named list):
   list [--json]  show this user's running tunnels: pid, forwards, destination,
                  uptime, TTL left, the process each is tied to, open
-                 connections, bytes in and out; --json prints a JSON array
+                 connections, bytes in and out, state (up, reconnecting);
+                 --json prints a JSON array
   stop PID | :PORT | all
                  stop the tunnel with that pid, the one(s) forwarding local
                  port PORT, or all, as Ctrl-C would; exits 1 if none matches

@@ -31,8 +31,9 @@ constexpr std::string_view kListHelp =
 
 Shows this user's running tunnels: pid, forwards, destination, how long each
 has run, the time left until its TTL, the process it is tied to, its open
-connections and the bytes moved in (from the server) and out (to the server).
---json prints the same as a JSON array.)";
+connections, the bytes moved in (from the server) and out (to the server), and
+its state: up, or reconnecting (--reconnect). --json prints the same as a JSON
+array.)";
 
 constexpr std::string_view kStopHelp =
     R"(Usage: tether stop PID | :PORT | all
@@ -128,7 +129,8 @@ std::vector<std::string> TableRow(const ListedTunnel& tunnel, int64_t now_unix) 
           TiedTo(tunnel),
           status ? std::to_string(status->connections) : "?",
           status ? FormatBytes(status->bytes_in) : "?",
-          status ? FormatBytes(status->bytes_out) : "?"};
+          status ? FormatBytes(status->bytes_out) : "?",
+          status ? EscapeForMessage(status->state) : "?"};
 }
 
 std::string JsonNumberOrNull(const std::optional<uint64_t>& value) {
@@ -320,7 +322,8 @@ std::string FormatBytes(uint64_t bytes) {
 
 std::string FormatListTable(const std::vector<ListedTunnel>& tunnels, int64_t now_unix) {
   std::vector<std::vector<std::string>> rows = {
-      {"PID", "FORWARDS", "DESTINATION", "UP", "TTL LEFT", "TIED TO", "CONNS", "IN", "OUT"}};
+      {"PID", "FORWARDS", "DESTINATION", "UP", "TTL LEFT", "TIED TO", "CONNS", "IN", "OUT",
+       "STATE"}};
   for (const ListedTunnel& tunnel : tunnels) rows.push_back(TableRow(tunnel, now_unix));
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {

@@ -183,7 +183,7 @@ TEST_F(ListStopE2E, NothingRunningListsHeaderOnlyAndStopFindsNothing) {
   AdminRun list = Admin({"list"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
   EXPECT_EQ(list.out,
-            "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT\n");
+            "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT  STATE\n");
   AdminRun json = Admin({"list", "--json"});
   EXPECT_EQ(json.exit_code, 0) << json.err;
   EXPECT_EQ(json.out, "[]\n");
@@ -208,13 +208,13 @@ TEST_F(ListStopE2E, ListShowsEachTunnelWithLiveFigures) {
   ASSERT_EQ(lines.size(), 3u) << list.out;
   EXPECT_EQ(Cells(lines[0]), (std::vector<std::string>{"PID", "FORWARDS", "DESTINATION", "UP",
                                                        "TTL LEFT", "TIED TO", "CONNS", "IN",
-                                                       "OUT"}));
+                                                       "OUT", "STATE"}));
   const std::string target = "127.0.0.1:" + std::to_string(echo_.port());
   const std::string tied = std::to_string(getpid()) + " (tether_tests)";
   const std::string destination = sshd_->user() + "@127.0.0.1";
 
   std::vector<std::string> row_a = RowOf(list.out, a->pid());
-  ASSERT_EQ(row_a.size(), 9u) << list.out;
+  ASSERT_EQ(row_a.size(), 10u) << list.out;
   EXPECT_EQ(row_a[1], "127.0.0.1:" + std::to_string(ports_a[0]) + " " + kArrow + " " + target);
   EXPECT_EQ(row_a[2], destination);
   EXPECT_TRUE(std::regex_match(row_a[3], std::regex("[0-9]+s|1m[0-9]*s?"))) << row_a[3];
@@ -223,9 +223,10 @@ TEST_F(ListStopE2E, ListShowsEachTunnelWithLiveFigures) {
   EXPECT_EQ(row_a[6], "1");
   EXPECT_EQ(row_a[7], "13 B");
   EXPECT_EQ(row_a[8], "13 B");
+  EXPECT_EQ(row_a[9], "up");
 
   std::vector<std::string> row_b = RowOf(list.out, b->pid());
-  ASSERT_EQ(row_b.size(), 9u) << list.out;
+  ASSERT_EQ(row_b.size(), 10u) << list.out;
   EXPECT_EQ(row_b[1], "127.0.0.1:" + std::to_string(ports_b[0]) + " " + kArrow + " " + target +
                           ", 127.0.0.1:" + std::to_string(ports_b[1]) + " " + kArrow + " " +
                           target);
@@ -338,7 +339,7 @@ TEST_F(ListStopE2E, StopByPortThenByPidStopsOnlyTheMatchingTunnel) {
             "tether: no running tunnel matches ':" + std::to_string(ports_a[0]) + "'\n");
   AdminRun list = Admin({"list"});
   EXPECT_EQ(Lines(list.out).size(), 2u) << list.out;
-  EXPECT_EQ(RowOf(list.out, c->pid()).size(), 9u);
+  EXPECT_EQ(RowOf(list.out, c->pid()).size(), 10u);
 
   c->Signal(SIGTERM);
   ExpectStoppedCleanly(c, ports_c, "stopped by SIGTERM");
@@ -376,7 +377,7 @@ TEST_F(ListStopE2E, EntryOfSigkilledTunnelIsPrunedByTheNextTether) {
   EXPECT_EQ(RegistryNamesOf(a->pid()), std::vector<std::string>{});
   AdminRun list = Admin({"list"});
   EXPECT_EQ(Lines(list.out).size(), 2u) << list.out;
-  EXPECT_EQ(RowOf(list.out, b->pid()).size(), 9u);
+  EXPECT_EQ(RowOf(list.out, b->pid()).size(), 10u);
   b->Signal(SIGTERM);
   ExpectStoppedCleanly(b, ports_b, "stopped by SIGTERM");
 }

@@ -130,16 +130,16 @@ TEST(ListFormat, TableAlignsColumnsAndCountsTheArrowAsOneColumn) {
   EXPECT_EQ(
       FormatListTable({Sample(), silent}, 1000 + 90),
       "PID   FORWARDS                                   DESTINATION  UP      TTL LEFT  "
-      "TIED TO    CONNS  IN       OUT\n"
+      "TIED TO    CONNS  IN       OUT   STATE\n"
       "4242  127.0.0.1:5432 \u2192 db:5432, /tmp/s \u2192 /run/x  alice@db     1h2m3s  "
-      "6h57m57s  77 (bash)  2      2.0 KiB  10 B\n"
+      "6h57m57s  77 (bash)  2      2.0 KiB  10 B  up\n"
       "7     [::1]:1 \u2192 h:2                              db           1m30s   none      "
-      "77         ?      ?        ?\n");
+      "77         ?      ?        ?     ?\n");
 }
 
 TEST(ListFormat, EmptyTableIsTheHeader) {
   EXPECT_EQ(FormatListTable({}, 0),
-            "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT\n");
+            "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT  STATE\n");
   EXPECT_EQ(FormatListJson({}, 0), "[]\n");
 }
 
