@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -228,6 +230,99 @@ TEST_F(LogFormatE2E, BadFormatIsAUsageError) {
   ASSERT_TRUE(tether_);
   EXPECT_EQ(tether_->WaitExit(kExitTimeout), 64);
   EXPECT_EQ(tether_->Stderr(), "tether: --log-format: bad value 'yaml' (expected text or json)\n");
+}
+
+/// A datagram socket bound at `path`: a syslog of the test's own (what /dev/log is).
+UniqueFd BindSyslogSocket(const std::string& path) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (!fd || path.size() >= sizeof(address.sun_path)) return UniqueFd();
+  path.copy(address.sun_path, path.size());
+  if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return UniqueFd();
+  }
+  return fd;
+}
+
+/// argv that runs `command` in a private mount namespace whose /dev is a tmpfs holding the
+/// usual devices and, as /dev/log, the socket at `syslog_socket`: the machine's /dev (and
+/// its syslog) is never touched. `scratch` holds the namespace's view of the real /dev.
+std::vector<std::string> WithOwnSyslog(const std::string& scratch,
+                                       const std::string& syslog_socket,
+                                       const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {
+      "unshare", "--mount", "--propagation", "private", "sh", "-c",
+      "set -e; old=\"$0/dev\"; mkdir -p \"$old\"; mount --bind /dev \"$old\"; "
+      "mount -t tmpfs -o mode=0755 tmpfs /dev; "
+      "for n in null zero full random urandom; do touch \"/dev/$n\"; "
+      "mount --bind \"$old/$n\" \"/dev/$n\"; done; "
+      "touch /dev/log; mount --bind \"$1\" /dev/log; shift; exec \"$@\"",
+      scratch, syslog_socket};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+/// The JSON after "tether[PID]: " in a syslog datagram ("<30>Nov 25 22:40:01 tether[PID]:
+/// {...}"), with PID in *pid.
+std::optional<JsonValue> SyslogJson(const std::string& datagram, std::string* pid) {
+  static const std::regex kHeader(R"(^<[0-9]+>.*? tether\[([0-9]+)\]: )");
+  std::smatch match;
+  if (!std::regex_search(datagram, match, kHeader)) return std::nullopt;
+  *pid = match[1];
+  std::string error;
+  return ParseJsonObjectLine(datagram.substr(static_cast<size_t>(match.length(0))), &error);
+}
+
+// After -f has detached, with no -E, the log goes to syslog: still one JSON object per
+// event, tagged with the background process's pid.
+TEST_F(LogFormatE2E, AfterDashFJsonEventsGoToSyslog) {
+  std::string why;
+  if (!SshdServer::PrivateMountsUsable(&why)) GTEST_SKIP() << why;
+  const std::string socket_path = scratch_.Join("syslog.sock");
+  UniqueFd syslog = BindSyslogSocket(socket_path);
+  ASSERT_TRUE(syslog) << socket_path;
+  ASSERT_TRUE(SetIoTimeout(syslog.get(), seconds(10)));
+  const uint16_t port = FreeTcpPort();
+  std::vector<std::string> tether_argv = {TETHER_BINARY, "-f", "-v", "--log-format", "json",
+                                          "-p", std::to_string(sshd_->port()), "-i",
+                                          sshd_->user_key_path(), "-L",
+                                          ToEcho(std::to_string(port)),
+                                          sshd_->user() + "@127.0.0.1"};
+  std::string error;
+  std::unique_ptr<Subprocess> foreground = Subprocess::Start(
+      WithOwnSyslog(scratch_.path(), socket_path, tether_argv), sshd_->ClientProcessOptions(),
+      &error);
+  ASSERT_TRUE(foreground) << error;
+  ASSERT_EQ(foreground->WaitExit(kReadyTimeout), 0) << foreground->Stderr();
+  EchoThrough(port, "to the background");
+  std::string output;
+  ASSERT_TRUE(RunCommand({TETHER_BINARY, "stop", ":" + std::to_string(port)},
+                         sshd_->ClientProcessOptions(), seconds(30), &output, &error))
+      << error << output;
+
+  std::vector<std::string> events;
+  std::string daemon_pid;
+  for (char buffer[8192];;) {
+    const ssize_t n = recv(syslog.get(), buffer, sizeof(buffer), 0);
+    ASSERT_GT(n, 0) << "syslog ended before the stopping event; got " << events.size();
+    const std::string datagram(buffer, static_cast<size_t>(n));
+    std::string pid;
+    std::optional<JsonValue> event = SyslogJson(datagram, &pid);
+    ASSERT_TRUE(event) << "not a tether JSON syslog line: " << datagram;
+    EXPECT_EQ(Member(*event, "pid"), pid) << datagram;
+    daemon_pid = pid;
+    events.push_back(Member(*event, "event"));
+    if (events.back() == "stopping") break;
+  }
+  EXPECT_NE(std::find(events.begin(), events.end(), "client_accepted"), events.end());
+  EXPECT_EQ(std::find(events.begin(), events.end(), "forward_listening"), events.end())
+      << "logged before -f let go of the terminal, so on stderr";
+  EXPECT_NE(foreground->Stderr().find("\"forward_listening\""), std::string::npos)
+      << foreground->Stderr();
+  EXPECT_NE(daemon_pid, std::to_string(foreground->pid())) << "the background process logs";
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(std::stoi(daemon_pid)); }, kExitTimeout));
+  EXPECT_TRUE(PortIsFree(port));
 }
 
 }  // namespace
