@@ -495,6 +495,26 @@ TEST_F(TwoFactorAuth, WithoutAWayToAskForThePasswordFailsAfterTheKey) {
   EXPECT_TRUE(Contains(sshd_->sshd_log(), "Partial publickey for")) << sshd_->sshd_log();
 }
 
+// The second factor asked through PAM's conversation (keyboard-interactive), as servers
+// with one-time codes do; the password prompt is PAM's own.
+TEST_F(TwoFactorAuth, KeyThenKeyboardInteractiveThroughPamLogsIn) {
+  sshd_.reset();
+  SshdConfig cfg;
+  cfg.password = kPassword;
+  cfg.extra_config = {"UsePAM yes", "KbdInteractiveAuthentication yes",
+                      "PasswordAuthentication no", "PermitRootLogin yes",
+                      "AuthenticationMethods publickey,keyboard-interactive"};
+  ASSERT_TRUE(StartSshd(cfg));
+  auto tether = StartTether({}, AskpassAnswering(kPassword));
+  ASSERT_TRUE(tether);
+  ExpectForwardsThenStops(*tether);
+  EXPECT_EQ(AskpassCalls(askpass_log()), 1);
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Partial publickey for")) << sshd_->sshd_log();
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Accepted keyboard-interactive/pam for"))
+      << sshd_->sshd_log();
+  EXPECT_FALSE(Contains(tether->Stderr(), kPassword)) << tether->Stderr();
+}
+
 TEST_F(HostKeyAuth, TwoKeysRequiredAgentKeyThenFileKeyLogsIn) {
   SshdConfig cfg;
   cfg.extra_config = {"AuthenticationMethods publickey,publickey"};
