@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "tether/key_file.h"
+#include "tether/packet_pool.h"
 #include "tether/session_events.h"
 #include "tether/ssh_handles.h"
 
@@ -26,8 +27,9 @@ struct KbdContext {
 unsigned int ToUint(size_t n) { return static_cast<unsigned int>(n); }
 
 char* CopyForLibssh2(const std::string& text) {
-  // libssh2 frees the responses with its allocator, which is malloc by default.
-  char* copy = static_cast<char*>(malloc(text.size() + 1));
+  // libssh2 frees the responses with the session's allocator (SshSession installs
+  // packet_pool's), so they must come from it.
+  char* copy = static_cast<char*>(packet_pool::Allocate(text.size() + 1, nullptr));
   if (copy != nullptr) memcpy(copy, text.c_str(), text.size() + 1);
   return copy;
 }

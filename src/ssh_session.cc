@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "tether/logging.h"
+#include "tether/packet_pool.h"
 
 namespace tether {
 namespace {
@@ -43,9 +44,9 @@ std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionC
                                                  int signal_fd, WaitBackground* background,
                                                  Failure* failure,
                                                  std::vector<std::string>* warnings) {
-  SessionPtr handle(libssh2_session_init());
+  SessionPtr handle(packet_pool::InitSession());
   if (!handle) {
-    *failure = {ExitCode::kInternal, "libssh2_session_init failed"};
+    *failure = {ExitCode::kInternal, "libssh2_session_init_ex failed"};
     return nullptr;
   }
   libssh2_session_set_blocking(handle.get(), 0);

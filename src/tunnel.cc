@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "tether/logging.h"
+#include "tether/packet_pool.h"
 
 namespace tether {
 namespace {
@@ -528,7 +529,10 @@ void Tunnel::SweepConnections() {
                      closing_ids_.end());
   // glibc keeps freed buffers in its heap; once idle, give them back so that an idle tunnel
   // is as small after a burst of traffic as before it.
-  if (had_connections && connections_.empty()) malloc_trim(0);
+  if (had_connections && connections_.empty()) {
+    packet_pool::ReleaseFreeBlocks();
+    malloc_trim(0);
+  }
 }
 
 void Tunnel::SessionLost(std::string why) {
