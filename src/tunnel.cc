@@ -19,9 +19,20 @@ namespace {
 constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr int kMaxSettleRounds = 16;
 constexpr int kMaxServicePasses = 4;
-// libssh2's defaults; the window bounds what the server may send before we read it.
-constexpr unsigned int kChannelWindow = 2 * 1024 * 1024;
+// The window bounds what the server may send on a channel before we read it. libssh2's
+// default (2 MiB) goes to a lone connection; with more open, their windows share a budget,
+// down to 256 KiB each. Everything the server may have in flight sits in front of the next
+// channel-open confirmation (libssh2 1.10 opens one channel at a time), so with 100 busy
+// 2 MiB windows each open waited ~200 MiB of data: bench/run's 100 streams took 20-30 s to
+// all flow (some never did), 9-23 s with 256 KiB windows.
+constexpr unsigned int kChannelWindowBudget = 2 * 1024 * 1024;
+constexpr unsigned int kMinChannelWindow = 256 * 1024;
 constexpr unsigned int kChannelPacket = 32768;
+
+unsigned int ChannelWindow(size_t connections) {
+  size_t share = kChannelWindowBudget / std::max<size_t>(connections, 1);
+  return static_cast<unsigned int>(std::max<size_t>(share, kMinChannelWindow));
+}
 // A channel type no server implements: opening it costs one round trip and is always
 // refused, which makes libssh2 read (and answer) whatever the server sent meanwhile.
 constexpr char kProbeChannelType[] = "tether-probe@tether";
@@ -349,6 +360,7 @@ void Tunnel::BeginOpen() {
     open_message_ = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
                                             : DirectTcpipMessage(forward.target, host, port);
     open_type_ = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
+    open_window_ = ChannelWindow(connection_count());
     opening_ = id;
   }
 }
@@ -361,11 +373,11 @@ void Tunnel::ContinueOpen() {
     LIBSSH2_SESSION* session = session_->get();
     LIBSSH2_CHANNEL* channel =
         probing_ ? libssh2_channel_open_ex(session, kProbeChannelType,
-                                           sizeof(kProbeChannelType) - 1, kChannelWindow,
+                                           sizeof(kProbeChannelType) - 1, kMinChannelWindow,
                                            kChannelPacket, nullptr, 0)
                  : libssh2_channel_open_ex(
                        session, open_type_.c_str(), static_cast<unsigned int>(open_type_.size()),
-                       kChannelWindow, kChannelPacket,
+                       open_window_, kChannelPacket,
                        open_message_.data(), static_cast<unsigned int>(open_message_.size()));
     int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
     if (rc == LIBSSH2_ERROR_EAGAIN) {

@@ -118,6 +118,7 @@ class Tunnel {
   bool probing_ = false;                  ///< a transport probe open is in flight
   std::string open_type_;                 ///< channel type of the open in flight
   std::string open_message_;              ///< must stay unchanged while an open repeats
+  unsigned int open_window_ = 0;          ///< likewise: the window that open asks for
   std::optional<PendingSend> pending_;
   bool ssh_readable_ = false;
   bool transport_read_ = false;  ///< some libssh2 call read the socket in this pump
