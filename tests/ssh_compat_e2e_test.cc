@@ -52,6 +52,11 @@ class SshCompatE2E : public E2EFixture {
     return std::to_string(local_port_) + ":" + EchoTarget();
   }
 
+  /// Runs `tether ARGS` and `ssh ARGS` (ARGS hold -G) in the client environment; their
+  /// settings go to *ours and *theirs. False (after a test failure) if either fails.
+  bool BothDashG(const std::vector<std::string>& args, std::map<std::string, std::string>* ours,
+                 std::map<std::string, std::string>* theirs);
+
   /// Forwards, echoes a byte, then stops on SIGTERM: exit 0, process gone, port free.
   void ExpectWorksThenStops(Subprocess* tether) {
     ASSERT_TRUE(WaitForForwarding(*tether, 1, kReady)) << Diagnostics(tether, *sshd_);
@@ -254,6 +259,24 @@ std::map<std::string, std::string> Settings(const std::string& text) {
   return settings;
 }
 
+bool SshCompatE2E::BothDashG(const std::vector<std::string>& args,
+                             std::map<std::string, std::string>* ours,
+                             std::map<std::string, std::string>* theirs) {
+  Subprocess* tether = LaunchRaw(args);
+  if (tether == nullptr) return false;
+  const int exit_code = RunToEnd(tether);
+  EXPECT_EQ(exit_code, 0) << tether->Stderr();
+  std::vector<std::string> ssh_argv = {"ssh"};
+  ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
+  std::string ssh_output, ssh_error;
+  const bool ssh_ok = RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10),
+                                 &ssh_output, &ssh_error);
+  EXPECT_TRUE(ssh_ok) << ssh_error;
+  *ours = Settings(tether->Stdout());
+  *theirs = Settings(ssh_output);
+  return exit_code == 0 && ssh_ok;
+}
+
 TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
   const std::string config = sshd_->dir() + "/config";
   ASSERT_TRUE(WriteFile(
@@ -268,26 +291,16 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
       // difference that lets the tests give tether a home of its own).
       "  UserKnownHostsFile " + sshd_->dir() + "/kh1 " + sshd_->dir() + "/kh2\n"
       "Host *\n  User nobody\n  Port 1\n  NumberOfPasswordPrompts 2\n  BatchMode yes\n"));
-  const std::vector<std::string> args = {"-G", "-F", config, "-o", "GatewayPorts=yes", "db"};
-  Subprocess* tether = LaunchRaw(args);
-  ASSERT_TRUE(tether);
-  ASSERT_EQ(RunToEnd(tether), 0) << tether->Stderr();
-  std::vector<std::string> ssh_argv = {"ssh"};
-  ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
-  std::string ssh_output, ssh_error;
-  ASSERT_TRUE(RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10), &ssh_output,
-                         &ssh_error))
-      << ssh_error;
-  const auto ours = Settings(tether->Stdout());
-  const auto theirs = Settings(ssh_output);
+  std::map<std::string, std::string> ours, theirs;
+  ASSERT_TRUE(BothDashG({"-G", "-F", config, "-o", "GatewayPorts=yes", "db"}, &ours, &theirs));
   for (const char* key :
        {"user", "hostname", "port", "localforward", "ciphers", "macs", "hashknownhosts",
         "stricthostkeychecking", "connectionattempts", "connecttimeout", "addressfamily",
         "serveraliveinterval", "serveralivecountmax", "bindaddress", "kexalgorithms",
         "numberofpasswordprompts", "batchmode", "gatewayports", "userknownhostsfile",
         "globalknownhostsfile"}) {
-    ASSERT_TRUE(theirs.count(key)) << key << " missing from ssh -G:\n" << ssh_output;
-    ASSERT_TRUE(ours.count(key)) << key << " missing from tether -G:\n" << tether->Stdout();
+    ASSERT_TRUE(theirs.count(key)) << key << " missing from ssh -G";
+    ASSERT_TRUE(ours.count(key)) << key << " missing from tether -G";
     EXPECT_EQ(ours.at(key), theirs.at(key)) << key;
   }
   EXPECT_TRUE(sshd_->ConnectionPids().empty()) << "-G must not connect";
@@ -303,17 +316,8 @@ TEST_F(SshCompatE2E, DashGShowsTheJumpHostsAsSshDashGDoes) {
     std::vector<std::string> args = {"-G", "-F", config};
     args.insert(args.end(), jump.begin(), jump.end());
     args.push_back("db");
-    Subprocess* tether = LaunchRaw(args);
-    ASSERT_TRUE(tether);
-    ASSERT_EQ(RunToEnd(tether), 0) << tether->Stderr();
-    std::vector<std::string> ssh_argv = {"ssh"};
-    ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
-    std::string ssh_output, ssh_error;
-    ASSERT_TRUE(RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10), &ssh_output,
-                           &ssh_error))
-        << ssh_error;
-    const auto ours = Settings(tether->Stdout());
-    const auto theirs = Settings(ssh_output);
+    std::map<std::string, std::string> ours, theirs;
+    ASSERT_TRUE(BothDashG(args, &ours, &theirs));
     const std::string label = jump.empty() ? "(file)" : jump.back();
     ASSERT_EQ(ours.count("proxyjump"), theirs.count("proxyjump")) << label;
     if (theirs.count("proxyjump")) {
