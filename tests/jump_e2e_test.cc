@@ -112,6 +112,14 @@ class JumpE2E : public E2EFixture {
     return ports.empty() ? 0 : ports[0];
   }
 
+  /// StartReady through the jump host with keepalives every second, `count` unanswered
+  /// ones making a server count as gone: how the silence tests start.
+  uint16_t StartWithKeepalive(const std::string& config, int count, Subprocess** tether) {
+    return StartReady({"-F", config, "-J", "jump", "--keepalive", "1s", "--keepalive-count",
+                       std::to_string(count), "-L", ToEcho(), "target"},
+                      tether);
+  }
+
   std::string Logs(const Subprocess* tether) const {
     return Diagnostics(tether, *jump_) + "\n--- target sshd\n" + target_->sshd_log();
   }
@@ -309,10 +317,7 @@ TEST_F(JumpE2E, ForwardingRefusedByJumpHostExits69) {
 TEST_F(JumpE2E, StoppedJumpHostIsDeclaredDeadBy74) {
   const std::string config = WriteConfig(StandardConfig());
   Subprocess* tether = nullptr;
-  const uint16_t port =
-      StartReady({"-F", config, "-J", "jump", "--keepalive", "1s", "--keepalive-count", "3", "-L",
-                  ToEcho(), "target"},
-                 &tether);
+  const uint16_t port = StartWithKeepalive(config, 3, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   std::string why;
   ASSERT_TRUE(BulkEchoMatches(port, 1, &why)) << why;
@@ -332,10 +337,7 @@ TEST_F(JumpE2E, BlackholedJumpLinkIsDeclaredDeadBy74) {
   ASSERT_NE(proxy, nullptr) << error;
   const std::string config = ConfigThroughProxy(*proxy);
   Subprocess* tether = nullptr;
-  const uint16_t port =
-      StartReady({"-F", config, "-J", "jump", "--keepalive", "1s", "--keepalive-count", "2", "-L",
-                  ToEcho(), "target"},
-                 &tether);
+  const uint16_t port = StartWithKeepalive(config, 2, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   proxy->Pause();
   EXPECT_EQ(tether->WaitExit(seconds(10)), kExitConnectionLost) << Logs(tether);
@@ -347,10 +349,7 @@ TEST_F(JumpE2E, BlackholedJumpLinkIsDeclaredDeadBy74) {
 TEST_F(JumpE2E, StoppedTargetBehindLiveJumpHostIsBlamedOnTheTarget) {
   const std::string config = WriteConfig(StandardConfig());
   Subprocess* tether = nullptr;
-  const uint16_t port =
-      StartReady({"-F", config, "-J", "jump", "--keepalive", "1s", "--keepalive-count", "2", "-L",
-                  ToEcho(), "target"},
-                 &tether);
+  const uint16_t port = StartWithKeepalive(config, 2, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   ASSERT_GT(target_->SignalConnections(SIGSTOP), 0);
   const std::optional<int> code = tether->WaitExit(seconds(10));

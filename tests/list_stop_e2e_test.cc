@@ -149,6 +149,13 @@ class ListStopE2E : public E2EFixture {
     return names;
   }
 
+  /// `tether list` shows exactly one tunnel, `tether`, with every column filled.
+  void ExpectListsOnly(const Subprocess& tether) {
+    AdminRun list = Admin({"list"});
+    EXPECT_EQ(Lines(list.out).size(), 2u) << list.out;
+    EXPECT_EQ(RowOf(list.out, tether.pid()).size(), 10u);
+  }
+
   /// Exit 0 with the stop line in its log, gone, its ports free, out of the registry.
   void ExpectStoppedCleanly(Subprocess* tether, const std::vector<uint16_t>& ports,
                             const std::string& log_line) {
@@ -337,9 +344,7 @@ TEST_F(ListStopE2E, StopByPortThenByPidStopsOnlyTheMatchingTunnel) {
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_EQ(again.err,
             "tether: no running tunnel matches ':" + std::to_string(ports_a[0]) + "'\n");
-  AdminRun list = Admin({"list"});
-  EXPECT_EQ(Lines(list.out).size(), 2u) << list.out;
-  EXPECT_EQ(RowOf(list.out, c->pid()).size(), 10u);
+  ExpectListsOnly(*c);
 
   c->Signal(SIGTERM);
   ExpectStoppedCleanly(c, ports_c, "stopped by SIGTERM");
@@ -375,9 +380,7 @@ TEST_F(ListStopE2E, EntryOfSigkilledTunnelIsPrunedByTheNextTether) {
   Subprocess* b = StartReady(1, {}, &ports_b);
   ASSERT_TRUE(b);
   EXPECT_EQ(RegistryNamesOf(a->pid()), std::vector<std::string>{});
-  AdminRun list = Admin({"list"});
-  EXPECT_EQ(Lines(list.out).size(), 2u) << list.out;
-  EXPECT_EQ(RowOf(list.out, b->pid()).size(), 10u);
+  ExpectListsOnly(*b);
   b->Signal(SIGTERM);
   ExpectStoppedCleanly(b, ports_b, "stopped by SIGTERM");
 }
