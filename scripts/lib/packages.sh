@@ -5,7 +5,7 @@
 #   install_packages scripts/test [EXTRA_PACKAGE]...
 
 readonly TETHER_PACKAGES=(
-  build-essential cmake pkg-config libssh2-1-dev libcli11-dev libspdlog-dev libgtest-dev
+  build-essential cmake pkg-config libssh2-1-dev libssl-dev libcli11-dev libspdlog-dev libgtest-dev
   libgmock-dev libcrypt-dev openssh-server openssh-client groff-base man-db tmux
   zsh dpkg-dev
 )
