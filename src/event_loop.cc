@@ -80,7 +80,30 @@ int EventLoop::TimeoutUntilNextTimer(std::chrono::milliseconds max_wait) const {
   return static_cast<int>(std::min<int64_t>(ms, int64_t{24} * 3600 * 1000));
 }
 
+EventLoop::HookId EventLoop::AddBeforeWait(BeforeWaitHook hook) {
+  HookId id = next_hook_id_++;
+  hooks_.emplace(id, std::move(hook));
+  return id;
+}
+
+void EventLoop::RemoveBeforeWait(HookId id) { hooks_.erase(id); }
+
+bool EventLoop::RunHooks() {
+  bool more = false;
+  // By id, looked up each time: a hook may remove itself or another one.
+  for (HookId id = 0;;) {
+    auto it = hooks_.upper_bound(id);
+    if (it == hooks_.end() || stopping_) break;
+    id = it->first;
+    BeforeWaitHook hook = it->second;  // a copy: the hook may remove itself
+    more = hook() || more;
+  }
+  deferred_work_ = more;
+  return more;
+}
+
 void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
+  if (!stopping_ && RunHooks()) max_wait = std::chrono::milliseconds(0);
   epoll_event events[kMaxEventsPerWait];
   int n = epoll_wait(epoll_fd_.get(), events, kMaxEventsPerWait, TimeoutUntilNextTimer(max_wait));
   for (int i = 0; i < n && !stopping_; ++i) {
@@ -93,6 +116,7 @@ void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
     callback(events[i].events);
   }
   if (!stopping_) DispatchDueTimers();
+  if (!stopping_) RunHooks();
 }
 
 void EventLoop::DispatchDueTimers() {

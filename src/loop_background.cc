@@ -17,6 +17,7 @@ bool LoopBackground::Service(std::span<const pollfd> ready, Failure* failure) {
 }
 
 std::chrono::milliseconds LoopBackground::MaxWait() const {
+  if (loop_->has_deferred_work()) return std::chrono::milliseconds(0);
   const std::chrono::milliseconds until = loop_->TimeUntilNextTimer(std::chrono::milliseconds(-1));
   return until.count() < 0 ? WaitBackground::MaxWait() : until;
 }

@@ -126,7 +126,7 @@ class ActiveRun {
         loop_(loop),
         chain_(std::move(chain)),
         session_(chain_->destination()),
-        tunnel_(loop, session_, plan.forwards, std::move(listeners)),
+        tunnel_(loop, session_, plan.forwards, std::move(listeners), plan.session.target.timeout),
         lifetime_(loop, [this](StopReason reason) { RequestStop(std::move(reason)); }),
         command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
         status_line_(status_line) {}
@@ -211,7 +211,7 @@ void ActiveRun::StartSession() {
   chain_->Start(loop_, [this](StopReason reason) { OnSessionLost(std::move(reason)); });
   keepalive_ = std::make_unique<Keepalive>(
       loop_, session_, plan_.options.keepalive_interval, plan_.options.keepalive_count,
-      [this] { tunnel_.SendKeepalive(); },
+      [this] { tunnel_.SendKeepalive(session_); },
       [this](StopReason reason) { chain_->ReportSilence(std::move(reason)); });
   keepalive_->Start();
 }
@@ -242,7 +242,7 @@ void ActiveRun::OnSessionLost(StopReason reason) {
 void ActiveRun::BeginReconnecting() {
   if (stop_reason_) return;  // ending anyway (a command is being stopped)
   // Clients wait for the next session as long as a connect may take.
-  tunnel_.Detach(plan_.session.target.timeout);
+  tunnel_.Detach();
   keepalive_.reset();
   session_->Disconnect("tether reconnecting", kLostDisconnectBudget);
   chain_->Shutdown(kLostDisconnectBudget);
@@ -440,7 +440,7 @@ void ActiveRun::Shutdown() {
   // Then out of the registry: from here on nothing answers on the control socket.
   control_.reset();
   registration_.reset();
-  tunnel_.CloseConnections(kDisconnectBudget);
+  tunnel_.CloseConnections();
   if (attempt_timer_) loop_->CancelTimer(*attempt_timer_);
   keepalive_.reset();
   if (!chain_) return;  // lost, and not back

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "tether/logging.h"
 #include "tether/packet_pool.h"
@@ -17,8 +18,6 @@ namespace tether {
 namespace {
 
 constexpr int kMaxAcceptsPerWakeup = 64;
-constexpr int kMaxSettleRounds = 16;
-constexpr int kMaxServicePasses = 4;
 // The window bounds what the server may send on a channel before we read it. libssh2's
 // default (2 MiB) goes to a lone connection; with more open, their windows share a budget,
 // down to 256 KiB each. Everything the server may have in flight sits in front of the next
@@ -27,16 +26,11 @@ constexpr int kMaxServicePasses = 4;
 // all flow (some never did), 9-23 s with 256 KiB windows.
 constexpr unsigned int kChannelWindowBudget = 2 * 1024 * 1024;
 constexpr unsigned int kMinChannelWindow = 256 * 1024;
-constexpr unsigned int kChannelPacket = 32768;
 
 unsigned int ChannelWindow(size_t connections) {
   size_t share = kChannelWindowBudget / std::max<size_t>(connections, 1);
   return static_cast<unsigned int>(std::max<size_t>(share, kMinChannelWindow));
 }
-// A channel type no server implements: opening it costs one round trip and is always
-// refused, which makes libssh2 read (and answer) whatever the server sent meanwhile.
-constexpr char kProbeChannelType[] = "tether-probe@tether";
-
 void AppendU32(std::string* out, uint32_t value) {
   uint32_t be = htonl(value);
   out->append(reinterpret_cast<const char*>(&be), 4);
@@ -92,103 +86,117 @@ std::string StreamLocalMessage(const Endpoint& target) {
 }  // namespace
 
 Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
-               std::vector<Listener> listeners)
+               std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout)
     : loop_(loop),
-      session_(session),
       forwards_(std::move(forwards)),
-      listeners_(std::move(listeners)) {}
+      listeners_(std::move(listeners)),
+      connect_timeout_(connect_timeout) {
+  drivers_.push_back(Route{MakeDriver(session), 0});
+}
 
 Tunnel::~Tunnel() {
-  if (pump_timer_) loop_->CancelTimer(*pump_timer_);
-  if (hold_timer_) loop_->CancelTimer(*hold_timer_);
+  if (hook_) loop_->RemoveBeforeWait(*hook_);
+  if (wait_timer_) loop_->CancelTimer(*wait_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
   }
-  if (session_ != nullptr) loop_->Unwatch(session_->fd());
+  for (Route& route : drivers_) loop_->Unwatch(route.driver->session()->fd());
+}
+
+std::unique_ptr<SessionDriver> Tunnel::MakeDriver(SshSession* session) {
+  auto driver = std::make_unique<SessionDriver>(session);
+  SessionDriver* raw = driver.get();
+  SessionDriver::Callbacks callbacks;
+  callbacks.opened = [this, raw](uint64_t id, LIBSSH2_CHANNEL* channel, const std::string& error) {
+    OnOpened(raw, id, channel, error);
+  };
+  callbacks.served = [this](Connection* connection, const std::string& failure) {
+    OnServed(connection, failure);
+  };
+  callbacks.released = [this](Connection* connection) { OnReleased(connection); };
+  callbacks.lost = [this, raw](const std::string& why) { OnDriverLost(raw, why); };
+  driver->set_callbacks(std::move(callbacks));
+  return driver;
 }
 
 void Tunnel::Start() {
   for (size_t i = 0; i < listeners_.size(); ++i) {
     loop_->Watch(listeners_[i].fd.get(), EPOLLIN, [this, i](uint32_t) { OnListenerReadable(i); });
   }
-  loop_->Watch(session_->fd(), EPOLLIN, [this](uint32_t events) { OnSshEvent(events); });
+  for (Route& route : drivers_) {
+    SessionDriver* driver = route.driver.get();
+    loop_->Watch(driver->session()->fd(), EPOLLIN,
+                 [this, driver](uint32_t events) { OnSshEvent(driver, events); });
+  }
+  hook_ = loop_->AddBeforeWait([this] { return Step(); });
 }
 
-void Tunnel::Detach(std::chrono::milliseconds hold_limit) {
-  if (pump_timer_) loop_->CancelTimer(*pump_timer_);
-  pump_timer_.reset();
-  if (session_ != nullptr) loop_->Unwatch(session_->fd());
-  if (opening_) open_queue_.push_front(*opening_);  // its open died with the session
-  for (auto it = connections_.begin(); it != connections_.end();) {
-    Connection* connection = it->second.get();
-    const bool waiting = connection->channel() == nullptr && !connection->closing();
-    if (waiting) {
-      ++it;
-      continue;
+void Tunnel::Detach() {
+  detached_ = true;
+  first_lost_.reset();
+  first_lost_reported_ = false;
+  extra_lost_.clear();
+  std::deque<uint64_t> unanswered;
+  for (Route& route : drivers_) {
+    for (uint64_t id : route.driver->TakeWaitingOpens()) unanswered.push_back(id);
+    loop_->Unwatch(route.driver->session()->fd());
+  }
+  open_queue_.insert(open_queue_.begin(), unanswered.begin(), unanswered.end());
+  std::vector<uint64_t> carried;
+  for (auto& [id, connection] : connections_) {
+    if (connection->channel() != nullptr || connection->closing()) carried.push_back(id);
+  }
+  for (uint64_t id : carried) {
+    Connection* connection = Find(id);
+    if (!connection->closing()) {
+      DropConnection(id, "closed: connection to the server lost");
     }
-    if (!connection->closing()) DropConnection(connection->id(), "closed: connection to the server lost");
-    if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
-    finished_traffic_.to_server += connection->bytes_up();
-    finished_traffic_.from_server += connection->bytes_down();
-    it = connections_.erase(it);  // its channel goes with the session
+    Erase(id);  // its channel goes with the session
   }
-  closing_ids_.clear();
-  pending_.reset();
-  opening_.reset();
-  probing_ = false;
-  session_ = nullptr;
-  session_lost_ = true;
-  hold_limit_ = hold_limit;
-  for (uint64_t id : open_queue_) {
-    if (Find(id) != nullptr) Hold(id);
-  }
+  closing_count_ = 0;
+  driver_of_.clear();
+  drivers_.clear();
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
 void Tunnel::Attach(SshSession* session) {
-  if (hold_timer_) loop_->CancelTimer(*hold_timer_);
-  hold_timer_.reset();
-  held_.clear();
-  session_ = session;
-  session_lost_ = false;
-  ssh_readable_ = false;
-  loop_->Watch(session_->fd(), EPOLLIN, [this](uint32_t events) { OnSshEvent(events); });
-  Pump();
+  detached_ = false;
+  drivers_.push_back(Route{MakeDriver(session), 0});
+  SessionDriver* driver = drivers_.back().driver.get();
+  loop_->Watch(session->fd(), EPOLLIN,
+               [this, driver](uint32_t events) { OnSshEvent(driver, events); });
 }
 
-void Tunnel::Hold(uint64_t id) {
-  held_.emplace_back(EventLoop::Clock::now() + hold_limit_, id);
-  ArmHoldTimer();
+void Tunnel::AddSession(SshSession* session) {
+  drivers_.push_back(Route{MakeDriver(session), 0});
+  SessionDriver* driver = drivers_.back().driver.get();
+  loop_->Watch(session->fd(), EPOLLIN,
+               [this, driver](uint32_t events) { OnSshEvent(driver, events); });
 }
 
-void Tunnel::ArmHoldTimer() {
-  if (hold_timer_ || held_.empty()) return;
-  hold_timer_ = loop_->AddTimer(held_.front().first, [this] {
-    hold_timer_.reset();
-    ExpireHeld();
-  });
-}
-
-void Tunnel::ExpireHeld() {
-  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
-  while (!held_.empty() && held_.front().first <= now) {
-    const uint64_t id = held_.front().second;
-    held_.pop_front();
-    Connection* connection = Find(id);
-    if (connection == nullptr || connection->closing()) continue;
-    LogEvent(spdlog::level::warn, "client_closed",
-             "connection #{connection} from {peer} closed: no connection to the server within "
-             "{seconds}s",
-             {{"connection", id},
-              {"peer", connection->peer()},
-              {"forward", ForwardAddress(connection->forward_index())},
-              {"reason", "server unreachable"},
-              {"seconds", static_cast<uint64_t>(hold_limit_.count() / 1000)}});
-    DropConnection(id, "");
+void Tunnel::RemoveSession(SshSession* session) {
+  Route* route = RouteOf(session);
+  if (route == nullptr || route == &drivers_.front()) return;
+  SessionDriver* driver = route->driver.get();
+  std::vector<uint64_t> unanswered = driver->TakeWaitingOpens();
+  open_queue_.insert(open_queue_.begin(), unanswered.begin(), unanswered.end());
+  std::vector<uint64_t> carried;
+  for (const auto& [id, owner] : driver_of_) {
+    if (owner == driver) carried.push_back(id);
   }
-  SweepConnections();
-  ArmHoldTimer();
+  for (uint64_t id : carried) {
+    Connection* connection = Find(id);
+    driver_of_.erase(id);
+    if (connection == nullptr) continue;
+    if (connection->channel() == nullptr && !connection->closing()) continue;  // re-queued
+    if (connection->closing()) --closing_count_;
+    DropConnection(id, "closed: its session to the server was lost");
+    Erase(id);
+  }
+  loop_->Unwatch(session->fd());
+  drivers_.erase(drivers_.begin() + (route - drivers_.data()));
+  if (on_connection_count_) on_connection_count_(connection_count());
 }
 
 void Tunnel::CloseListeners() {
@@ -200,11 +208,9 @@ void Tunnel::CloseListeners() {
   }
 }
 
-void Tunnel::CloseConnections(std::chrono::milliseconds budget) {
-  (void)budget;  // channels are closed by the session's disconnect, which is bounded
+void Tunnel::CloseConnections() {
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
-    if (!connection->closing()) closing_ids_.push_back(id);
     connection->MarkClosing();
   }
   open_queue_.clear();
@@ -224,24 +230,28 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
       }
       break;
     }
-    int one = 1;
-    setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    std::string host;
-    uint16_t port = 0;
-    std::string peer = PeerName(address, &host, &port);
-    uint64_t id = next_id_++;
-    auto connection =
-        std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
-    LogEvent(spdlog::level::debug, "client_accepted", "connection #{connection} from {peer} on {forward}",
-             {{"connection", id}, {"peer", peer}, {"forward", listener.address}});
-    Connection* raw = connection.get();
-    connections_[id] = std::move(connection);
-    open_queue_.push_back(id);
-    if (session_ == nullptr) Hold(id);
-    UpdateClientInterest(raw);
+    Accept(listener, std::move(client), address);
   }
   if (on_connection_count_) on_connection_count_(connection_count());
-  Pump();
+}
+
+void Tunnel::Accept(const Listener& listener, UniqueFd client, const sockaddr_storage& address) {
+  int one = 1;
+  setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::string host;
+  uint16_t port = 0;
+  std::string peer = PeerName(address, &host, &port);
+  uint64_t id = next_id_++;
+  auto connection =
+      std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
+  LogEvent(spdlog::level::debug, "client_accepted", "connection #{connection} from {peer} on {forward}",
+           {{"connection", id}, {"peer", peer}, {"forward", listener.address}});
+  Connection* raw = connection.get();
+  connections_[id] = std::move(connection);
+  open_queue_.push_back(id);
+  waiting_.emplace_back(EventLoop::Clock::now() + connect_timeout_, id);
+  ArmWaitTimer();
+  UpdateClientInterest(raw);
 }
 
 void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
@@ -255,242 +265,181 @@ void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
   } else if ((events & EPOLLOUT) != 0 && !connection->WriteToClient()) {
     failure = "client went away";
   }
-  if (failure != nullptr) {
-    DropConnection(id, failure);
-  } else if (connection->channel() == nullptr || pending_ || session_lost_) {
-    UpdateClientInterest(connection);
-  } else {
-    uint64_t received = session_->inbound().bytes;
-    ServiceConnection(connection);
-    // Only when that call read from the socket can other channels have new data.
-    if (session_->inbound().bytes != received) ServiceAll();
-  }
-  FinishPump();
+  if (failure != nullptr) return DropConnection(id, failure);
+  UpdateClientInterest(connection);
+  auto owner = driver_of_.find(id);
+  if (owner != driver_of_.end()) owner->second->MarkActive(connection);
 }
 
-void Tunnel::OnSshEvent(uint32_t events) {
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ssh_readable_ = true;
-  Pump();
+void Tunnel::OnSshEvent(SessionDriver* driver, uint32_t events) {
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) driver->NoteReadable();
 }
 
-void Tunnel::Pump() {
-  if (session_lost_) return;
-  transport_read_ = false;
-  if (pending_ && !FinishPendingSend()) return UpdateSshInterest();
-  ContinueOpen();
-  ServiceAll();
-  if (ssh_readable_ && !transport_read_ && !pending_ && !session_lost_) ProbeTransport();
-  ssh_readable_ = false;
-  FinishPump();
-}
-
-void Tunnel::ServiceAll() {
-  // Every channel read drains the socket into libssh2's packet queue, so a channel visited
-  // early in a pass may have data by the end of it: pass again while anything arrived.
-  // Under a steady flow something always arrives, so the passes are bounded (FinishPump
-  // continues later) and a channel open in flight gets its turn between passes: otherwise
-  // new connections wait for the flow to pause.
-  for (int pass = 0; pass < kMaxServicePasses && !pending_ && !session_lost_; ++pass) {
-    uint64_t received = session_->inbound().bytes;
-    socket_drained_ = false;
-    for (auto& [id, connection] : connections_) {
-      if (!ServiceConnection(connection.get())) return;
+bool Tunnel::Step() {
+  if (detached_) return false;
+  bool more = false;
+  // Each driver's step may free an open slot: hand it the next open and step again, so that
+  // an answer and the next open go out in the same wake-up.
+  for (int round = 0; round < 4; ++round) {
+    AssignOpens();
+    more = false;
+    for (size_t i = 0; i < drivers_.size(); ++i) {
+      SessionDriver* driver = drivers_[i].driver.get();
+      more = driver->Step() || more;
     }
-    if (session_->inbound().bytes == received) return;
-    ContinueOpen();
+    if (!AssignOpens()) break;
+    more = true;
   }
-  unsettled_ = true;  // data may wait in libssh2's queue, which no socket event announces
+  for (Route& route : drivers_) UpdateSshInterest(route.driver.get());
+  HandleLosses();
+  if (!detached_ && on_opens_queued_ && !open_queue_.empty()) on_opens_queued_();
+  return more && !detached_;
 }
 
-void Tunnel::FinishPump() {
-  // Opens and channel closes read the socket too, and whatever they queue for other
-  // channels is announced by no further event: settle until nothing new arrives.
-  for (int round = 0; !pending_ && !session_lost_; ++round) {
-    if (round == kMaxSettleRounds) {
-      unsettled_ = true;
-      break;
-    }
-    uint64_t received = session_->inbound().bytes;
-    ContinueOpen();
-    if (!pending_ && !session_lost_) FreeClosedChannels();
-    if (session_->inbound().bytes == received) break;
-    ServiceAll();
-  }
-  // Keep the loop responsive (accepts, other clients, timers): finish on the next turn.
-  if (unsettled_ && !pending_ && !session_lost_) SchedulePump();
-  unsettled_ = false;
-  SweepConnections();
-  UpdateSshInterest();
-}
-
-void Tunnel::SchedulePump() {
-  if (pump_timer_) return;
-  pump_timer_ = loop_->AddTimer(EventLoop::Clock::now(), [this] {
-    pump_timer_.reset();
-    Pump();
-  });
-}
-
-bool Tunnel::FinishPendingSend() {
-  PendingSend pending = *pending_;
-  pending_.reset();
-  transport_read_ = true;
-  if (pending.op == ChannelOp::kOpen) {
-    ContinueOpen();
-    return !pending_;
-  }
-  Connection* connection = Find(pending.connection_id);
-  if (connection == nullptr) return true;
-  return Handle(connection, pending.op, connection->Retry(pending.op));
-}
-
-void Tunnel::BeginOpen() {
-  while (!opening_ && !probing_ && !open_queue_.empty()) {
-    uint64_t id = open_queue_.front();
-    open_queue_.pop_front();
-    Connection* connection = Find(id);
-    if (connection == nullptr || connection->closing()) continue;
-    const ForwardSpec& forward = forwards_[connection->forward_index()];
-    std::string host;
-    uint16_t port = 0;
-    sockaddr_storage address{};
-    socklen_t length = sizeof(address);
-    getpeername(connection->client_fd(), reinterpret_cast<sockaddr*>(&address), &length);
-    PeerName(address, &host, &port);
-    open_message_ = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
-                                            : DirectTcpipMessage(forward.target, host, port);
-    open_type_ = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
-    open_window_ = ChannelWindow(connection_count());
-    opening_ = id;
-  }
-}
-
-void Tunnel::ContinueOpen() {
-  for (;;) {
-    BeginOpen();
-    if (pending_ || session_lost_ || (!opening_ && !probing_)) return;
-    transport_read_ = true;
-    LIBSSH2_SESSION* session = session_->get();
-    LIBSSH2_CHANNEL* channel =
-        probing_ ? libssh2_channel_open_ex(session, kProbeChannelType,
-                                           sizeof(kProbeChannelType) - 1, kMinChannelWindow,
-                                           kChannelPacket, nullptr, 0)
-                 : libssh2_channel_open_ex(
-                       session, open_type_.c_str(), static_cast<unsigned int>(open_type_.size()),
-                       open_window_, kChannelPacket,
-                       open_message_.data(), static_cast<unsigned int>(open_message_.size()));
-    int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
-    if (rc == LIBSSH2_ERROR_EAGAIN) {
-      if (libssh2_session_block_directions(session) & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
-        pending_ = PendingSend{0, ChannelOp::kOpen};
+bool Tunnel::AssignOpens() {
+  bool assigned = false;
+  for (Route& route : drivers_) {
+    SessionDriver* driver = route.driver.get();
+    while (driver->opens_waiting() == 0 && !driver->lost() && !open_queue_.empty()) {
+      const uint64_t id = open_queue_.front();
+      open_queue_.pop_front();
+      Connection* connection = Find(id);
+      if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
+        continue;
       }
-      return;
+      driver->Open(MakeOpenRequest(*connection));
+      driver_of_[id] = driver;
+      assigned = true;
     }
-    if (probing_) {
-      probing_ = false;
-      if (channel != nullptr) libssh2_channel_free(channel);
-    } else {
-      FinishOpen(channel, rc);
-    }
-    if (IsSessionError(rc)) return SessionLost(LastSshError(session));
   }
+  return assigned;
 }
 
-void Tunnel::FinishOpen(LIBSSH2_CHANNEL* channel, int rc) {
-  uint64_t id = *opening_;
-  opening_.reset();
+SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection) const {
+  const ForwardSpec& forward = forwards_[connection.forward_index()];
+  std::string host;
+  uint16_t port = 0;
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  getpeername(connection.client_fd(), reinterpret_cast<sockaddr*>(&address), &length);
+  PeerName(address, &host, &port);
+  SessionDriver::OpenRequest request;
+  request.id = connection.id();
+  request.message = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
+                                            : DirectTcpipMessage(forward.target, host, port);
+  request.type = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
+  request.window = ChannelWindow(connection_count());
+  return request;
+}
+
+void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* channel,
+                      const std::string& error) {
   Connection* connection = Find(id);
-  if (connection == nullptr) return;
   if (channel == nullptr) {
+    driver_of_.erase(id);
+    if (connection == nullptr) return;
     const ForwardSpec& forward = forwards_[connection->forward_index()];
-    std::string reason = LastSshError(session_->get());
-    if (!IsSessionError(rc)) {
-      LogEvent(spdlog::level::warn, "channel_open_failed",
-               "connection #{connection} from {peer}: server could not open {target}: {reason}",
-               {{"connection", id},
-                {"peer", connection->peer()},
-                {"forward", ForwardAddress(connection->forward_index())},
-                {"target", FormatEndpoint(forward.target)},
-                {"reason", reason}});
-    }
+    LogEvent(spdlog::level::warn, "channel_open_failed",
+             "connection #{connection} from {peer}: server could not open {target}: {reason}",
+             {{"connection", id},
+              {"peer", connection->peer()},
+              {"forward", ForwardAddress(connection->forward_index())},
+              {"target", FormatEndpoint(forward.target)},
+              {"reason", error}});
     DropConnection(id, "");
     return;
   }
-  connection->AttachChannel(session_->get(), channel);
-  if (connection->closing()) return;  // its channel is freed by FreeClosedChannels
-  ServiceConnection(connection);
+  connection->AttachChannel(driver->session()->get(), channel);
+  ++RouteOf(driver)->carried;
+  driver->Serve(connection);
 }
 
-void Tunnel::SendKeepalive() {
-  if (session_lost_ || pending_) return;
-  ProbeTransport();
-  FinishPump();
-}
-
-void Tunnel::ProbeTransport() {
-  if (opening_ || probing_) return;
-  probing_ = true;
-  ContinueOpen();
-}
-
-bool Tunnel::ServiceConnection(Connection* connection) {
-  if (connection->closing() || connection->channel() == nullptr) return true;
-  if (connection->HasDataForChannel()) {
-    transport_read_ = true;
-    if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
-  }
-  // Reading stops when the client's buffer is full, while more may wait in libssh2's queue
-  // (which no socket event will announce): read again as long as the client takes it all.
-  for (bool more = true; more && !connection->closing();) {
-    bool buffer_was_full = !connection->CanReadChannel();
-    if (connection->CanReadChannel() && MayHaveChannelInput(connection)) {
-      transport_read_ = true;
-      if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
-      buffer_was_full = !connection->CanReadChannel() && !connection->channel_eof();
-    }
-    if (connection->closing()) return true;
-    if (!connection->WriteToClient()) {
-      DropConnection(connection->id(), "client went away");
-      return true;
-    }
-    more = buffer_was_full && connection->CanReadChannel();
-  }
-  if (connection->closing()) return true;
-  if (connection->Finished()) {
+void Tunnel::OnServed(Connection* connection, const std::string& failure) {
+  if (!failure.empty()) {
+    DropConnection(connection->id(), failure);
+  } else if (connection->Finished()) {
     DropConnection(connection->id(), "closed");
   } else {
     UpdateClientInterest(connection);
   }
-  return true;
 }
 
-bool Tunnel::MayHaveChannelInput(Connection* connection) {
-  // The first read of a pass drains the SSH socket into libssh2's packet queue; after it,
-  // a channel with nothing queued is skipped without a call that would try recv() again.
-  // With many idle channels this keeps the cost of a wake-up to list walks, no syscalls.
-  if (!socket_drained_) {
-    socket_drained_ = true;
-    return true;
+void Tunnel::OnReleased(Connection* connection) {
+  const uint64_t id = connection->id();
+  auto owner = driver_of_.find(id);
+  if (owner != driver_of_.end()) {
+    if (Route* route = RouteOf(owner->second)) --route->carried;
   }
-  LIBSSH2_CHANNEL* channel = connection->channel();
-  return libssh2_poll_channel_read(channel, 0) != 0 || libssh2_channel_eof(channel) != 0;
+  --closing_count_;
+  Erase(id);
 }
 
-bool Tunnel::Handle(Connection* connection, ChannelOp op, ChannelResult result) {
-  switch (result) {
-    case ChannelResult::kOk:
-      return true;
-    case ChannelResult::kSendPending:
-      pending_ = PendingSend{connection->id(), op};
-      return false;
-    case ChannelResult::kChannelError:
-      DropConnection(connection->id(), "channel error: " + LastSshError(session_->get()));
-      return true;
-    case ChannelResult::kSessionError:
-      SessionLost(LastSshError(session_->get()));
-      return false;
+void Tunnel::OnDriverLost(SessionDriver* driver, const std::string& why) {
+  if (driver == drivers_.front().driver.get()) {
+    if (!first_lost_) {
+      first_lost_ = Failure{ExitCode::kConnectionLost,
+                            "connection to " + driver->session()->host_label() + " lost: " + why};
+    }
+    return;
   }
-  return true;
+  extra_lost_.emplace_back(driver->session(), why);
+}
+
+// Losses are acted on once every driver has stepped: never from inside a driver's call.
+void Tunnel::HandleLosses() {
+  for (auto& [session, why] : std::exchange(extra_lost_, {})) {
+    LogEvent(spdlog::level::warn, "pool_session_lost",
+             "an extra session to {server} was lost: {reason}",
+             {{"server", session->host_label()}, {"reason", why}});
+    RemoveSession(session);
+    if (on_extra_lost_) on_extra_lost_(session, why);
+  }
+  if (first_lost_ && !std::exchange(first_lost_reported_, true) && on_session_lost_) {
+    Failure lost = *first_lost_;
+    on_session_lost_(lost);
+  }
+}
+
+void Tunnel::SendKeepalive(const SshSession* session) {
+  Route* route = RouteOf(session);
+  if (route != nullptr) route->driver->Probe();
+}
+
+void Tunnel::ArmWaitTimer() {
+  if (wait_timer_ || waiting_.empty()) return;
+  wait_timer_ = loop_->AddTimer(waiting_.front().first, [this] {
+    wait_timer_.reset();
+    ExpireWaiting();
+  });
+}
+
+// A client waits for its channel at most the connect timeout, whatever holds it up: no
+// session (reconnecting), or a server that does not answer the open (a target that drops
+// SYNs keeps sshd waiting for minutes).
+void Tunnel::ExpireWaiting() {
+  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
+  while (!waiting_.empty() && waiting_.front().first <= now) {
+    const uint64_t id = waiting_.front().second;
+    waiting_.pop_front();
+    Connection* connection = Find(id);
+    if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
+      continue;
+    }
+    const bool opening = driver_of_.count(id) != 0;
+    LogEvent(spdlog::level::warn, "client_closed",
+             opening ? "connection #{connection} from {peer} closed: the server did not open "
+                       "{target} within {seconds}s"
+                     : "connection #{connection} from {peer} closed: no connection to the server "
+                       "within {seconds}s",
+             {{"connection", id},
+              {"peer", connection->peer()},
+              {"forward", ForwardAddress(connection->forward_index())},
+              {"target", FormatEndpoint(forwards_[connection->forward_index()].target)},
+              {"reason", opening ? "channel open timed out" : "server unreachable"},
+              {"seconds", static_cast<uint64_t>(connect_timeout_.count() / 1000)}});
+    DropConnection(id, "");
+  }
+  ArmWaitTimer();
 }
 
 void Tunnel::DropConnection(uint64_t id, const std::string& why) {
@@ -509,55 +458,37 @@ void Tunnel::DropConnection(uint64_t id, const std::string& why) {
               {"bytes_in", connection->bytes_down()}});
   }
   connection->MarkClosing();
-  closing_ids_.push_back(id);
+  auto owner = driver_of_.find(id);
+  if (connection->channel() != nullptr && owner != driver_of_.end()) {
+    ++closing_count_;
+    owner->second->Close(connection);  // erased once the driver has freed the channel
+  } else {
+    if (owner != driver_of_.end()) owner->second->CancelOpen(id);
+    Erase(id);
+  }
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
-// Both walk only the closing connections: they run several times per wake-up, which
-// must not cost a pass over every open connection.
-void Tunnel::FreeClosedChannels() {
-  for (size_t i = 0; i < closing_ids_.size(); ++i) {
-    uint64_t id = closing_ids_[i];
-    Connection* connection = Find(id);
-    if (connection == nullptr || connection->channel() == nullptr) continue;
-    if (opening_ && *opening_ == id) continue;
-    if (!Handle(connection, ChannelOp::kFree, connection->FreeChannel())) return;
+void Tunnel::Erase(uint64_t id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  finished_traffic_.to_server += it->second->bytes_up();
+  finished_traffic_.from_server += it->second->bytes_down();
+  auto owner = driver_of_.find(id);
+  if (owner != driver_of_.end()) {
+    owner->second->Forget(it->second.get());
+    driver_of_.erase(owner);
   }
+  connections_.erase(it);
+  ReleaseMemoryIfIdle(true);
 }
 
-void Tunnel::SweepConnections() {
-  const bool had_connections = !connections_.empty();
-  auto gone = [this](uint64_t id) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) return true;
-    bool busy = (opening_ && *opening_ == id) || (pending_ && pending_->connection_id == id);
-    if (it->second->channel() != nullptr || busy) return false;
-    finished_traffic_.to_server += it->second->bytes_up();
-    finished_traffic_.from_server += it->second->bytes_down();
-    connections_.erase(it);
-    return true;
-  };
-  closing_ids_.erase(std::remove_if(closing_ids_.begin(), closing_ids_.end(), gone),
-                     closing_ids_.end());
-  // glibc keeps freed buffers in its heap; once idle, give them back so that an idle tunnel
-  // is as small after a burst of traffic as before it.
+// glibc keeps freed buffers in its heap; once idle, give them back so that an idle tunnel is
+// as small after a burst of traffic as before it.
+void Tunnel::ReleaseMemoryIfIdle(bool had_connections) {
   if (had_connections && connections_.empty()) {
     packet_pool::ReleaseFreeBlocks();
     malloc_trim(0);
-  }
-}
-
-void Tunnel::SessionLost(std::string why) {
-  if (session_lost_) return;
-  int rc = libssh2_session_last_errno(session_->get());
-  if (rc == LIBSSH2_ERROR_SOCKET_RECV) why = "the server closed the connection";
-  if (rc == LIBSSH2_ERROR_SOCKET_DISCONNECT) why = "the server disconnected (" + why + ")";
-  session_lost_ = true;
-  loop_->Unwatch(session_->fd());
-  if (on_session_lost_) {
-    on_session_lost_(Failure{ExitCode::kConnectionLost,
-                             "connection to " + session_->host_label() + " lost: " +
-                                 (why.empty() ? "server closed the connection" : why)});
   }
 }
 
@@ -577,9 +508,9 @@ void Tunnel::UpdateClientInterest(Connection* connection) {
   }
 }
 
-void Tunnel::UpdateSshInterest() {
-  if (session_lost_) return;
-  loop_->SetEvents(session_->fd(), EPOLLIN | (pending_ ? EPOLLOUT : 0u));
+void Tunnel::UpdateSshInterest(SessionDriver* driver) {
+  if (driver->lost()) return loop_->Unwatch(driver->session()->fd());
+  loop_->SetEvents(driver->session()->fd(), driver->SocketEvents());
 }
 
 std::string Tunnel::ForwardAddress(size_t forward_index) const {
@@ -594,7 +525,28 @@ Connection* Tunnel::Find(uint64_t id) {
   return it == connections_.end() ? nullptr : it->second.get();
 }
 
-size_t Tunnel::connection_count() const { return connections_.size() - closing_ids_.size(); }
+Tunnel::Route* Tunnel::RouteOf(const SessionDriver* driver) {
+  for (Route& route : drivers_) {
+    if (route.driver.get() == driver) return &route;
+  }
+  return nullptr;
+}
+
+Tunnel::Route* Tunnel::RouteOf(const SshSession* session) {
+  for (Route& route : drivers_) {
+    if (route.driver->session() == session) return &route;
+  }
+  return nullptr;
+}
+
+size_t Tunnel::connection_count() const { return connections_.size() - closing_count_; }
+
+size_t Tunnel::connections_on(const SshSession* session) const {
+  for (const Route& route : drivers_) {
+    if (route.driver->session() == session) return route.carried;
+  }
+  return 0;
+}
 
 Tunnel::Traffic Tunnel::traffic() const {
   Traffic total = finished_traffic_;

@@ -8,6 +8,7 @@
 
 #include "tether/connection.h"
 #include "tether/failure.h"
+#include "tether/session_driver.h"
 #include "tether/ssh_session.h"
 #include "tether/unique_fd.h"
 
@@ -15,9 +16,8 @@ namespace tether {
 
 /// Carries the next SSH connection of a jump chain: moves bytes between a jump host's
 /// direct-tcpip channel and the local end of a socketpair whose other end the next libssh2
-/// session uses as its socket. The jump host's session carries nothing else, so at most one
-/// send can be pending: it is repeated before any other libssh2 call on that session.
-/// Non-blocking throughout; the owner polls (setup) or watches (epoll loop) the two fds
+/// session uses as its socket. The jump host's session carries nothing else; its libssh2 calls
+/// are made by a SessionDriver, as the tunnel's are. Non-blocking throughout; the owner polls (setup) or watches (epoll loop) the two fds
 /// with the events asked for and calls Service on any of them.
 class ChannelPump {
  public:
@@ -30,15 +30,14 @@ class ChannelPump {
   /// -1 once the local end is closed.
   int local_fd() const { return connection_.client_fd(); }
   /// epoll events (EPOLLIN, EPOLLOUT) wanted on each fd; 0 = do not watch it.
-  uint32_t SessionEvents() const;
+  uint32_t SessionEvents() const { return broken_ ? 0 : driver_.SocketEvents(); }
   uint32_t LocalEvents() const;
 
   /// Moves what it can both ways. `session_readable`: the jump host's socket was reported
   /// readable (or hung up). Returns false once the jump host's session is broken; then
   /// failure() says why (kConnectionLost).
   bool Service(bool session_readable);
-  /// Asks the jump host for a reply (a channel open it refuses), unless a send or a probe is
-  /// already under way, which brings a reply anyway.
+  /// Asks the jump host for a reply (see SessionDriver::Probe).
   void SendKeepalive();
 
   /// Everything the next session wrote is sent, with EOF after it (once its end shut down).
@@ -50,18 +49,11 @@ class ChannelPump {
  private:
   void ReadLocal();
   void WriteLocal();
-  bool RetryPending();
-  void ContinueProbe();
-  void MoveData();
-  bool Handle(ChannelOp op, ChannelResult result);
-  void Break(std::string why);
-  uint64_t Progress() const;
+  void Break(const std::string& why);
 
   SshSession* session_;
   Connection connection_;  ///< the socketpair end is its "client"
-  std::optional<ChannelOp> pending_;  ///< a send that must be repeated first
-  bool probing_ = false;              ///< a probe open is in flight
-  bool transport_read_ = false;       ///< some libssh2 call read the socket in this Service
+  SessionDriver driver_;
   bool broken_ = false;
   Failure failure_;
 };

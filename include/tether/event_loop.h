@@ -24,6 +24,11 @@ class EventLoop {
   using FdCallback = std::function<void(uint32_t events)>;
   using TimerCallback = std::function<void()>;
   using TimerId = uint64_t;
+  /// Runs once the events of a wake-up are dispatched and again before each wait (redis's
+  /// beforeSleep): event handlers record what happened, a hook does the work. Returns true
+  /// when it left work that no fd event will announce; the next wait then does not block.
+  using BeforeWaitHook = std::function<bool()>;
+  using HookId = uint64_t;
 
   /// Returns nullptr and sets *error if epoll_create1 fails.
   static std::unique_ptr<EventLoop> Create(std::string* error);
@@ -39,6 +44,12 @@ class EventLoop {
   /// Calls `callback` once at `when` (or soon after). Returns an id for CancelTimer.
   TimerId AddTimer(Clock::time_point when, TimerCallback callback);
   void CancelTimer(TimerId id);
+
+  HookId AddBeforeWait(BeforeWaitHook hook);
+  /// Safe to call from inside a hook (the hook is not run again).
+  void RemoveBeforeWait(HookId id);
+  /// A hook left work for the next turn: a wait elsewhere (loop_background.h) must not block.
+  bool has_deferred_work() const { return deferred_work_; }
 
   /// Runs until Stop() is called from a callback.
   void Run();
@@ -73,6 +84,8 @@ class EventLoop {
   explicit EventLoop(UniqueFd epoll_fd) : epoll_fd_(std::move(epoll_fd)) {}
   int TimeoutUntilNextTimer(std::chrono::milliseconds max_wait) const;
   void DispatchDueTimers();
+  /// Runs the hooks; true when any of them left work.
+  bool RunHooks();
 
   UniqueFd epoll_fd_;
   std::unordered_map<int, Watch_> watches_;
@@ -80,6 +93,9 @@ class EventLoop {
   std::map<std::pair<Clock::time_point, TimerId>, TimerId> timer_queue_;
   std::unordered_map<TimerId, Timer> timers_;
   TimerId next_timer_id_ = 1;
+  std::map<HookId, BeforeWaitHook> hooks_;
+  HookId next_hook_id_ = 1;
+  bool deferred_work_ = false;
   bool stopping_ = false;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <libssh2.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdint>
@@ -17,49 +18,70 @@
 #include "tether/failure.h"
 #include "tether/forward_spec.h"
 #include "tether/listener.h"
+#include "tether/session_driver.h"
 #include "tether/ssh_session.h"
 
 namespace tether {
 
-/// Serves the forwards over one authenticated session: accepts clients on the listeners,
-/// opens a channel for each (one open in flight at a time, as libssh2 requires), and pumps
-/// bytes both ways. Obeys libssh2's one-partly-sent-packet rule: after a send could not
-/// finish, no other libssh2 call is made until that same call has been repeated to the end.
+/// Serves the forwards over a pool of authenticated sessions to one server: accepts clients on
+/// the listeners, opens a channel for each on the session whose open slot frees first
+/// (libssh2 opens one channel per round trip per session), and moves bytes both ways through
+/// each session's SessionDriver. The first session is the one the run started with; extra
+/// sessions (AddSession) only carry more opens.
 class Tunnel {
  public:
+  /// `connect_timeout` bounds how long a client waits for its channel.
   Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
-         std::vector<Listener> listeners);
+         std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout);
   ~Tunnel();
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
 
   /// Starts watching the listeners and the SSH socket.
   void Start();
-  /// The session is gone and another will follow (--reconnect): its connections are closed
-  /// (their channels go with the session), the listeners stay. Clients that have no channel
-  /// yet, and clients accepted from now on, wait for Attach, each at most `hold_limit`, then
-  /// are closed. Call before the session is destroyed.
-  void Detach(std::chrono::milliseconds hold_limit);
+  /// The first session is gone and another will follow (--reconnect): every connection with
+  /// a channel is closed and every session forgotten (extra ones too), the listeners stay.
+  /// Clients that have no channel yet, and clients accepted from now on, wait for Attach,
+  /// each at most the connect timeout, then are closed. Call before the sessions are
+  /// destroyed.
+  void Detach();
   /// Serves the forwards over `session` after Detach, the waiting clients first.
   void Attach(SshSession* session);
-  /// Called once if the session breaks (server closed, protocol error).
+
+  /// Adds an extra session to the pool.
+  void AddSession(SshSession* session);
+  /// Closes the connections an extra session carried and forgets it (its opens move to the
+  /// other sessions). Call before the session is destroyed.
+  void RemoveSession(SshSession* session);
+  /// Extra sessions in the pool.
+  size_t extra_sessions() const { return drivers_.empty() ? 0 : drivers_.size() - 1; }
+  /// Called once if the first session breaks (server closed, protocol error).
   void set_on_session_lost(std::function<void(const Failure&)> callback) {
     on_session_lost_ = std::move(callback);
+  }
+  /// Called once when an extra session breaks; its connections are closed already.
+  void set_on_extra_session_lost(std::function<void(SshSession*, const std::string&)> callback) {
+    on_extra_lost_ = std::move(callback);
   }
   /// Called whenever the number of open client connections changes.
   void set_on_connection_count(std::function<void(size_t)> callback) {
     on_connection_count_ = std::move(callback);
   }
-  /// Asks the server for a reply (a channel open it always refuses), unless a send or an
-  /// open is already under way, which will bring a reply anyway.
-  void SendKeepalive();
+  /// Called (from the loop's step) while opens wait behind one in flight on every session.
+  void set_on_opens_queued(std::function<void()> callback) {
+    on_opens_queued_ = std::move(callback);
+  }
+  /// Asks `session`'s server for a reply without waiting for the open slot.
+  void SendKeepalive(const SshSession* session);
   /// Stops accepting and closes every listener at once (ports are free after this returns).
   void CloseListeners();
-  /// Closes clients and channels, spending at most `budget` on polite channel closes.
-  void CloseConnections(std::chrono::milliseconds budget);
+  /// Closes clients; their channels go with the sessions' disconnect, which is bounded.
+  void CloseConnections();
 
   /// Open client connections (not counting channels still being closed).
   size_t connection_count() const;
+  /// Connections whose channel is on `session`.
+  size_t connections_on(const SshSession* session) const;
   /// Bytes moved so far, over every connection this tunnel ever had.
   struct Traffic {
     uint64_t to_server = 0;    ///< written into channels
@@ -69,71 +91,70 @@ class Tunnel {
   const std::vector<Listener>& listeners() const { return listeners_; }
 
  private:
-  struct PendingSend {
-    uint64_t connection_id = 0;
-    ChannelOp op = ChannelOp::kWrite;
+  struct Route {
+    std::unique_ptr<SessionDriver> driver;
+    size_t carried = 0;  ///< connections with a channel on it
   };
 
   void OnListenerReadable(size_t listener_index);
+  void Accept(const Listener& listener, UniqueFd client, const sockaddr_storage& address);
   void OnClientEvent(uint64_t id, uint32_t events);
-  void OnSshEvent(uint32_t events);
-  void Pump();
-  void ServiceAll();
-  void FinishPump();
-  /// Runs Pump on the next loop turn (once, however often asked).
-  void SchedulePump();
-  bool FinishPendingSend();
-  void ContinueOpen();
-  void BeginOpen();
-  void ProbeTransport();
-  void FinishOpen(LIBSSH2_CHANNEL* channel, int rc);
-  void FreeClosedChannels();
-  void SweepConnections();
-  bool ServiceConnection(Connection* connection);
-  /// False when reading `connection`'s channel now cannot yield data or EOF.
-  bool MayHaveChannelInput(Connection* connection);
-  bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
+  void OnSshEvent(SessionDriver* driver, uint32_t events);
+  /// The before-wait hook: steps every driver and settles the sockets' interest.
+  bool Step();
+  SessionDriver::OpenRequest MakeOpenRequest(const Connection& connection) const;
+  std::unique_ptr<SessionDriver> MakeDriver(SshSession* session);
+  void OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* channel,
+                const std::string& error);
+  void OnServed(Connection* connection, const std::string& failure);
+  void OnReleased(Connection* connection);
+  void OnDriverLost(SessionDriver* driver, const std::string& why);
   void DropConnection(uint64_t id, const std::string& why);
-  void SessionLost(std::string why);
-  /// Starts the wait of a client accepted while detached.
-  void Hold(uint64_t id);
-  void ArmHoldTimer();
-  /// Closes the waiting clients whose time is up.
-  void ExpireHeld();
+  void Erase(uint64_t id);
+  /// Hands queued opens to sessions whose open slot is free; true when any was handed.
+  bool AssignOpens();
+  void ArmWaitTimer();
+  /// Closes the clients that waited longer than the connect timeout for their channel.
+  void ExpireWaiting();
+  void HandleLosses();
+  void ReleaseMemoryIfIdle(bool had_connections);
   void UpdateClientInterest(Connection* connection);
-  void UpdateSshInterest();
+  void UpdateSshInterest(SessionDriver* driver);
   Connection* Find(uint64_t id);
+  Route* RouteOf(const SessionDriver* driver);
+  Route* RouteOf(const SshSession* session);
   /// The local address of forward `forward_index` (its first listener), for log lines.
   std::string ForwardAddress(size_t forward_index) const;
 
   EventLoop* loop_;
-  SshSession* session_;  ///< nullptr while detached
   std::vector<ForwardSpec> forwards_;
   std::vector<Listener> listeners_;
+  std::chrono::milliseconds connect_timeout_;
+  /// drivers_[0] drives the first session; empty while detached.
+  std::vector<Route> drivers_;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
-  /// Connections marked closing (client gone), in connections_ until their channel is freed.
-  std::vector<uint64_t> closing_ids_;
-  std::deque<uint64_t> open_queue_;       ///< connections waiting for a channel
-  std::optional<uint64_t> opening_;       ///< the connection whose open is in flight
-  bool probing_ = false;                  ///< a transport probe open is in flight
-  std::string open_type_;                 ///< channel type of the open in flight
-  std::string open_message_;              ///< must stay unchanged while an open repeats
-  unsigned int open_window_ = 0;          ///< likewise: the window that open asks for
-  std::optional<PendingSend> pending_;
-  bool ssh_readable_ = false;
-  bool transport_read_ = false;  ///< some libssh2 call read the socket in this pump
-  bool socket_drained_ = false;  ///< a channel read in this ServiceAll pass read the socket
-  bool session_lost_ = false;
-  bool unsettled_ = false;  ///< a pass limit was hit: queued data may wait unserviced
-  std::optional<EventLoop::TimerId> pump_timer_;
-  /// While detached: the clients waiting for a session, with the time each is closed at.
-  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> held_;
-  std::chrono::milliseconds hold_limit_{0};
-  std::optional<EventLoop::TimerId> hold_timer_;
+  /// The driver each connection's channel (or open) is on.
+  std::map<uint64_t, SessionDriver*> driver_of_;
+  /// Connections closed whose channel is still being freed by their driver.
+  size_t closing_count_ = 0;
+  /// Clients waiting for a session to open their channel, oldest first.
+  std::deque<uint64_t> open_queue_;
+  /// Clients without a channel yet, with the time they are given up at (accept time plus
+  /// the connect timeout), oldest first.
+  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> waiting_;
+  std::optional<EventLoop::TimerId> wait_timer_;
+  /// Lost extra sessions, reported after the step (never from inside a driver's call).
+  std::vector<std::pair<SshSession*, std::string>> extra_lost_;
+  std::optional<Failure> first_lost_;
+  bool first_lost_reported_ = false;
+  bool detached_ = false;
+  std::optional<EventLoop::HookId> hook_;
   uint64_t next_id_ = 1;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;
+  std::function<void(SshSession*, const std::string&)> on_extra_lost_;
   std::function<void(size_t)> on_connection_count_;
+  std::function<void()> on_opens_queued_;
 };
 
 }  // namespace tether

@@ -1,0 +1,147 @@
+#pragma once
+
+#include <libssh2.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "tether/connection.h"
+#include "tether/ssh_session.h"
+
+namespace tether {
+
+/// The data path of one SSH session: the only code that makes libssh2 calls on it once it
+/// is up. Shared by the tunnel (many client connections, each on its own channel) and a jump
+/// host's pump (one channel carrying the next SSH connection).
+///
+/// libssh2 1.10 allows one partly sent packet per session and one channel open in flight, and
+/// reading any channel pulls in packets for every other one. So event handlers only record
+/// what happened (NoteReadable, MarkActive, Open, Close) and Step, run before each wait of the
+/// loop, does the work: it repeats the pending send first, then advances the open, serves the
+/// channels that may have data and frees closed ones, until nothing moves. Callbacks report
+/// the outcome; they may call any method of the driver but never Step.
+class SessionDriver {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct OpenRequest {
+    uint64_t id = 0;           ///< the caller's, handed back with the result
+    std::string type;          ///< "direct-tcpip", "direct-streamlocal@openssh.com"
+    std::string message;       ///< the type's own data (RFC 4254 7.2 for direct-tcpip)
+    unsigned int window = 0;   ///< initial receive window
+  };
+
+  struct Callbacks {
+    /// An open finished: `channel` (now the caller's) or nullptr and the server's `error`.
+    std::function<void(uint64_t id, LIBSSH2_CHANNEL* channel, const std::string& error)> opened;
+    /// A served connection moved bytes or changed state. `failure` is non-empty when it must
+    /// be closed (its channel broke, its client went away).
+    std::function<void(Connection* connection, const std::string& failure)> served;
+    /// The channel of a connection handed to Close is freed: it may be destroyed now.
+    std::function<void(Connection* connection)> released;
+    /// The session broke; called once, after which the driver makes no libssh2 call.
+    std::function<void(const std::string& why)> lost;
+  };
+
+  explicit SessionDriver(SshSession* session) : session_(session) {}
+  SessionDriver(const SessionDriver&) = delete;
+  SessionDriver& operator=(const SessionDriver&) = delete;
+
+  /// Set before the first Step.
+  void set_callbacks(Callbacks callbacks) { callbacks_ = std::move(callbacks); }
+
+  SshSession* session() const { return session_; }
+
+  /// Serves `connection`, whose channel is open on this session, until Close or Forget.
+  void Serve(Connection* connection);
+  /// Its client is gone: frees the channel (politely), then calls `released`.
+  void Close(Connection* connection);
+  /// Drops every reference to `connection` at once (its channel goes with the session).
+  void Forget(Connection* connection);
+  /// The client side of `connection` moved (bytes read, room made): visit it at the next step.
+  void MarkActive(Connection* connection);
+
+  /// Queues a channel open; one is in flight at a time.
+  void Open(OpenRequest request);
+  /// Gives up on an open: a queued one is dropped, an answer still to come is freed unused.
+  void CancelOpen(uint64_t id);
+  /// Opens queued or in flight.
+  size_t opens_waiting() const { return open_queue_.size() + (opening_ ? 1 : 0); }
+  /// When the open in flight was sent, if there is one.
+  std::optional<Clock::time_point> open_started() const;
+  /// The session is gone: the ids of the opens that never got an answer (the one in flight
+  /// first), for another session to carry.
+  std::vector<uint64_t> TakeWaitingOpens();
+
+  /// Asks the server for a reply, by a channel open it refuses when the open slot is free,
+  /// else by a global keepalive request (which needs no slot).
+  void Probe();
+  /// The session's socket was reported readable (or hung up).
+  void NoteReadable() { readable_ = true; }
+
+  /// Does the recorded work until nothing moves. True when work is left that no socket
+  /// event will announce (bounded passes under a steady flow): call again soon.
+  bool Step();
+  /// epoll events wanted on the session's socket.
+  uint32_t SocketEvents() const;
+  bool lost() const { return lost_; }
+  /// Connections being served (not counting channels being closed).
+  size_t served_count() const { return served_.size(); }
+
+ private:
+  struct Pending {
+    uint64_t id = 0;
+    ChannelOp op = ChannelOp::kWrite;
+    LIBSSH2_CHANNEL* orphan = nullptr;  ///< kFree of a channel nobody owns any more
+  };
+
+  bool RetryPending();
+  void AdvanceOpens();
+  bool BeginOpen();
+  void FinishOpen(LIBSSH2_CHANNEL* channel, int rc);
+  void ServeChannels();
+  bool ServeAll();
+  bool ServeOne(Connection* connection);
+  bool MayHaveChannelInput(Connection* connection);
+  void FreeClosed();
+  void FreeOrphans();
+  void SendGlobalKeepalive();
+  /// False when no further libssh2 call may be made now (a send is pending, or the session
+  /// broke).
+  bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
+  void Lose(std::string why);
+  bool Blocked() const { return pending_.has_value() || lost_; }
+  Connection* Find(uint64_t id) const;
+  uint64_t Progress() const;
+
+  SshSession* session_;
+  Callbacks callbacks_;
+  std::map<uint64_t, Connection*> served_;
+  std::map<uint64_t, Connection*> closing_;  ///< channels to free
+  std::unordered_set<uint64_t> active_;      ///< client side moved since the last step
+  std::vector<LIBSSH2_CHANNEL*> orphans_;    ///< opened for a cancelled request: to free
+  std::deque<OpenRequest> open_queue_;
+  std::optional<OpenRequest> opening_;       ///< fixed while the open repeats
+  bool opening_cancelled_ = false;
+  Clock::time_point open_started_{};
+  bool probing_ = false;                     ///< a probe open is due or in flight
+  bool global_keepalive_due_ = false;
+  std::optional<Pending> pending_;
+  bool readable_ = false;
+  bool transport_read_ = false;  ///< some libssh2 call read the socket during this step
+  bool socket_drained_ = false;  ///< a channel read of this pass read the socket
+  bool unsettled_ = false;
+  uint64_t inbound_seen_ = 0;     ///< socket bytes counted at the end of the last full pass
+  uint64_t next_pass_start_ = 0;  ///< where the next full pass starts: fair under load
+  uint64_t moved_ = 0;            ///< bytes moved by this driver, for progress checks
+  bool lost_ = false;
+};
+
+}  // namespace tether
