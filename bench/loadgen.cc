@@ -8,6 +8,7 @@
 //   tether-loadgen pingpong PORT CONNS SIZE SECONDS
 //   tether-loadgen hold     PORT CONNS SECONDS     RSS and round trips with 10 vs CONNS idle
 //   tether-loadgen ready    PORT -- COMMAND...     time from exec to a byte echoed through PORT
+//   tether-loadgen burst    PORT CONNS BURSTS GAP  CONNS connections at once, BURSTS times
 //   tether-loadgen waitecho PORT             wait (20 s at most) until a byte echoes through PORT
 //
 // Options before the subcommand: --tunnel-pid PID (RSS and CPU of the tunnel process) and
@@ -554,6 +555,72 @@ int RunPingPong(uint16_t port, int conns, size_t size, double seconds) {
   return 0;
 }
 
+// ---- link scenario: a burst of connections at the same moment ----------------------------
+
+/// Opens `n` echo connections at once, each sends one byte; the seconds from the start until
+/// each got its echo, sorted (a connection that failed or took over 30 s counts as 1e9).
+std::vector<double> Burst(uint16_t port, int n) {
+  auto start = Clock::now();
+  std::vector<pollfd> fds;
+  for (int i = 0; i < n; ++i) {
+    // A loopback connect to the tunnel's listener completes at once (its accept queue).
+    int fd = Connect(port);
+    char probe[2] = {'E', 'b'};
+    if (fd >= 0 && !WriteAll(fd, probe, 2)) {
+      close(fd);
+      fd = -1;
+    }
+    fds.push_back({fd, POLLIN, 0});
+  }
+  std::vector<double> times(fds.size(), 1e9);
+  auto deadline = start + std::chrono::seconds(30);
+  for (size_t waiting = fds.size(); waiting > 0 && Clock::now() < deadline;) {
+    if (poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) Die("poll");
+    waiting = 0;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].fd < 0) continue;
+      if (fds[i].revents != 0) {
+        char c = 0;
+        if (recv(fds[i].fd, &c, 1, MSG_DONTWAIT) == 1) times[i] = Seconds(Clock::now() - start);
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        continue;
+      }
+      ++waiting;
+    }
+  }
+  for (pollfd& p : fds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+  std::sort(times.begin(), times.end());
+  return times;
+}
+
+/// The first burst goes out at once (run it right after the tunnel is ready); the others
+/// `gap` seconds apart. Reports the median and the last client of the first burst, and the
+/// medians of the same two figures over the later bursts.
+int RunBurst(uint16_t port, int conns, int bursts, double gap) {
+  std::vector<double> p50, last;
+  int failures = 0;
+  for (int b = 0; b < bursts; ++b) {
+    if (b > 0) std::this_thread::sleep_for(std::chrono::duration<double>(gap));
+    std::vector<double> t = Burst(port, conns);
+    failures += static_cast<int>(std::count(t.begin(), t.end(), 1e9));
+    p50.push_back(Percentile(t, 0.5));
+    last.push_back(t.back());
+  }
+  Result r;
+  r.Add("first_p50_ms", p50[0] * 1e3);
+  r.Add("first_last_ms", last[0] * 1e3);
+  if (bursts > 1) {
+    r.Add("later_p50_ms", Percentile({p50.begin() + 1, p50.end()}, 0.5) * 1e3);
+    r.Add("later_last_ms", Percentile({last.begin() + 1, last.end()}, 0.5) * 1e3);
+  }
+  r.Add("failures", failures);
+  r.Print();
+  return 0;
+}
+
 // ---- scenario 6 and idle cost: RSS idle / at N connections, RTT with 10 vs N idle ------
 
 int RunHold(uint16_t port, int conns, double seconds) {
@@ -691,6 +758,9 @@ int main(int argc, char** argv) {
     return RunPingPong(Port(a[0]), atoi(a[1]), static_cast<size_t>(atoi(a[2])), atof(a[3]));
   }
   if (cmd == "hold" && n == 3) return RunHold(Port(a[0]), atoi(a[1]), atof(a[2]));
+  if (cmd == "burst" && n == 4 && atoi(a[1]) > 0 && atoi(a[2]) > 0) {
+    return RunBurst(Port(a[0]), atoi(a[1]), atoi(a[2]), atof(a[3]));
+  }
   if (cmd == "ready" && n >= 3 && strcmp(a[1], "--") == 0) return RunReady(Port(a[0]), a + 2);
   return Usage();
 }

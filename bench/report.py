@@ -31,6 +31,21 @@ METRICS = [
     ("stream", "cpu_tunnel_per_gib", "CPU s/GiB, tunnel process", "lower"),
     ("stream", "cpu_peer_per_gib", "CPU s/GiB, sshd session", "lower"),
 ]
+# bench/run --link: the scenarios of a modeled wide-area link.
+LINK_METRICS = [
+    ("burst", "first_p50_ms", "burst of 20 right after start: median client's first echo, ms", "lower"),
+    ("burst", "first_last_ms", "burst of 20 right after start: last client's first echo, ms", "lower"),
+    ("burst", "later_p50_ms", "later bursts of 20: median client's first echo, ms", "lower"),
+    ("burst", "later_last_ms", "later bursts of 20: last client's first echo, ms", "lower"),
+    ("burst", "failures", "burst clients without an echo", "lower"),
+    ("stream", "down_mbps", "1 stream down, MB/s", "higher"),
+    ("stream", "up_mbps", "1 stream up, MB/s", "higher"),
+    ("parallel", "all_flowing_s", "parallel streams (100): s until every one has data", "lower"),
+    ("parallel", "agg_mbps", "parallel streams (100) aggregate, MB/s", "higher"),
+    ("parallel", "fairness", "parallel streams slowest/fastest", "higher"),
+    ("ready", "ready_s", "exec to first byte through (-f), s", "lower"),
+    ("stream", "cpu_tunnel_per_gib", "CPU s/GiB, tunnel process", "lower"),
+]
 EXTRA = [("ssh-default", "ssh default cipher (chacha20-poly1305)"),
          ("ssh-gcm", "ssh aes128-gcm")]
 
@@ -52,20 +67,54 @@ def fmt(x):
     return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
 
 
-def row(data, label, better, scenario, key, other):
-    mine = data.get(("tether", scenario, key), {})
+def row(data, label, better, scenario, key, other, me="tether", limit=None):
+    mine = data.get((me, scenario, key), {})
     theirs = data.get((other, scenario, key), {})
     if not mine or not theirs:
         return None
     ratios = [mine[r] / theirs[r] for r in sorted(mine) if r in theirs and theirs[r] != 0]
     median_ratio = statistics.median(ratios) if ratios else None
-    return (f"| {label} | {better} | {fmt(statistics.median(mine.values()))} | "
+    line = (f"| {label} | {better} | {fmt(statistics.median(mine.values()))} | "
             f"{fmt(statistics.median(theirs.values()))} | {' '.join(fmt(r) for r in ratios)} | "
             f"**{fmt(median_ratio)}** |")
+    if limit is not None:
+        raw = data.get(("raw", scenario, key), {})
+        if raw and statistics.median(raw.values()) != 0:
+            lim = statistics.median(raw.values())
+            mine_med, theirs_med = statistics.median(mine.values()), statistics.median(theirs.values())
+            line += f" {fmt(lim)} | {fmt(mine_med / lim)} | {fmt(theirs_med / lim)} |"
+        else:
+            line += " - | - | - |"
+    return line
+
+
+def link_tables(data, link):
+    """One table per measured tether (tether, and tether-b when TETHER_BENCH_BIN_B was set)
+    against ssh, with the relay-alone (raw TCP) figures as the link's limit."""
+    print(f"Link: {link} (round trip[,rate]) through tether-delay-relay.\n")
+    ping = data.get(("raw", "rawping", "rtt_p50_ms"), {})
+    if ping:
+        print(f"Round trip through the relay alone (64 B ping-pong, p50): "
+              f"{fmt(statistics.median(ping.values()))} ms\n")
+    pairs = [("tether", "ssh")]
+    if any(tool == "tether-b" for tool, _, _ in data):
+        pairs += [("tether-b", "ssh"), ("tether-b", "tether")]
+    for me, other in pairs:
+        print(f"| metric | better | {me} (median) | {other} (median) | {me}/{other} per pair | "
+              f"median ratio | raw TCP (limit) | {me}/raw | {other}/raw |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for scenario, key, label, better in LINK_METRICS:
+            line = row(data, label, better, scenario, key, other, me, limit=True)
+            if line:
+                print(line)
+        print()
 
 
 def main():
     data = load(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[2] == "--link":
+        link_tables(data, sys.argv[3])
+        return
     print("| metric | better | tether (median) | ssh (median) | tether/ssh per pair | median ratio |")
     print("|---|---|---|---|---|---|")
     for scenario, key, label, better in METRICS:
