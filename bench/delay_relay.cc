@@ -208,9 +208,9 @@ struct Direction {
   int from = -1;  // fds owned by the Connection
   int to = -1;
   std::deque<Chunk> line;
-  size_t held = 0;                // bytes in `line`
-  Time not_before;                // the modeled handshake: nothing arrives before it + RTT/2
-  bool waiting_for_room = false;  // in the relay's list of readers blocked by the queue
+  size_t held = 0;  // bytes in `line`
+  Time not_before;  // the modeled handshake: nothing is read from the sender before it
+  bool waiting_for_room = false;             // in the relay's list of readers blocked by the queue
   std::deque<std::pair<Time, size_t>> acks;  // --window: credit returns at .first
   size_t unacked = 0;
   bool read_eof = false;  // the sender's FIN was read
@@ -514,6 +514,8 @@ bool Relay::WriteDue(Direction& dir) {
 bool Relay::ReadAllowed(const Direction& dir, int d) const {
   // A receiver that does not keep up closes its TCP window: the sender waits.
   if (dir.read_eof || dir.write_blocked || dir.held >= kMaxHeld) return false;
+  // The handshake: the sender's connect has not returned yet on the modeled link.
+  if (now_ < dir.not_before) return false;
   if (o_.window > 0 && dir.unacked >= o_.window) return false;
   return !QueueClosed(d);
 }
@@ -577,8 +579,7 @@ bool Relay::ReadSome(Direction& dir, int d, bool* more) {
   auto n = static_cast<size_t>(r);
   Time start = std::max(now_, bottleneck_free_[d]);
   bottleneck_free_[d] = start + WireTime(n);
-  Time due = std::max(bottleneck_free_[d], dir.not_before) + o_.one_way;
-  Chunk chunk{due, std::vector<char>(buf_.data(), buf_.data() + n), 0};
+  Chunk chunk{bottleneck_free_[d] + o_.one_way, std::vector<char>(buf_.data(), buf_.data() + n), 0};
   dir.line.push_back(std::move(chunk));
   dir.held += n;
   if (o_.window > 0) dir.unacked += n;
@@ -593,6 +594,7 @@ Time Relay::NextWake(const Connection& c, int d) const {
   const Direction& dir = c.dir[d];
   Time t = Time::max();
   if (!dir.line.empty() && !dir.write_blocked && c.connected) t = dir.line.front().due;
+  if (!dir.read_eof && now_ < dir.not_before) t = std::min(t, dir.not_before);
   // A full queue wakes its waiting readers itself (ServeWaiting).
   if (!dir.read_eof && o_.window > 0 && dir.unacked >= o_.window && !dir.acks.empty()) {
     t = std::min(t, dir.acks.front().first);
