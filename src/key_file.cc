@@ -1,6 +1,14 @@
 #include "tether/key_file.h"
 
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -57,29 +65,100 @@ void InspectOpensshKey(const std::string& text, KeyFileInfo* info) {
 
 void InspectPemKey(const std::string& text, KeyFileInfo* info) {
   info->encrypted = text.find("ENCRYPTED") != std::string::npos;
+  bool pkcs8 = text.find("BEGIN PRIVATE KEY") != std::string::npos ||
+               text.find("BEGIN ENCRYPTED PRIVATE KEY") != std::string::npos;
+  info->format = pkcs8 ? "pkcs8" : "pem";
   info->cipher = info->encrypted ? "pem" : "none";
   if (text.find("BEGIN RSA PRIVATE KEY") != std::string::npos) info->key_type = "ssh-rsa";
   if (text.find("BEGIN EC PRIVATE KEY") != std::string::npos) info->key_type = "ecdsa";
   if (text.find("BEGIN DSA PRIVATE KEY") != std::string::npos) info->key_type = "ssh-dss";
 }
 
+// Reads up to kMaxKeyFileSize bytes of a regular file.
+bool ReadKeyText(const std::string& path, std::string* text) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  text->assign(kMaxKeyFileSize, '\0');
+  in.read(text->data(), static_cast<std::streamsize>(text->size()));
+  text->resize(static_cast<size_t>(in.gcount()));
+  return true;
+}
+
+// OpenSSL's passphrase callback: hands over the passphrase it was given, never prompts.
+int GivePassphrase(char* buffer, int size, int rwflag, void* user) {
+  (void)rwflag;
+  const auto* passphrase = static_cast<const std::string_view*>(user);
+  if (size <= 0 || passphrase->size() > static_cast<size_t>(size)) return -1;
+  memcpy(buffer, passphrase->data(), passphrase->size());
+  return static_cast<int>(passphrase->size());
+}
+
+struct BioDeleter {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+
+KeyLoadError LoadPemRsaKey(const std::string& text, bool encrypted, std::string_view passphrase,
+                           EvpPkeyPtr* key, std::string* detail) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  if (!bio) {
+    *detail = "out of memory";
+    return KeyLoadError::kMalformed;
+  }
+  EvpPkeyPtr loaded(PEM_read_bio_PrivateKey(bio.get(), nullptr, &GivePassphrase, &passphrase));
+  ERR_clear_error();  // OpenSSL's queue would otherwise outlive the attempt
+  if (!loaded) {
+    *detail = encrypted ? "incorrect passphrase" : "not a private key OpenSSL can read";
+    return encrypted ? KeyLoadError::kWrongPassphrase : KeyLoadError::kMalformed;
+  }
+  if (!IsRsaKey(loaded.get())) {
+    *detail = "not an RSA key";
+    return KeyLoadError::kUnsupported;
+  }
+  *key = std::move(loaded);
+  return KeyLoadError::kNone;
+}
+
 }  // namespace
+
+KeyLoadError LoadRsaKeyFile(const std::string& path, std::string_view passphrase, EvpPkeyPtr* key,
+                            std::string* detail) {
+  std::string text;
+  if (!ReadKeyText(path, &text)) {
+    *detail = "cannot read";
+    return KeyLoadError::kMalformed;
+  }
+  KeyLoadError result;
+  if (text.find(kOpensshBegin) != std::string::npos) {
+    result = LoadOpensshRsaKey(text, passphrase, key, detail);
+  } else {
+    KeyFileInfo info;
+    InspectPemKey(text, &info);
+    result = LoadPemRsaKey(text, info.encrypted, passphrase, key, detail);
+  }
+  OPENSSL_cleanse(text.data(), text.size());
+  return result;
+}
 
 KeyFileInfo InspectKeyFile(const std::string& path) {
   KeyFileInfo info;
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return info;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return info;
-  std::string text(kMaxKeyFileSize, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
+  std::string text;
+  if (!ReadKeyText(path, &text)) return info;
   info.readable = true;
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    info.mode = st.st_mode & 07777;
+    // As ssh: only a key of the user's own is judged; another owner's is their business.
+    info.too_open = st.st_uid == getuid() && (st.st_mode & 077) != 0;
+  }
   if (text.find(kOpensshBegin) != std::string::npos) {
+    info.format = "openssh";
     InspectOpensshKey(text, &info);
   } else {
     InspectPemKey(text, &info);
   }
+  OPENSSL_cleanse(text.data(), text.size());
   return info;
 }
 

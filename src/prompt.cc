@@ -1,6 +1,8 @@
 #include "tether/prompt.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tether/message_text.h"
 #include "tether/signal_set.h"
 #include "tether/unique_fd.h"
 
@@ -39,6 +42,35 @@ void StripNewline(std::string* text) {
   while (!text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
 }
 
+// What ended a wait for the user.
+enum class Ready { kInput, kStop, kError };
+
+// Waits until `fd` is readable or a stop signal (Ctrl-C, SIGTERM, ...) is pending. The
+// signal stays pending: the caller gives up, and the next wait of the setup sees it too.
+Ready WaitForInput(int fd) {
+  pollfd fds[2] = {{fd, POLLIN, 0}, {SignalSet::StopFd(), POLLIN, 0}};
+  for (;;) {
+    const int n = poll(fds, 2, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Ready::kError;
+    if (fds[1].revents & POLLIN) return Ready::kStop;
+    if (fds[0].revents != 0) return Ready::kInput;
+  }
+}
+
+// Ends an askpass program the user no longer waits for: SIGTERM, then SIGKILL if it has
+// not gone within a second.
+void EndChild(pid_t pid) {
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+    usleep(10000);
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
 std::optional<std::string> AskThroughAskpass(const std::string& question) {
   std::string program = EnvOr("SSH_ASKPASS", "");
   int pipe_fds[2];
@@ -56,6 +88,11 @@ std::optional<std::string> AskThroughAskpass(const std::string& question) {
   std::string answer;
   char buffer[512];
   for (;;) {
+    if (WaitForInput(read_end.get()) != Ready::kInput) {
+      EndChild(pid);
+      WipeSecret(&answer);
+      return std::nullopt;
+    }
     ssize_t n = read(read_end.get(), buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || answer.size() > kMaxAnswer) break;
@@ -99,11 +136,19 @@ class ScopedNoEcho {
 std::optional<std::string> AskThroughTty(const std::string& question, bool echo) {
   UniqueFd tty(open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
   if (!tty) return std::nullopt;
-  (void)!write(tty.get(), question.data(), question.size());
+  // A keyboard-interactive prompt is the server's text: escaped like every such text.
+  const std::string shown = EscapeForMessage(question);
+  (void)!write(tty.get(), shown.data(), shown.size());
+  // Restores echo on every way out, a stop signal included (the signals are blocked and
+  // read from a signalfd, so none can end the process while echo is off).
   ScopedNoEcho no_echo(tty.get(), echo);
   std::string answer;
   char c = 0;
   for (;;) {
+    if (WaitForInput(tty.get()) != Ready::kInput) {
+      WipeSecret(&answer);
+      return std::nullopt;
+    }
     ssize_t n = read(tty.get(), &c, 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {

@@ -1,6 +1,7 @@
 #include "tether/runner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -40,6 +41,12 @@ std::string SignalName(int signal_number) {
   if (signal_number == ParentDeathSignal()) return "parent death";
   const char* abbrev = sigabbrev_np(signal_number);
   return abbrev != nullptr ? std::string("SIG") + abbrev : std::to_string(signal_number);
+}
+
+// True when a stop signal waits in the signalfd (it is left there).
+bool StopSignalPending(const SignalSet& signals) {
+  pollfd fd{signals.fd(), POLLIN, 0};
+  return poll(&fd, 1, 0) == 1 && (fd.revents & POLLIN) != 0;
 }
 
 bool BindAll(const TunnelPlan& plan, std::vector<Listener>* listeners, Failure* failure) {
@@ -468,6 +475,10 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
       loop ? JumpChain::Connect(plan, signals->fd(), nullptr, &failure, &warnings) : nullptr;
   for (const std::string& warning : warnings) {
     LogEventText(spdlog::level::warn, "known_hosts_warning", warning);
+  }
+  if (loop && !chain && failure.code != ExitCode::kOk && StopSignalPending(*signals)) {
+    // A prompt ended by Ctrl-C or SIGTERM makes authentication fail: the signal decides.
+    failure = {ExitCode::kOk, "stopped by a signal before the tunnel was up"};
   }
   if (!loop || !chain) {
     status_line.reset();  // erased before the last word

@@ -78,10 +78,18 @@ INSTANTIATE_TEST_SUITE_P(
       return param_info.param.name;
     });
 
+// What InspectKeyFile should find in a file's content.
+struct ExpectedInfo {
+  bool readable;
+  bool encrypted;
+  std::string key_type;
+  std::string cipher;
+};
+
 struct FileContentCase {
   std::string name;
   std::string content;
-  KeyFileInfo expected;
+  ExpectedInfo expected;
 };
 
 void PrintTo(const FileContentCase& c, std::ostream* os) { *os << c.name; }
