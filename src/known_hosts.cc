@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "tether/base64.h"
 #include "tether/hmac_sha1.h"
+#include "tether/regular_file.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -83,6 +85,9 @@ bool HashedHostIsWellFormed(const std::string& line) {
   return salt && hash && salt->size() == 20 && hash->size() == 20;
 }
 
+// As for ssh_config: a line is bounded, so that an endless file costs bounded memory.
+constexpr size_t kMaxLineBytes = size_t{1} << 20;
+
 bool FileEndsWithNewline(int fd) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || st.st_size == 0) return true;
@@ -104,19 +109,37 @@ std::unique_ptr<KnownHosts> KnownHosts::Load(LIBSSH2_SESSION* session, HostKeyCh
 }
 
 void KnownHosts::LoadFile(const std::string& path, std::vector<std::string>* warnings) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return;
-  if (std::filesystem::is_directory(path, ec)) {
-    warnings->push_back(path + " is a directory, not a known_hosts file; ignored");
+  OpenedFile file;
+  if (!OpenForReading(path, &file)) {
+    if (errno != ENOENT) warnings->push_back("cannot read " + path + "; ignored");
     return;
   }
-  std::ifstream in(path);
-  if (!in) {
-    warnings->push_back("cannot read " + path + "; ignored");
-    return;
+  switch (file.type) {
+    case FileType::kRegular:
+      break;
+    case FileType::kNullDevice:
+      return;
+    case FileType::kDirectory:
+    case FileType::kOther:
+      // A FIFO would block for good, /dev/zero never ends: read regular files only.
+      warnings->push_back(path + " is " + DescribeFileType(file.st) +
+                          ", not a known_hosts file; ignored");
+      return;
   }
+  LineReader reader(file.fd.get(), kMaxLineBytes);
   std::string raw;
-  for (int number = 1; std::getline(in, raw); ++number) {
+  for (int number = 1;; ++number) {
+    const LineReader::Status status = reader.Next(&raw);
+    if (status == LineReader::Status::kTooLong) {
+      warnings->push_back(path + ":" + std::to_string(number) +
+                          ": line longer than 1 MiB; the rest of the file is ignored");
+      return;
+    }
+    if (status == LineReader::Status::kReadError) {
+      warnings->push_back("cannot read " + path + "; the rest of the file is ignored");
+      return;
+    }
+    if (status == LineReader::Status::kEnd) return;
     std::string line = Trim(raw);
     if (line.empty() || line[0] == '#') continue;
     if (line.rfind("@revoked", 0) == 0) {
@@ -173,9 +196,8 @@ std::string KnownHosts::PreferredAlgorithms(LIBSSH2_SESSION* session) const {
   std::vector<int> known = KnownKeyMasks();
   for (int i = 0; i < count; ++i) {
     std::string name = supported[i];
-    bool is_known = std::any_of(known.begin(), known.end(), [&](int mask) {
-      return name == KindByMask(mask)->algorithm;
-    });
+    bool is_known = std::any_of(known.begin(), known.end(),
+                                [&](int mask) { return name == KindByMask(mask)->algorithm; });
     (is_known ? preferred : rest).push_back(name);
   }
   libssh2_free(session, supported);
@@ -200,17 +222,18 @@ bool KnownHosts::Verify(const ServerHostKey& key, Failure* failure) {
   if (result == LIBSSH2_KNOWNHOST_CHECK_MATCH) return true;
   std::vector<int> other_types = KnownKeyMasks();
   if (result == LIBSSH2_KNOWNHOST_CHECK_MISMATCH || !other_types.empty()) {
-    std::string user_file = config_.user_files.empty() ? "~/.ssh/known_hosts"
-                                                       : config_.user_files.front();
+    std::string user_file =
+        config_.user_files.empty() ? "~/.ssh/known_hosts" : config_.user_files.front();
     *failure = {ExitCode::kNotTrusted,
                 "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!\n"
                 "  IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n"
-                "  The " + std::string(kind ? kind->display : key.algorithm) + " host key for " +
+                "  The " +
+                    std::string(kind ? kind->display : key.algorithm) + " host key for " +
                     HostPattern() + " is now " + key.fingerprint +
                     ", which is not the key known_hosts has for it.\n"
                     "  If the change is expected, remove the old key with:\n"
-                    "    ssh-keygen -R '" + HostPattern() + "' -f " + user_file +
-                    "\n  Host key verification failed."};
+                    "    ssh-keygen -R '" +
+                    HostPattern() + "' -f " + user_file + "\n  Host key verification failed."};
     return false;
   }
   if (config_.policy == HostKeyPolicy::kStrict || result == LIBSSH2_KNOWNHOST_CHECK_FAILURE) {
@@ -246,8 +269,16 @@ bool KnownHosts::AppendKey(const ServerHostKey& key, Failure* failure) {
     std::filesystem::create_directories(parent, ec);
     chmod(parent.c_str(), 0700);
   }
-  // Read-write: FileEndsWithNewline reads the last byte back.
-  UniqueFd fd(open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  // Read-write: FileEndsWithNewline reads the last byte back. O_NONBLOCK: a FIFO or a
+  // device is refused below, never waited on.
+  UniqueFd fd(
+      open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0600));
+  struct stat st {};
+  if (fd && fstat(fd.get(), &st) == 0 && !S_ISREG(st.st_mode) && !IsNullDevice(st)) {
+    *failure = {ExitCode::kNotTrusted, "cannot add the host key to " + path + ": it is " +
+                                           DescribeFileType(st) + ", not a regular file"};
+    return false;
+  }
   std::string line = StoredHostName() + " " + key.algorithm + " " + Base64Encode(key.blob) + "\n";
   if (fd && !FileEndsWithNewline(fd.get())) line.insert(0, "\n");
   if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
@@ -266,9 +297,10 @@ bool GetServerHostKey(LIBSSH2_SESSION* session, ServerHostKey* key, Failure* fai
   const char* hash = libssh2_hostkey_hash(session, LIBSSH2_HOSTKEY_HASH_SHA256);
   const KeyKind* kind = KindByType(type);
   if (blob == nullptr || hash == nullptr || kind == nullptr) {
-    *failure = {ExitCode::kNotTrusted, "the server presented a host key of a type tether "
-                                       "cannot check (libssh2 type " + std::to_string(type) +
-                                           ")"};
+    *failure = {ExitCode::kNotTrusted,
+                "the server presented a host key of a type tether "
+                "cannot check (libssh2 type " +
+                    std::to_string(type) + ")"};
     return false;
   }
   key->blob.assign(blob, length);

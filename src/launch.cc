@@ -1,6 +1,7 @@
 #include "tether/launch.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include "tether/lifetime.h"
 #include "tether/runner.h"
+#include "tether/standard_output.h"
 
 namespace tether {
 namespace {
@@ -38,12 +40,20 @@ int ExitCodeOf(pid_t child) {
 
 // The foreground half of -f: waits for "ready" (then prints what follows) or for the
 // background process to fail, whose code it returns (the error is already on stderr).
+// A tunnel whose addresses could not be handed over is stopped: the script that started
+// it would never learn where it listens, and nobody would stop it.
 int WaitForBackground(pid_t child, UniqueFd ready_read) {
   std::string report = ReadAll(ready_read.get());
   if (report.rfind(kReadyLine, 0) != 0) return ExitCodeOf(child);
   std::string addresses = report.substr(sizeof(kReadyLine) - 1);
-  std::fputs(addresses.c_str(), stdout);
-  std::fflush(stdout);
+  std::string error;
+  if (!WriteToStdout(addresses, &error)) {
+    // SIGTERM stops it as `tether stop` does: listeners closed, registry entry removed.
+    kill(child, SIGTERM);
+    ExitCodeOf(child);
+    std::fprintf(stderr, "tether: %s; the background tunnel was stopped\n", error.c_str());
+    return ToInt(ExitCode::kCannotWrite);
+  }
   return 0;
 }
 

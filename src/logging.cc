@@ -1,17 +1,24 @@
 #include "tether/logging.h"
 
+#include <fcntl.h>
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "tether/json_text.h"
+#include "tether/message_text.h"
+#include "tether/unique_fd.h"
 
 namespace tether {
 namespace {
@@ -49,8 +56,7 @@ std::string Rfc3339Utc(spdlog::log_clock::time_point time) {
   return text;
 }
 
-void AppendMember(std::string_view key, std::string_view value, bool is_number,
-                  std::string* line) {
+void AppendMember(std::string_view key, std::string_view value, bool is_number, std::string* line) {
   line->push_back(',');
   AppendJsonString(key, line);
   line->push_back(':');
@@ -73,8 +79,7 @@ class JsonFormatter final : public spdlog::formatter {
     AppendMember("level", std::string_view(level.data(), level.size()), false, &line);
     AppendMember("pid", std::to_string(getpid()), true, &line);
     AppendMember("event", pending_event != nullptr ? pending_event->name : "log", false, &line);
-    AppendMember("message", std::string_view(msg.payload.data(), msg.payload.size()), false,
-                 &line);
+    AppendMember("message", std::string_view(msg.payload.data(), msg.payload.size()), false, &line);
     if (pending_event != nullptr) {
       for (const LogField& field : pending_event->fields) {
         AppendMember(field.key, field.text, field.is_number, &line);
@@ -91,6 +96,65 @@ class JsonFormatter final : public spdlog::formatter {
  private:
   bool newline_;  ///< false for syslog, which takes a message, not a line
 };
+
+/// Appends each formatted line to a file descriptor it owns, with one write() per line:
+/// nothing is buffered, so a line is in the file once logged, and O_APPEND keeps lines of
+/// two tethers sharing a file whole.
+class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit FdSink(UniqueFd fd) : fd_(std::move(fd)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    const char* data = line.data();
+    size_t left = line.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd_.get(), data, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // a full disk must not stop the tunnel
+      data += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  void flush_() override {}
+
+ private:
+  UniqueFd fd_;
+};
+
+// Opens -E's file as ssh opens its log file: append, create 0600, never truncate, and
+// never create a missing directory. Two refusals beyond ssh: a symbolic link as the last
+// component (O_NOFOLLOW: a tether run by root must not append to whatever file a link in a
+// writable directory points at), and anything but a regular file or a character device
+// (/dev/null); O_NONBLOCK lets open() return at once for a FIFO nobody reads.
+UniqueFd OpenLogFile(const std::string& path, std::string* error) {
+  const std::string prefix = "cannot open log file " + EscapeForMessage(path) + ": ";
+  UniqueFd fd(::open(path.c_str(),
+                     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+                     0600));
+  if (!fd) {
+    const int saved = errno;
+    struct stat st {};
+    if (saved == ELOOP && lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      *error = prefix + "it is a symbolic link (name the file it points to)";
+    } else if (saved == ENXIO) {
+      *error = prefix + "it is a FIFO or socket that nobody reads";
+    } else {
+      *error = prefix + std::strerror(saved);
+    }
+    return UniqueFd();
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+    *error = prefix + "not a regular file";
+    return UniqueFd();
+  }
+  const int flags = fcntl(fd.get(), F_GETFL);
+  if (flags >= 0) fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
+}
 
 void Install(std::shared_ptr<spdlog::logger> logger, spdlog::level::level_enum level) {
   logger->set_level(level);
@@ -129,15 +193,11 @@ bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::st
     Install(std::move(logger), level);
     return true;
   }
-  try {
-    auto logger = std::make_shared<spdlog::logger>(
-        "tether", std::make_shared<spdlog::sinks::basic_file_sink_st>(log_file));
-    SetFormat(logger.get(), format, kFilePattern);
-    Install(std::move(logger), level);
-  } catch (const spdlog::spdlog_ex& e) {
-    *error = "cannot open log file " + log_file + ": " + e.what();
-    return false;
-  }
+  UniqueFd fd = OpenLogFile(log_file, error);
+  if (!fd) return false;
+  auto logger = std::make_shared<spdlog::logger>("tether", std::make_shared<FdSink>(std::move(fd)));
+  SetFormat(logger.get(), format, kFilePattern);
+  Install(std::move(logger), level);
   return true;
 }
 
@@ -167,7 +227,8 @@ std::string RenderLogText(std::string_view text, std::initializer_list<LogField>
     for (const LogField& candidate : fields) {
       if (candidate.key == key) field = &candidate;
     }
-    out.append(field != nullptr ? std::string_view(field->text) : text.substr(open, close - open + 1));
+    out.append(field != nullptr ? std::string_view(field->text)
+                                : text.substr(open, close - open + 1));
     text.remove_prefix(close + 1);
   }
   out.append(text);
@@ -180,8 +241,8 @@ void LogEvent(spdlog::level::level_enum level, std::string_view event, std::stri
   Emit(level, event, RenderLogText(text, fields), fields);
 }
 
-void LogEventText(spdlog::level::level_enum level, std::string_view event,
-                  std::string_view message, std::initializer_list<LogField> fields) {
+void LogEventText(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                  std::initializer_list<LogField> fields) {
   if (!spdlog::default_logger_raw()->should_log(level)) return;
   Emit(level, event, message, fields);
 }

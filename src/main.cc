@@ -1,5 +1,6 @@
 // tether: a safe replacement for `ssh -N -L`. Parses the command line, builds the plan,
 // runs the tunnel, and turns the outcome into an exit code (see tether(1)).
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,17 +12,29 @@
 #include "tether/logging.h"
 #include "tether/options.h"
 #include "tether/signal_set.h"
-#include "tether/stop_reason.h"
 #include "tether/ssh_handles.h"
+#include "tether/standard_output.h"
+#include "tether/stop_reason.h"
 #include "tether/tunnel_admin.h"
 #include "tether/tunnel_plan.h"
 
 namespace {
 
+int Fail(const std::string& message, tether::ExitCode code);
+
+// Text a script may read (--help, --version, -G) goes to stdout, and a failed write is an
+// error (exit 71), not a silent success.
+int PrintToStdout(const std::string& text) {
+  std::string error;
+  if (!tether::WriteToStdout(text, &error)) return Fail(error, tether::ExitCode::kCannotWrite);
+  return 0;
+}
+
 int PrintAndReturn(const tether::CommandLine& command_line) {
-  std::FILE* out = *command_line.exit_code == 0 ? stdout : stderr;
-  std::fputs(command_line.output.c_str(), out);
-  if (!command_line.output.empty() && command_line.output.back() != '\n') std::fputc('\n', out);
+  std::string text = command_line.output;
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  if (*command_line.exit_code == 0) return PrintToStdout(text);
+  std::fputs(text.c_str(), stderr);
   return *command_line.exit_code;
 }
 
@@ -50,16 +63,18 @@ int main(int argc, char** argv) {
   // they keep the default signal handling, so Ctrl-C ends a waiting `tether stop`.
   if (std::optional<tether::AdminCommandLine> admin = tether::ParseAdminCommandLine(argc, argv)) {
     if (admin->exit_code) {
-      std::FILE* out = *admin->exit_code == 0 ? stdout : stderr;
-      std::fprintf(out, "%s\n", admin->output.c_str());
+      if (*admin->exit_code == 0) return PrintToStdout(admin->output + "\n");
+      std::fprintf(stderr, "%s\n", admin->output.c_str());
       return *admin->exit_code;
     }
     return tether::RunAdminCommand(admin->command);
   }
   // Block the stop signals before anything else, so none is lost to a default handler.
+  // SIGQUIT (Ctrl-\) too: by default it would end tether at a prompt with echo off, and
+  // leave its socket files and registry entry behind.
   tether::SignalSet signals;
   std::string error;
-  if (!signals.Install({SIGINT, SIGTERM, SIGHUP, tether::ParentDeathSignal()}, &error)) {
+  if (!signals.Install({SIGINT, SIGTERM, SIGHUP, SIGQUIT, tether::ParentDeathSignal()}, &error)) {
     return Fail(error, tether::ExitCode::kInternal);
   }
   signals.KeepBlockedOnExit();
@@ -68,17 +83,15 @@ int main(int argc, char** argv) {
   const tether::Options& options = command_line.options;
   if (!tether::ConfigureLogging(options.verbosity, options.quiet, options.log_format,
                                 options.log_file, &error)) {
-    return Fail(error, tether::ExitCode::kUsage);
+    // 73 is sysexits' EX_CANTCREAT: a user-specified output file cannot be created.
+    return Fail(error, tether::ExitCode::kCannotListen);
   }
   tether::Libssh2Library library;
   if (!library.ok()) return Fail("libssh2_init failed", tether::ExitCode::kInternal);
   tether::TunnelPlan plan;
   tether::Failure failure;
   if (!tether::MakeTunnelPlan(options, &plan, &failure)) return FailAfterLogSetup(options, failure);
-  if (options.print_config) {
-    std::fputs(plan.resolved_settings.c_str(), stdout);
-    return 0;
-  }
+  if (options.print_config) return PrintToStdout(plan.resolved_settings);
   if (!tether::PlanJumpChain(&plan, &failure)) return Fail(failure.message, failure.code);
   return tether::Launch(plan, &signals, parent_at_start);
 }

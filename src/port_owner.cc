@@ -10,6 +10,8 @@
 #include <sstream>
 #include <vector>
 
+#include "tether/message_text.h"
+
 namespace tether {
 namespace {
 
@@ -24,9 +26,9 @@ std::string ReadCommandLine(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!text.empty() && text.back() == '\0') text.pop_back();
-  // One line for a log message: arguments joined by spaces, control characters blanked.
+  // Arguments joined by spaces; anything else the process chose is escaped when shown.
   for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+    if (c == '\0') c = ' ';
   }
   constexpr size_t kMaxShown = 200;
   return text.size() > kMaxShown ? text.substr(0, kMaxShown) + "..." : text;
@@ -109,12 +111,14 @@ std::optional<SocketHolder> FindUnixListener(const std::string& path) {
 std::string DescribeHolder(const std::optional<SocketHolder>& holder) {
   if (!holder) return "in use";
   if (holder->pid != 0) {
-    return "in use by pid " + std::to_string(holder->pid) + " (" + holder->command + ")";
+    // Another user's process sets its own command line: escaped, as every text from outside.
+    return "in use by pid " + std::to_string(holder->pid) + " (" +
+           EscapeForMessage(holder->command) + ")";
   }
   const passwd* user = getpwuid(holder->uid);
   std::string name = user != nullptr ? user->pw_name : "?";
-  return "in use by a process of user " + name + " (uid " + std::to_string(holder->uid) +
-         "), which tether cannot see";
+  return "in use by a process of user " + EscapeForMessage(name) + " (uid " +
+         std::to_string(holder->uid) + "), which tether cannot see";
 }
 
 }  // namespace tether

@@ -3,29 +3,36 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <string>
 
 #include "tether/message_text.h"
 
 namespace tether {
 namespace {
 
-// Receives like libssh2's own recv, and records every arrival.
+// Receives like libssh2's own recv, and records every arrival. Before the server's banner
+// it also bounds what the server may send instead (libssh2 would wait for it forever).
 ssize_t RecvAndRecord(libssh2_socket_t socket, void* buffer, size_t length, int flags,
                       void** abstract) {
+  auto* events = static_cast<SessionEvents*>(*abstract);
+  if (events->banner.refusal) return -EPROTO;
   ssize_t n = recv(socket, buffer, length, flags);
   if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
   if (n > 0) {
-    InboundMonitor& monitor = static_cast<SessionEvents*>(*abstract)->inbound;
+    InboundMonitor& monitor = events->inbound;
     monitor.bytes += static_cast<uint64_t>(n);
     monitor.last_arrival = std::chrono::steady_clock::now();
+    if (!events->banner.seen &&
+        !events->banner.Watch(static_cast<const char*>(buffer), static_cast<size_t>(n))) {
+      return -EPROTO;
+    }
   }
   return n;
 }
 
 // The signature of LIBSSH2_DISCONNECT_FUNC, spelled out for the analyzers.
-void RecordDisconnect(LIBSSH2_SESSION* session, int reason, const char* message,
-                      int message_length, const char* language, int language_length,
-                      void** abstract) {
+void RecordDisconnect(LIBSSH2_SESSION* session, int reason, const char* message, int message_length,
+                      const char* language, int language_length, void** abstract) {
   (void)session;
   (void)reason;
   (void)language;
@@ -38,6 +45,33 @@ void RecordDisconnect(LIBSSH2_SESSION* session, int reason, const char* message,
 }
 
 }  // namespace
+
+bool BannerWatch::Watch(const char* bytes, size_t n) {
+  for (size_t i = 0; i < n && !seen; ++i) {
+    const char c = bytes[i];
+    if (line_start.size() < 4) line_start += c;
+    if (c != '\n') {
+      if (++line_bytes > kMaxLineBytes) {
+        refusal = "the server sent a line longer than " + std::to_string(kMaxLineBytes) +
+                  " bytes instead of an SSH banner";
+        return false;
+      }
+      continue;
+    }
+    if (line_start.rfind("SSH-", 0) == 0) {
+      seen = true;
+      break;
+    }
+    if (++lines_before > kMaxLinesBefore) {
+      refusal = "the server sent no SSH banner in its first " + std::to_string(kMaxLinesBefore) +
+                " lines";
+      return false;
+    }
+    line_bytes = 0;
+    line_start.clear();
+  }
+  return true;
+}
 
 void InstallSessionEvents(LIBSSH2_SESSION* session, SessionEvents* events) {
   *libssh2_session_abstract(session) = events;

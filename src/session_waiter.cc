@@ -19,9 +19,15 @@ bool SessionWaiter::Wait() {
   Failure broken;
   // A deadline, not a per-poll timeout: the background's own traffic must not keep a silent
   // server's wait alive.
-  const int ready = PollServing(fds, background_, std::chrono::steady_clock::now() + stall_timeout_,
-                                &broken);
+  const auto now = std::chrono::steady_clock::now();
+  auto until = now + stall_timeout_;
+  if (deadline_ && *deadline_ < until) until = *deadline_;
+  const int ready = PollServing(fds, background_, until, &broken);
   if (ready < 0) return Abandon(std::move(broken));
+  if (ready == 0 && deadline_ && std::chrono::steady_clock::now() >= *deadline_) {
+    deadline_passed_ = true;
+    return Abandon({ExitCode::kUnreachable, what_ + " did not complete in time"});
+  }
   if (ready == 0) {
     return Abandon({ExitCode::kUnreachable, "server did not answer during " + what_ + " for " +
                                                 std::to_string(stall_timeout_.count() / 1000) +
@@ -60,10 +66,10 @@ int PollServing(std::span<pollfd> fds, WaitBackground* background,
       background->AddPollFds(&all);
       limit = std::min(limit, background->MaxWait());
     }
-    const milliseconds left = std::chrono::ceil<milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    const int timeout = static_cast<int>(std::clamp(std::min(left, limit).count(), int64_t{0},
-                                                    int64_t{60000}));
+    const milliseconds left =
+        std::chrono::ceil<milliseconds>(deadline - std::chrono::steady_clock::now());
+    const int timeout =
+        static_cast<int>(std::clamp(std::min(left, limit).count(), int64_t{0}, int64_t{60000}));
     const int n = poll(all.data(), static_cast<nfds_t>(all.size()), timeout);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {

@@ -6,10 +6,18 @@
 #include "tether/failure.h"
 
 namespace tether {
+namespace {
+
+int stop_fd = -1;  // the signalfd of the SignalSet installed last
+
+}  // namespace
 
 SignalSet::~SignalSet() {
+  if (stop_fd == fd_.get()) stop_fd = -1;
   if (installed_) sigprocmask(SIG_SETMASK, &previous_mask_, nullptr);
 }
+
+int SignalSet::StopFd() { return stop_fd; }
 
 bool SignalSet::Install(std::initializer_list<int> signals, std::string* error) {
   sigset_t mask;
@@ -26,6 +34,7 @@ bool SignalSet::Install(std::initializer_list<int> signals, std::string* error) 
     *error = ErrnoMessage("signalfd");
     return false;
   }
+  stop_fd = fd_.get();
   return true;
 }
 

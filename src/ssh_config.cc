@@ -1,5 +1,4 @@
 #include "tether/ssh_config.h"
-#include "tether/message_text.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,6 +20,8 @@
 
 #include "tether/forward_spec.h"
 #include "tether/jump_spec.h"
+#include "tether/message_text.h"
+#include "tether/regular_file.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -476,7 +477,8 @@ bool ExpandVariable(std::string_view text, size_t* i, std::string* out, std::str
   const std::string name(text.substr(*i + 2, close - *i - 2));
   const char* value = name.empty() ? nullptr : getenv(name.c_str());
   if (value == nullptr) {
-    *why = name.empty() ? "empty ${}" : "environment variable " + EscapeForMessage(name) + " is not set";
+    *why = name.empty() ? "empty ${}"
+                        : "environment variable " + EscapeForMessage(name) + " is not set";
     return false;
   }
   *out += value;
@@ -538,55 +540,6 @@ using Store = std::map<std::string, std::vector<Entry>, std::less<>>;
 const Entry* First(const Store& store, std::string_view key) {
   auto found = store.find(key);
   return found == store.end() || found->second.empty() ? nullptr : &found->second.front();
-}
-
-/// Reads a file line by line with a bound on the line length.
-class LineReader {
- public:
-  enum class Status { kLine, kEnd, kTooLong, kReadError };
-  explicit LineReader(int fd) : fd_(fd) {}
-  Status Next(std::string* line);
-  int read_errno() const { return read_errno_; }
-
- private:
-  bool Fill();
-  int fd_;
-  std::string buffer_;
-  size_t start_ = 0;  ///< first unread byte of buffer_
-  bool eof_ = false;
-  int read_errno_ = 0;
-};
-
-LineReader::Status LineReader::Next(std::string* line) {
-  for (;;) {
-    const size_t newline = buffer_.find('\n', start_);
-    const size_t end = newline == std::string::npos ? buffer_.size() : newline;
-    if (end - start_ > kMaxLineBytes) return Status::kTooLong;
-    if (newline != std::string::npos || (eof_ && start_ < buffer_.size())) {
-      line->assign(buffer_, start_, end - start_);
-      start_ = std::min(end + 1, buffer_.size());
-      return Status::kLine;
-    }
-    if (eof_) return Status::kEnd;
-    if (!Fill()) return Status::kReadError;
-  }
-}
-
-bool LineReader::Fill() {
-  buffer_.erase(0, start_);
-  start_ = 0;
-  char chunk[65536];
-  ssize_t got;
-  do {
-    got = ::read(fd_, chunk, sizeof(chunk));
-  } while (got < 0 && errno == EINTR);
-  if (got < 0) {
-    read_errno_ = errno;
-    return false;
-  }
-  eof_ = got == 0;
-  buffer_.append(chunk, static_cast<size_t>(got));
-  return true;
 }
 
 /// How one file is read: the rules ssh attaches to its origin.
@@ -711,28 +664,32 @@ bool UnsafeOwnerOrMode(const struct stat& st) {
 }
 
 bool Reader::ReadFile(const FileScope& scope, bool* active, std::string* error) {
-  UniqueFd fd(::open(scope.path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
+  OpenedFile file;
+  if (!OpenForReading(scope.path, &file)) {
     if (errno == ENOENT && !scope.required) return true;
     *error = scope.path + ": " + std::strerror(errno);
     return false;
   }
-  struct stat st {};
-  if (fstat(fd.get(), &st) != 0) {
-    *error = scope.path + ": " + std::strerror(errno);
-    return false;
-  }
-  if (scope.check_permissions && UnsafeOwnerOrMode(st)) {
+  if (scope.check_permissions && UnsafeOwnerOrMode(file.st)) {
     *error = scope.path + ": bad owner or permissions (must not be writable by group or others)";
     return false;
   }
-  // ssh reads nothing from a directory (its read fails at once): a glob may match one.
-  if (S_ISDIR(st.st_mode)) return true;
-  return ReadLines(fd.get(), scope, active, error);
+  switch (file.type) {
+    case FileType::kRegular:
+      return ReadLines(file.fd.get(), scope, active, error);
+    case FileType::kDirectory:   // ssh reads nothing from one (its read fails at once): a
+    case FileType::kNullDevice:  // glob may match one; /dev/null is empty
+      return true;
+    case FileType::kOther:
+      break;
+  }
+  // A FIFO would hold tether in open() or read() for good, /dev/zero never ends.
+  *error = scope.path + ": not a regular file (" + DescribeFileType(file.st) + ")";
+  return false;
 }
 
 bool Reader::ReadLines(int fd, const FileScope& scope, bool* active, std::string* error) {
-  LineReader reader(fd);
+  LineReader reader(fd, kMaxLineBytes);
   std::string line;
   for (int number = 1;; ++number) {
     const LineReader::Status status = reader.Next(&line);
@@ -1010,8 +967,8 @@ bool Reader::SetSingle(const Keyword& key, const std::vector<std::string>& args,
   return true;
 }
 
-bool Reader::SetCommand(const Keyword& key, std::string_view text, const Where& where,
-                        bool active, std::string* error) {
+bool Reader::SetCommand(const Keyword& key, std::string_view text, const Where& where, bool active,
+                        std::string* error) {
   // ssh keeps the rest of the line as written, quotes and all; only a leading '=' goes.
   text.remove_prefix(std::min(text.find_first_not_of(" \t\r\n="), text.size()));
   // Like ssh, a ProxyJump line is checked even in a block that does not apply.

@@ -16,17 +16,28 @@ const char* OrDefault(const std::string& list, const char* fallback) {
 
 Failure HandshakeFailure(LIBSSH2_SESSION* session, int rc, const SessionWaiter& waiter) {
   std::string reason = LastSshError(session);
-  if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
+  const SessionEvents* events = EventsOf(session);
+  if (events != nullptr && events->banner.refusal) {
+    reason = *events->banner.refusal;
+  } else if (rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NONE) {
     reason += " (the server offers no host key type, key exchange, cipher or MAC that libssh2 " +
               std::string(LIBSSH2_VERSION) + " supports, or none of those tether was told to use)";
-  } else if (const SessionEvents* events = EventsOf(session);
-             events != nullptr && events->server_disconnect) {
+  } else if (events != nullptr && events->server_disconnect) {
     reason = "the server disconnected (" + *events->server_disconnect + ")";
   } else if (waiter.PeerGone()) {
     // libssh2 names the step it was in ("Unable to exchange encryption keys"), not the cause.
     reason = "the server closed the connection (" + reason + ")";
   }
   return {ExitCode::kUnreachable, "SSH handshake failed: " + reason};
+}
+
+// ssh's words for a server that has not identified itself in time.
+Failure HandshakeTimeout(const SessionEvents& events, std::chrono::milliseconds timeout) {
+  const std::string limit = std::to_string(timeout.count() / 1000) + "s";
+  return {ExitCode::kUnreachable,
+          "SSH handshake failed: " +
+              (events.banner.seen ? "the server did not complete the key exchange within " + limit
+                                  : "connection timed out during banner exchange (" + limit + ")")};
 }
 
 }  // namespace
@@ -56,7 +67,11 @@ std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionC
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");
   waiter.set_background(background);
+  // ConnectTimeout bounds banner exchange and key exchange together, as ssh bounds its
+  // banner exchange: a server that dribbles a byte now and then cannot hold tether here.
+  waiter.set_deadline(std::chrono::steady_clock::now() + config.target.timeout);
   if (!session->Handshake(config, &waiter, failure, warnings)) return nullptr;
+  waiter.set_deadline(std::nullopt);
   LogEvent(spdlog::level::debug, "connected", "connected to {host} port {port}",
            {{"host", config.target.host}, {"port", static_cast<int>(config.target.port)}});
   waiter.set_what("authentication");
@@ -93,7 +108,9 @@ bool SshSession::Handshake(const SessionConfig& config, SessionWaiter* waiter, F
   libssh2_session_method_pref(get(), LIBSSH2_METHOD_MAC_SC, macs);
   int rc = waiter->Run([&] { return libssh2_session_handshake(get(), fd()); });
   if (rc != 0) {
-    *failure = waiter->abandoned() ? waiter->failure() : HandshakeFailure(get(), rc, *waiter);
+    *failure = waiter->deadline_passed() ? HandshakeTimeout(*events_, config.target.timeout)
+               : waiter->abandoned()     ? waiter->failure()
+                                         : HandshakeFailure(get(), rc, *waiter);
     return false;
   }
   ServerHostKey key;

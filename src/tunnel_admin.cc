@@ -16,6 +16,7 @@
 #include "tether/json_text.h"
 #include "tether/lifetime.h"
 #include "tether/message_text.h"
+#include "tether/standard_output.h"
 
 namespace tether {
 namespace {
@@ -142,8 +143,9 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
   const std::optional<TunnelStatus>& status = tunnel.status;
   std::string forwards;
   for (const RegistryForward& forward : entry.forwards) {
-    forwards += std::string(forwards.empty() ? "" : ", ") + "{\"listen\": " +
-                JsonString(forward.listen) + ", \"target\": " + JsonString(forward.target) +
+    forwards += std::string(forwards.empty() ? "" : ", ") +
+                "{\"listen\": " + JsonString(forward.listen) +
+                ", \"target\": " + JsonString(forward.target) +
                 ", \"port\": " + std::to_string(forward.port) + "}";
   }
   auto figure = [&](uint64_t TunnelStatus::*field) {
@@ -205,7 +207,10 @@ int RunList(bool json) {
   }
   const int64_t now = static_cast<int64_t>(time(nullptr));
   std::string text = json ? FormatListJson(tunnels, now) : FormatListTable(tunnels, now);
-  std::fputs(text.c_str(), stdout);
+  if (std::string error; !WriteToStdout(text, &error)) {
+    std::fprintf(stderr, "tether: %s\n", error.c_str());
+    return ToInt(ExitCode::kCannotWrite);
+  }
   return 0;
 }
 
@@ -244,13 +249,18 @@ int RunStop(const std::string& target_text) {
   const std::string dir = RegistryDirPath();
   int matched = 0;
   int failed = 0;
+  bool unwritten = false;
   for (const RegistryEntry& entry : entries) {
     if (!StopTargetMatches(*target, entry)) continue;
     ++matched;
     const std::string what =
         std::to_string(entry.pid) + " (" + FormatForwards(entry.forwards) + ")";
     if (StopOne(dir, entry, &error)) {
-      std::printf("stopped %s\n", what.c_str());
+      std::string write_error;
+      if (!unwritten && !WriteToStdout("stopped " + what + "\n", &write_error)) {
+        std::fprintf(stderr, "tether: %s\n", write_error.c_str());
+        unwritten = true;
+      }
     } else {
       ++failed;
       std::fprintf(stderr, "tether: cannot stop %s: %s\n", what.c_str(), error.c_str());
@@ -260,7 +270,8 @@ int RunStop(const std::string& target_text) {
     std::fprintf(stderr, "tether: no running tunnel matches %s\n",
                  QuoteForMessage(target_text).c_str());
   }
-  return matched == 0 || failed > 0 ? kExitNoMatch : 0;
+  if (matched == 0 || failed > 0) return kExitNoMatch;
+  return unwritten ? ToInt(ExitCode::kCannotWrite) : 0;
 }
 
 }  // namespace
@@ -321,9 +332,8 @@ std::string FormatBytes(uint64_t bytes) {
 }
 
 std::string FormatListTable(const std::vector<ListedTunnel>& tunnels, int64_t now_unix) {
-  std::vector<std::vector<std::string>> rows = {
-      {"PID", "FORWARDS", "DESTINATION", "UP", "TTL LEFT", "TIED TO", "CONNS", "IN", "OUT",
-       "STATE"}};
+  std::vector<std::vector<std::string>> rows = {{"PID", "FORWARDS", "DESTINATION", "UP", "TTL LEFT",
+                                                 "TIED TO", "CONNS", "IN", "OUT", "STATE"}};
   for (const ListedTunnel& tunnel : tunnels) rows.push_back(TableRow(tunnel, now_unix));
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {

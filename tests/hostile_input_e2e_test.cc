@@ -7,17 +7,20 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <pty.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <list>
@@ -47,6 +50,7 @@ using std::chrono::seconds;
 constexpr int kUsage = 64;
 constexpr int kConfig = 65;
 constexpr int kUnreachable = 69;
+constexpr int kCannotCreate = 73;  // sysexits' EX_CANTCREAT; tether also uses it for listeners
 constexpr int kConnectionLost = 74;
 constexpr int kNotTrusted = 77;
 
@@ -187,6 +191,12 @@ struct CaseEnv {
     args.push_back(sshd.user() + "@127.0.0.1");
     return args;
   }
+  /// Makes a FIFO dir/name (mode 0600) that nobody writes to, and returns the path.
+  std::string Fifo(const std::string& name) const {
+    const std::string path = dir.Join(name);
+    EXPECT_EQ(mkfifo(path.c_str(), 0600), 0) << path;
+    return path;
+  }
   /// Writes `content` to dir/name (mode 0600) and returns the path.
   std::string File(const std::string& name, const std::string& content) const {
     const std::string path = dir.Join(name);
@@ -320,11 +330,51 @@ std::vector<BadInput> BadInputs() {
              1,
              "LocalForward: bad value '0 127.0.0.1:99999999999999999999': target port "
              "99999999999999999999 is out of range (1-65535)"),
+      // -E as ssh opens its log: no missing directory created; beyond ssh, no link followed.
+      {"LogFileInAMissingDirectory",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-E", env.dir.Join("missing/dir/t.log"), "-L", env.GoodForward()});
+       },
+       kCannotCreate,
+       [](const CaseEnv& env) {
+         return "tether: cannot open log file " + env.dir.Join("missing/dir/t.log") +
+                ": No such file or directory";
+       }},
+      {"LogFileIsASymbolicLink",
+       [](const CaseEnv& env) {
+         symlink(env.File("real.log", "").c_str(), env.dir.Join("link.log").c_str());
+         return env.AtServer({"-E", env.dir.Join("link.log"), "-L", env.GoodForward()});
+       },
+       kCannotCreate,
+       [](const CaseEnv& env) {
+         return "tether: cannot open log file " + env.dir.Join("link.log") +
+                ": it is a symbolic link (name the file it points to)";
+       }},
+      // Only regular files are read (and /dev/null, which is empty): a FIFO would hold
+      // tether in open() for good, a device may never end.
       {"ConfigIsEndlessNulBytes",
        [](const CaseEnv& env) {
          return env.AtServer({"-F", "/dev/zero", "-L", env.GoodForward()});
        },
-       kConfig, Text("/dev/zero:1: line longer than 1 MiB")},
+       kConfig, Text("/dev/zero: not a regular file (a character device)")},
+      {"ConfigIsAFifo",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-F", env.Fifo("fifo.conf"), "-L", env.GoodForward()});
+       },
+       kConfig,
+       [](const CaseEnv& env) {
+         return env.dir.Join("fifo.conf") + ": not a regular file (a FIFO)";
+       }},
+      {"ConfigIncludesAFifo",
+       [](const CaseEnv& env) {
+         const std::string fifo = env.Fifo("included.conf");
+         return env.AtServer(
+             {"-F", env.File("includer.conf", "Include " + fifo + "\n"), "-L", env.GoodForward()});
+       },
+       kConfig,
+       [](const CaseEnv& env) {
+         return env.dir.Join("included.conf") + ": not a regular file (a FIFO)";
+       }},
       {"ConfigIncludeCycleOfTwoFiles",
        [](const CaseEnv& env) {
          env.File("cycle-b.conf", "Include " + env.dir.Join("cycle-a.conf") + "\n");
@@ -376,6 +426,48 @@ std::vector<BadInput> BadInputs() {
          return "cannot read " + env.dir.Join("known_hosts") + "; ignored";
        },
        /*skip_as_root=*/true},
+      {"KnownHostsIsAFifo",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-o", "UserKnownHostsFile=" + env.Fifo("known_hosts"), "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                              "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return env.dir.Join("known_hosts") + " is a FIFO, not a known_hosts file; ignored";
+       }},
+      {"KnownHostsIsAFifoWithAcceptNew",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-o", "UserKnownHostsFile=" + env.Fifo("known_hosts"), "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o",
+                              "StrictHostKeyChecking=accept-new", "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return "cannot add the host key to " + env.dir.Join("known_hosts") +
+                ": it is a FIFO, not a regular file";
+       }},
+      // Reading /dev/zero as known_hosts once grew tether to 4 GB.
+      {"KnownHostsIsEndlessNulBytes",
+       [](const CaseEnv& env) {
+         return env.AtServer({"-o", "UserKnownHostsFile=/dev/zero", "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                              "-L", env.GoodForward()});
+       },
+       kNotTrusted, Text("/dev/zero is a character device, not a known_hosts file; ignored")},
+      {"KnownHostsLineOverOneMebibyte",
+       [over_a_mib](const CaseEnv& env) {
+         const std::string content =
+             "# fine\n" + over_a_mib + "\n" + env.sshd.known_hosts_line() + "\n";
+         return env.AtServer({"-o", "UserKnownHostsFile=" + env.File("long_hosts", content), "-o",
+                              "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+                              "-L", env.GoodForward()});
+       },
+       kNotTrusted,
+       [](const CaseEnv& env) {
+         return env.dir.Join("long_hosts") +
+                ":2: line longer than 1 MiB; the rest of the file is ignored";
+       }},
       {"KnownHostsFullOfJunk",
        [over_a_mib](const CaseEnv& env) {
          const std::string junk = std::string("\0\0\0\n", 4) + over_a_mib + "\n" +
@@ -469,11 +561,17 @@ INSTANTIATE_TEST_SUITE_P(HostileInput, HostileInputTable, ::testing::ValuesIn(Ba
 struct HostileServer {
   std::string name;
   std::string bytes;
-  bool reset = false;  ///< close with a RST instead of a FIN
+  bool reset = false;       ///< close with a RST instead of a FIN
   std::string reason = "";  ///< expected in the message after "SSH handshake failed: "
 };
 
 void PrintTo(const HostileServer& script, std::ostream* out) { *out << script.name; }
+
+std::string Repeated(const std::string& text, size_t times) {
+  std::string out;
+  for (size_t i = 0; i < times; ++i) out += text;
+  return out;
+}
 
 std::string PacketWithLength(uint32_t length) {
   std::string packet = "SSH-2.0-OpenSSH_9.6\r\n";
@@ -524,8 +622,240 @@ INSTANTIATE_TEST_SUITE_P(
                       HostileServer{"SendsA100KiBBanner", "SSH-2.0-" + std::string(100000, 'A')},
                       HostileServer{"ClaimsA2GiBPacket", PacketWithLength(0x7fffffff)},
                       HostileServer{"ClaimsAnEmptyPacket", PacketWithLength(0)},
-                      HostileServer{"SendsNulBytes", std::string(4096, '\0')}),
+                      HostileServer{"SendsNulBytes", std::string(4096, '\0')},
+                      // ssh reads at most 1024 lines of at most 8192 bytes before the banner.
+                      HostileServer{"Sends2000LinesBeforeItsBanner",
+                                    Repeated("not yet\r\n", 2000) + "SSH-2.0-OpenSSH_9.6\r\n",
+                                    false, "the server sent no SSH banner in its first 1024 lines"},
+                      HostileServer{"SendsA9000ByteLine", std::string(9000, 'x'), false,
+                                    "the server sent a line longer than 8192 bytes instead of an "
+                                    "SSH banner"}),
     [](const ::testing::TestParamInfo<HostileServer>& row) { return row.param.name; });
+
+/// A server that sends `head` at once, then `dribble` one byte per `interval` (never
+/// finishing within a test), then keeps still until stopped.
+std::function<void(int)> Dribbler(std::string head, std::string dribble, milliseconds interval) {
+  return [=](int fd) {
+    if (!WriteAll(fd, head)) return;
+    for (char c : dribble) {
+      std::this_thread::sleep_for(interval);
+      if (!WriteAll(fd, &c, 1)) return;
+    }
+    pollfd wait{fd, POLLRDHUP, 0};
+    while (poll(&wait, 1, 100) == 0) {
+    }
+  };
+}
+
+/// A server that sends `head` at once and then `dribble` slowly.
+struct DribbleCase {
+  std::string name;
+  std::string head;
+  std::string dribble;
+  std::string reason;  ///< expected after "SSH handshake failed: "
+};
+
+void PrintTo(const DribbleCase& script, std::ostream* out) { *out << script.name; }
+
+/// The start of a 4 KiB binary packet: libssh2 waits for the rest.
+std::string PacketStart() { return std::string("\0\0\x10\0\x08", 5) + std::string(195, 'x'); }
+
+/// ConnectTimeout bounds the whole banner exchange and key exchange: bytes trickling in do
+/// not keep the wait alive (ssh: "Connection timed out during banner exchange").
+class SlowServerTest : public ::testing::TestWithParam<DribbleCase> {
+ protected:
+  void SetUp() override {
+    std::string error;
+    sshd_ = SshdServer::Start(&error);
+    ASSERT_TRUE(sshd_) << error;
+  }
+  std::unique_ptr<SshdServer> sshd_;  ///< Only for its client environment (HOME, keys).
+};
+
+TEST_P(SlowServerTest, DribblingServerFailsWith69AfterConnectTimeout) {
+  const DribbleCase& script = GetParam();
+  // About 200 bytes, one every 400 ms: 80 s, far beyond the 3 s ConnectTimeout.
+  ScriptedServer server(Dribbler(script.head, script.dribble, milliseconds(400)));
+  const uint16_t listen_port = FreeTcpPort();
+  std::unique_ptr<Subprocess> tether =
+      StartTetherRaw(*sshd_, {"-p", std::to_string(server.port()), "-i", sshd_->user_key_path(),
+                              "-o", "ConnectTimeout=3", "-L",
+                              std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
+  ASSERT_TRUE(tether);
+  EXPECT_EQ(tether->WaitExit(kExitTimeout), kUnreachable) << tether->Stderr();
+  const std::string err = tether->Stderr();
+  EXPECT_TRUE(Contains(err, "tether: SSH handshake failed: " + script.reason)) << err;
+  ExpectCleanMessages(err);
+  EXPECT_EQ(server.accepted(), 1);
+  EXPECT_TRUE(ProcessGone(tether->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HostileInput, SlowServerTest,
+    ::testing::Values(DribbleCase{"DribblesItsBanner", "SSH-2.0-", std::string(200, 'x'),
+                                  "connection timed out during banner exchange (3s)"},
+                      DribbleCase{"DribblesAfterALineBeforeItsBanner", "hello\r\n",
+                                  std::string(200, 'x'),
+                                  "connection timed out during banner exchange (3s)"},
+                      DribbleCase{"DribblesItsKeyExchange", "SSH-2.0-OpenSSH_9.6\r\n",
+                                  PacketStart(),
+                                  "the server did not complete the key exchange within 3s"}),
+    [](const ::testing::TestParamInfo<DribbleCase>& row) { return row.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// Waits before the tunnel is up: a stop signal ends every one, and the terminal is left as
+// it was.
+
+/// A pseudo-terminal for a child to take as its controlling terminal; what the child writes
+/// to it is collected on a thread.
+class Terminal {
+ public:
+  bool Open() {
+    if (openpty(&master_, &slave_, nullptr, nullptr, nullptr) != 0) return false;
+    reader_ = std::thread([this] { Read(); });
+    return true;
+  }
+  ~Terminal() {
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
+    if (master_ >= 0) close(master_);
+    if (slave_ >= 0) close(slave_);
+  }
+  std::string SlavePath() const { return ttyname(slave_); }
+  std::string Text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+  /// Keys typed at the terminal: "\x03" is Ctrl-C, "\x1c" Ctrl-\\.
+  bool Type(const std::string& keys) { return WriteAll(master_, keys); }
+  /// True when the terminal echoes what is typed.
+  bool Echoes() const {
+    termios mode{};
+    return tcgetattr(slave_, &mode) == 0 && (mode.c_lflag & ECHO) != 0;
+  }
+
+ private:
+  void Read() {
+    while (!stop_) {
+      pollfd entry{master_, POLLIN, 0};
+      if (poll(&entry, 1, 20) != 1) continue;
+      char buffer[4096];
+      const ssize_t n = read(master_, buffer, sizeof(buffer));
+      if (n <= 0) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      text_.append(buffer, static_cast<size_t>(n));
+    }
+  }
+
+  int master_ = -1;
+  int slave_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread reader_;
+  std::mutex mu_;
+  std::string text_;
+};
+
+/// A real sshd, and a passphrase-protected key that no agent holds: tether must ask.
+class PromptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    sshd_ = SshdServer::Start(&error);
+    ASSERT_TRUE(sshd_) << error;
+    ASSERT_FALSE(MakeUserKey(dir_.Join("locked"), "ed25519", "a passphrase").empty());
+    listen_port_ = FreeTcpPort();
+  }
+
+  std::vector<std::string> Args() const {
+    return {"-p",
+            std::to_string(sshd_->port()),
+            "-i",
+            dir_.Join("locked"),
+            "-L",
+            std::to_string(listen_port_) + ":127.0.0.1:7",
+            sshd_->user() + "@127.0.0.1"};
+  }
+
+  /// The wait was ended by a signal: exit 0 with its message, nothing left behind.
+  void ExpectStoppedBeforeTheTunnelWasUp(Subprocess* tether) {
+    const std::optional<int> code = tether->WaitExit(kExitTimeout);
+    ASSERT_TRUE(code.has_value()) << "the signal did not end the wait";
+    EXPECT_EQ(*code, 0) << tether->Stderr();
+    EXPECT_TRUE(Contains(tether->Stderr(), "stopped by a signal before the tunnel was up"))
+        << tether->Stderr();
+    EXPECT_TRUE(ProcessGone(tether->pid()));
+    EXPECT_TRUE(PortIsFree(listen_port_));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SshdServer> sshd_;
+  uint16_t listen_port_ = 0;
+};
+
+/// A key typed at the passphrase prompt, and what it sends.
+struct PromptKey {
+  std::string name;
+  std::string keys;
+};
+
+void PrintTo(const PromptKey& key, std::ostream* out) { *out << key.name; }
+
+class TerminalPromptTest : public PromptTest, public ::testing::WithParamInterface<PromptKey> {};
+
+TEST_P(TerminalPromptTest, StopsTetherAndRestoresEcho) {
+  Terminal terminal;
+  ASSERT_TRUE(terminal.Open());
+  // setsid -c makes the terminal (its stdin) tether's controlling terminal, as in a shell;
+  // sh execs it, so the pid stays tether's.
+  std::vector<std::string> argv = {"sh", "-c", "exec setsid -c \"$0\" \"$@\" <\"$TEST_TTY\"",
+                                   TETHER_BINARY};
+  for (const std::string& arg : Args()) argv.push_back(arg);
+  SubprocessOptions options = sshd_->ClientProcessOptions();
+  options.env_set["TEST_TTY"] = terminal.SlavePath();
+  std::string error;
+  std::unique_ptr<Subprocess> tether = Subprocess::Start(argv, options, &error);
+  ASSERT_TRUE(tether) << error;
+  ASSERT_TRUE(WaitUntil([&] { return Contains(terminal.Text(), "Enter passphrase for key"); },
+                        kReadyTimeout))
+      << terminal.Text() << tether->Stderr();
+  ASSERT_TRUE(WaitUntil([&] { return !terminal.Echoes(); }, kIoTimeout)) << "echo never off";
+
+  ASSERT_TRUE(terminal.Type(GetParam().keys));
+  ExpectStoppedBeforeTheTunnelWasUp(tether.get());
+  EXPECT_TRUE(terminal.Echoes()) << "the terminal was left with echo off";
+}
+
+INSTANTIATE_TEST_SUITE_P(HostileInput, TerminalPromptTest,
+                         ::testing::Values(PromptKey{"CtrlC", "\x03"},
+                                           PromptKey{"CtrlBackslash", "\x1c"}),
+                         [](const ::testing::TestParamInfo<PromptKey>& row) {
+                           return row.param.name;
+                         });
+
+TEST_F(PromptTest, SigtermWhileAskpassHangsStopsTetherAndEndsAskpass) {
+  const std::string askpass = dir_.Join("askpass");
+  const std::string pid_file = dir_.Join("askpass.pid");
+  ASSERT_TRUE(WriteFile(askpass, "#!/bin/sh\necho $$ > " + pid_file + "\nexec sleep 60\n"));
+  chmod(askpass.c_str(), 0700);
+  std::unique_ptr<Subprocess> tether =
+      StartTetherRaw(*sshd_, Args(), {{"SSH_ASKPASS", askpass}, {"SSH_ASKPASS_REQUIRE", "force"}});
+  ASSERT_TRUE(tether);
+  pid_t askpass_pid = 0;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        askpass_pid = static_cast<pid_t>(std::atoi(ReadFile(pid_file).c_str()));
+        return askpass_pid > 0;
+      },
+      kReadyTimeout))
+      << tether->Stderr();
+
+  tether->Signal(SIGTERM);
+  ExpectStoppedBeforeTheTunnelWasUp(tether.get());
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(askpass_pid); }, kExitTimeout))
+      << "askpass left running";
+  if (!ProcessGone(askpass_pid)) kill(askpass_pid, SIGKILL);
+}
 
 // ---------------------------------------------------------------------------------------
 // Hostile peers of a running tunnel, and valid extremes that must be accepted.
@@ -749,6 +1079,75 @@ TEST_F(HostilePeerTest, TargetHostOf255CharsIsAcceptedAndOnlyItsClientsAreDroppe
   EXPECT_TRUE(PeerEnds(unresolvable.get(), kIoTimeout)) << "client left hanging";
   EXPECT_TRUE(EchoesThrough(ports[1], "the tunnel lives on"));
   ExpectStopsCleanly(ports);
+}
+
+// A script reads tether's answers on stdout: a failed write is an error (exit 71).
+
+/// Runs tether with exactly `args` in the fixture's client environment, stdout on /dev/full
+/// (every write fails with ENOSPC).
+std::unique_ptr<Subprocess> StartWithFullStdout(const SshdServer& sshd,
+                                                const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {TETHER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  SubprocessOptions options = sshd.ClientProcessOptions();
+  options.stdout_path = "/dev/full";
+  std::string error;
+  std::unique_ptr<Subprocess> process = Subprocess::Start(argv, options, &error);
+  EXPECT_TRUE(process) << error;
+  return process;
+}
+
+/// Every number that follows `prefix` in `text`.
+std::vector<int> NumbersAfter(const std::string& text, const std::string& prefix) {
+  std::vector<int> numbers;
+  for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+    const int number = std::atoi(text.c_str() + at + prefix.size());
+    if (number > 0 && std::find(numbers.begin(), numbers.end(), number) == numbers.end()) {
+      numbers.push_back(number);
+    }
+  }
+  return numbers;
+}
+
+constexpr int kCannotWrite = 71;
+constexpr char kFullDisk[] = "tether: cannot write to standard output: No space left on device";
+
+TEST_F(HostilePeerTest, ListToAFullDiskFailsWith71) {
+  const std::vector<uint16_t> ports = LaunchReady({"-L", ToEcho()}, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"list"}, std::vector<std::string>{"list", "--json"}}) {
+    std::unique_ptr<Subprocess> list = StartWithFullStdout(*sshd_, args);
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->WaitExit(kExitTimeout), kCannotWrite) << list->Stderr();
+    EXPECT_TRUE(Contains(list->Stderr(), kFullDisk)) << list->Stderr();
+  }
+  ExpectStopsCleanly(ports);
+}
+
+TEST_F(HostilePeerTest, BackgroundTunnelWhoseAddressCannotBeWrittenIsStopped) {
+  std::unique_ptr<Subprocess> tether =
+      StartWithFullStdout(*sshd_, TetherArgs(*sshd_, {"-f", "-E", LogPath(), "-L", ToEcho()}));
+  ASSERT_TRUE(tether);
+  const std::optional<int> code = tether->WaitExit(kReadyTimeout);
+  const std::string log = ReadFile(LogPath());
+  // Whoever logged (the background tunnel) must be gone, whatever happened.
+  const std::vector<int> pids = NumbersAfter(log, "tether[");
+  const std::vector<int> ports = NumbersAfter(log, "forwarding 127.0.0.1:");
+  for (int pid : pids) {
+    EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, kExitTimeout))
+        << "the background tunnel " << pid << " is still up";
+    if (!ProcessGone(pid)) kill(pid, SIGKILL);
+  }
+  ASSERT_TRUE(code.has_value()) << "the foreground process did not return";
+  EXPECT_EQ(*code, kCannotWrite) << tether->Stderr() << log;
+  EXPECT_TRUE(
+      Contains(tether->Stderr(), std::string(kFullDisk) + "; the background tunnel was stopped"))
+      << tether->Stderr();
+  EXPECT_FALSE(pids.empty()) << "the background tunnel never logged: " << log;
+  ASSERT_EQ(ports.size(), 1u) << "the tunnel was never up: " << log;
+  EXPECT_TRUE(PortIsFree(static_cast<uint16_t>(ports[0])));
+  EXPECT_TRUE(SshdIdle()) << "sshd connection processes left behind";
 }
 
 /// The largest values the options accept: the tunnel must work, and stay idle.

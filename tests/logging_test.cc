@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -66,10 +68,10 @@ TEST(RenderLogTextTest, ReplacesPlaceholdersOfFieldsOnly) {
            {"unclosed {forward", "unclosed {forward"},
            {"{}", "{}"},
        }) {
-    EXPECT_EQ(RenderLogText(c.text, {{"forward", "127.0.0.1:5432"},
-                                     {"target", "db:5432"},
-                                     {"n", uint64_t{7}}}),
-              c.rendered)
+    EXPECT_EQ(
+        RenderLogText(c.text,
+                      {{"forward", "127.0.0.1:5432"}, {"target", "db:5432"}, {"n", uint64_t{7}}}),
+        c.rendered)
         << c.text;
   }
   // A value that looks like a placeholder is not expanded again.
@@ -78,7 +80,8 @@ TEST(RenderLogTextTest, ReplacesPlaceholdersOfFieldsOnly) {
 
 TEST_F(LoggingTest, TextFileLinesAreUnchanged) {
   LogTo(LogFormat::kText);
-  LogEvent(spdlog::level::info, "forward_listening", "forwarding {forward} -> {target} via {server}",
+  LogEvent(spdlog::level::info, "forward_listening",
+           "forwarding {forward} -> {target} via {server}",
            {{"forward", "127.0.0.1:5432"}, {"target", "db:5432"}, {"server", "alice@db"}});
   LogEventText(spdlog::level::err, "listen_failed", "cannot listen on {forward}: in use");
   const std::vector<std::string> lines = Logged();
@@ -89,6 +92,95 @@ TEST_F(LoggingTest, TextFileLinesAreUnchanged) {
   EXPECT_TRUE(std::regex_match(lines[0], first)) << lines[0];
   EXPECT_NE(lines[1].find("]: error: cannot listen on {forward}: in use"), std::string::npos)
       << lines[1];
+}
+
+// -E opens its file as ssh does: O_APPEND|O_CREAT, mode 0600, no directory created.
+TEST_F(LoggingTest, LogFileIsCreated0600WhateverTheUmask) {
+  const mode_t old_mask = umask(022);
+  LogTo(LogFormat::kText);
+  umask(old_mask);
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(LoggingTest, LogFileIsAppendedTo) {
+  ASSERT_TRUE(testing::WriteFile(path_, "an earlier line\n"));
+  LogTo(LogFormat::kText);
+  LogEventText(spdlog::level::warn, "x", "a new line");
+  const std::vector<std::string> lines = Logged();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "an earlier line");
+  EXPECT_NE(lines[1].find("warning: a new line"), std::string::npos) << lines[1];
+}
+
+/// A -E file that must be refused, and the end of the message that says why.
+struct RefusedLogFile {
+  std::string name;
+  std::function<std::string(const testing::TempDir&)> make;  ///< returns the -E path
+  std::string reason;
+};
+
+void PrintTo(const RefusedLogFile& row, std::ostream* out) { *out << row.name; }
+
+class RefusedLogFileTest : public ::testing::TestWithParam<RefusedLogFile> {
+ protected:
+  void TearDown() override {
+    std::string error;
+    ConfigureLogging(0, false, LogFormat::kText, "", &error);
+  }
+  testing::TempDir scratch_;
+};
+
+TEST_P(RefusedLogFileTest, IsRefusedWithItsReason) {
+  const std::string path = GetParam().make(scratch_);
+  std::string error;
+  EXPECT_FALSE(ConfigureLogging(0, false, LogFormat::kText, path, &error));
+  EXPECT_EQ(error, "cannot open log file " + path + ": " + GetParam().reason);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Logging, RefusedLogFileTest,
+    ::testing::Values(
+        RefusedLogFile{"MissingDirectoryIsNotCreated",
+                       [](const testing::TempDir& dir) { return dir.Join("missing/sub/t.log"); },
+                       "No such file or directory"},
+        RefusedLogFile{"SymbolicLink",
+                       [](const testing::TempDir& dir) {
+                         const std::string target = dir.Join("target.log");
+                         EXPECT_TRUE(testing::WriteFile(target, ""));
+                         EXPECT_EQ(symlink(target.c_str(), dir.Join("link.log").c_str()), 0);
+                         return dir.Join("link.log");
+                       },
+                       "it is a symbolic link (name the file it points to)"},
+        RefusedLogFile{"DanglingSymbolicLink",
+                       [](const testing::TempDir& dir) {
+                         EXPECT_EQ(symlink(dir.Join("nowhere.log").c_str(),
+                                           dir.Join("dangling.log").c_str()),
+                                   0);
+                         return dir.Join("dangling.log");
+                       },
+                       "it is a symbolic link (name the file it points to)"},
+        RefusedLogFile{"FifoNobodyReads",
+                       [](const testing::TempDir& dir) {
+                         EXPECT_EQ(mkfifo(dir.Join("fifo").c_str(), 0600), 0);
+                         return dir.Join("fifo");
+                       },
+                       "it is a FIFO or socket that nobody reads"},
+        RefusedLogFile{"Directory", [](const testing::TempDir& dir) { return dir.path(); },
+                       "Is a directory"}),
+    [](const ::testing::TestParamInfo<RefusedLogFile>& row) { return row.param.name; });
+
+TEST(RefusedLogFileSideEffectsTest, NothingIsCreatedThroughALinkOrInAMissingDirectory) {
+  testing::TempDir dir;
+  std::string error;
+  ASSERT_EQ(symlink(dir.Join("created-through-link.log").c_str(), dir.Join("link.log").c_str()), 0);
+  EXPECT_FALSE(ConfigureLogging(0, false, LogFormat::kText, dir.Join("link.log"), &error));
+  EXPECT_FALSE(ConfigureLogging(0, false, LogFormat::kText, dir.Join("missing/t.log"), &error));
+  struct stat st {};
+  EXPECT_NE(lstat(dir.Join("created-through-link.log").c_str(), &st), 0);
+  EXPECT_NE(lstat(dir.Join("missing").c_str(), &st), 0) << "a missing directory was created";
+  ConfigureLogging(0, false, LogFormat::kText, "", &error);
 }
 
 TEST_F(LoggingTest, JsonLinesCarryEventAndFields) {

@@ -124,6 +124,22 @@ INSTANTIATE_TEST_SUITE_P(
         DescribeCase{"Nobody", std::nullopt, "in use"},
         DescribeCase{"VisibleProcess", SocketHolder{4242, "ssh -N -L 5432:localhost:5432 db", 1000},
                      "in use by pid 4242 (ssh -N -L 5432:localhost:5432 db)"},
+        // Another user's process names itself: what it chose must not reach the terminal.
+        DescribeCase{"ProcessNameWithCsi",
+                     SocketHolder{7,
+                                  "x\x9b"
+                                  "2J\xc2\x9b"
+                                  "0m",
+                                  1000},
+                     "in use by pid 7 (x\\x9b2J\\xc2\\x9b0m)"},
+        DescribeCase{"ProcessNameWithBidiOverride",
+                     SocketHolder{7,
+                                  "ssh \xe2\x80\xae"
+                                  "evil",
+                                  1000},
+                     "in use by pid 7 (ssh \\xe2\\x80\\xaeevil)"},
+        DescribeCase{"ProcessNameWithEscape", SocketHolder{7, "a\x1b]0;t\x07", 1000},
+                     "in use by pid 7 (a\\x1b]0;t\\x07)"},
         DescribeCase{"InvisibleProcessOfRoot", SocketHolder{0, "", 0},
                      "in use by a process of user root (uid 0), which tether cannot see"},
         DescribeCase{"InvisibleProcessOfUnknownUid", SocketHolder{0, "", 3999999},

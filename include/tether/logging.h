@@ -16,7 +16,9 @@ enum class LogFormat { kText, kJson };
 /// on stderr, "TIME tether[PID]: LEVEL: message" in a file. JSON: one object per event and
 /// line, {"time":..., "level":..., "pid":..., "event":..., "message":..., fields...}.
 /// Default: lifecycle lines and warnings; -v adds one line per client connection; -vv more
-/// detail; -q only errors. Returns false (with *error) if the file cannot be opened.
+/// detail; -q only errors. The file is opened as ssh opens its log: appended to, created
+/// 0600, its directory never created; a symbolic link, a FIFO or socket, or a directory
+/// is refused. Returns false (with *error) if the file cannot be opened.
 bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::string& log_file,
                       std::string* error);
 
@@ -48,8 +50,8 @@ void LogEvent(spdlog::level::level_enum level, std::string_view event, std::stri
 
 /// As LogEvent for a message already written out (a Failure's, a warning), which is taken
 /// as it is: braces in it are not placeholders.
-void LogEventText(spdlog::level::level_enum level, std::string_view event,
-                  std::string_view message, std::initializer_list<LogField> fields = {});
+void LogEventText(spdlog::level::level_enum level, std::string_view event, std::string_view message,
+                  std::initializer_list<LogField> fields = {});
 
 /// The text of LogEvent: `text` with each {key} of `fields` replaced; other braces stay.
 std::string RenderLogText(std::string_view text, std::initializer_list<LogField> fields);

@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <chrono>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -78,6 +79,14 @@ class SessionWaiter {
 
   /// Names the step in a timeout message ("handshake", "authentication").
   void set_what(std::string what) { what_ = std::move(what); }
+  /// Ends every wait at `deadline` too, however often the socket became ready before: the
+  /// handshake must be done by then, even with a server that sends one byte at a time.
+  /// nullopt removes it.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    deadline_ = deadline;
+  }
+  /// True when the wait was abandoned because the deadline passed.
+  bool deadline_passed() const { return deadline_passed_; }
   /// Serves `background` (not owned; nullptr = none) during every wait.
   void set_background(WaitBackground* background) { background_ = background; }
   bool abandoned() const { return abandoned_; }
@@ -95,8 +104,10 @@ class SessionWaiter {
   int signal_fd_;
   std::chrono::milliseconds stall_timeout_;
   std::string what_;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
   bool abandoned_ = false;
   bool interrupted_ = false;
+  bool deadline_passed_ = false;
   Failure failure_;
   WaitBackground* background_ = nullptr;
 };

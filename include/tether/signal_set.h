@@ -32,6 +32,10 @@ class SignalSet {
   /// stop signal that arrived during shutdown kill the process and replace its exit code.
   void KeepBlockedOnExit() { installed_ = false; }
 
+  /// The signalfd of the set installed last (-1 before any): for waits that no caller hands
+  /// the fd to, such as a passphrase prompt, which must end on Ctrl-C or SIGTERM too.
+  static int StopFd();
+
   /// The mask a child process should start with (nothing blocked); call in the child.
   static void ResetInChild();
 
