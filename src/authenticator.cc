@@ -5,17 +5,37 @@
 #include <cstring>
 #include <optional>
 
+#include "tether/agent_client.h"
 #include "tether/key_file.h"
+#include "tether/logging.h"
 #include "tether/packet_pool.h"
+#include "tether/rsa_key.h"
+#include "tether/rsa_sha2_auth.h"
 #include "tether/session_events.h"
 #include "tether/ssh_handles.h"
+#include "tether/ssh_wire.h"
 
 namespace tether {
 namespace {
 
-constexpr char kRsaHint[] =
-    "RSA keys need rsa-sha2 signatures, which libssh2 1.10 cannot make; use an ed25519 or "
-    "ecdsa key";
+// The key type a public key blob names ("ssh-rsa", "ssh-ed25519", ...), or "".
+std::string BlobType(std::string_view blob) {
+  std::string type;
+  WireReader(blob).ReadString(&type);
+  return type;
+}
+
+std::string Octal(unsigned mode) {
+  char text[8];
+  snprintf(text, sizeof(text), "%04o", mode & 0777);
+  return text;
+}
+
+void LogAccepted(const std::string& key, const std::string& algorithm) {
+  LogEvent(spdlog::level::debug, "publickey_accepted",
+           "server accepted {key} with signature algorithm {algorithm}",
+           {{"key", key}, {"algorithm", algorithm}});
+}
 
 // Context for the synchronous keyboard-interactive callback, passed through the session's
 // abstract pointer.
@@ -62,6 +82,7 @@ void AnswerKeyboardInteractive(const char* name, int name_len, const char* instr
 }  // namespace
 
 bool Authenticator::Run(Failure* failure) {
+  accepted_ = ResolvePubkeyAlgorithms(config_.pubkey_accepted_algorithms);
   if (!RefreshMethods()) {
     *failure = stop_;
     return false;
@@ -168,6 +189,8 @@ bool Authenticator::ServerOffers(const std::string& method) const {
   return padded.find("," + method + ",") != std::string::npos;
 }
 
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+// libssh2 1.11 and later make rsa-sha2 signatures themselves, for agent and file keys.
 Authenticator::Outcome Authenticator::TryAgent() {
   if (config_.agent_socket.empty() || !config_.allow_publickey || !ServerOffers("publickey")) {
     return Outcome::kNotTried;
@@ -183,9 +206,8 @@ Authenticator::Outcome Authenticator::TryAgent() {
   libssh2_agent_publickey* identity = nullptr;
   while (libssh2_agent_get_identity(agent.get(), &identity, identity) == 0) {
     ++offered;
-    int rc = waiter_->Run([&] {
-      return libssh2_agent_userauth(agent.get(), config_.user.c_str(), identity);
-    });
+    int rc = waiter_->Run(
+        [&] { return libssh2_agent_userauth(agent.get(), config_.user.c_str(), identity); });
     Outcome outcome = Judge(rc);
     if (outcome != Outcome::kRejected) return outcome;
   }
@@ -193,6 +215,161 @@ Authenticator::Outcome Authenticator::TryAgent() {
                    ")");
   return offered > 0 ? Outcome::kRejected : Outcome::kNotTried;
 }
+#else
+// libssh2 1.10's agent support signs RSA keys with SHA-1 only, which OpenSSH 8.8 and later
+// refuse: tether asks the agent itself, for every key, with the rsa-sha2 flags for RSA.
+Authenticator::Outcome Authenticator::TryAgent() {
+  if (config_.agent_socket.empty() || !config_.allow_publickey || !ServerOffers("publickey")) {
+    return Outcome::kNotTried;
+  }
+  std::string error;
+  std::unique_ptr<AgentClient> agent = AgentClient::Connect(config_.agent_socket, &error);
+  std::vector<AgentIdentity> identities;
+  if (!agent || !agent->ListIdentities(&identities, &error)) {
+    tried_.push_back("ssh-agent (could not be reached at " + config_.agent_socket + ": " + error +
+                     ")");
+    return Outcome::kNotTried;
+  }
+  int offered = 0;
+  for (const AgentIdentity& identity : identities) {
+    const std::string type = BlobType(identity.blob);
+    const std::string label = "agent key " + (identity.comment.empty() ? type : identity.comment);
+    Outcome outcome = Outcome::kNotTried;
+    if (type == "ssh-rsa") {
+      std::string why;
+      outcome = TryRsaKey(
+          label, identity.blob,
+          [&](const std::string& algorithm, std::string_view data, std::string* signature) {
+            uint32_t flags = algorithm == "rsa-sha2-512"   ? AgentClient::kRsaSha2_512
+                             : algorithm == "rsa-sha2-256" ? AgentClient::kRsaSha2_256
+                                                           : 0;
+            std::string made, sign_error;
+            if (!agent->Sign(identity.blob, data, flags, &made, signature, &sign_error)) {
+              hints_.push_back(label + ": " + sign_error + " with " + algorithm);
+              return false;
+            }
+            // An agent that ignores the flags answers with a SHA-1 "ssh-rsa" signature.
+            if (made != algorithm) {
+              hints_.push_back(label + ": the agent signed with " + made + " when asked for " +
+                               algorithm);
+              return false;
+            }
+            return true;
+          },
+          &why);
+    } else if (AlgorithmAccepted(accepted_, type)) {
+      PublickeySigner signer;
+      signer.sign = [&](std::string_view data, std::string* signature) {
+        std::string made, sign_error;
+        return agent->Sign(identity.blob, data, 0, &made, signature, &sign_error) && made == type;
+      };
+      int rc = waiter_->Run(
+          [&] { return UserauthWithSigner(session_, config_.user, identity.blob, &signer); });
+      outcome = Judge(rc);
+      if (outcome == Outcome::kAccepted) LogAccepted(label, type);
+    }
+    if (outcome == Outcome::kNotTried) continue;
+    ++offered;
+    offered_blobs_.push_back(identity.blob);
+    if (outcome != Outcome::kRejected) return outcome;
+  }
+  tried_.push_back("ssh-agent (" + std::to_string(offered) + " key" + (offered == 1 ? "" : "s") +
+                   ")");
+  return offered > 0 ? Outcome::kRejected : Outcome::kNotTried;
+}
+
+Authenticator::Outcome Authenticator::TryRsaKey(const std::string& label, const std::string& blob,
+                                                const RsaSignFunction& sign, std::string* why) {
+  const char* banner = libssh2_session_banner_get(session_);
+  std::vector<std::string> plan =
+      RsaSignaturePlan(banner != nullptr ? banner : "", accepted_, rsa_fallback_left_);
+  if (plan.empty()) {
+    *why = "no RSA signature algorithm left in PubkeyAcceptedAlgorithms for this server";
+    return Outcome::kNotTried;
+  }
+  std::string attempted;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string& algorithm = plan[i];
+    if (i > 0) {
+      // Each refused attempt costs one of the server's MaxAuthTries: one retry with
+      // "ssh-rsa" per connection at most, for servers that take only SHA-1.
+      if (!rsa_fallback_left_) break;
+      rsa_fallback_left_ = false;
+    }
+    PublickeySigner signer;
+    signer.sign = [&](std::string_view data, std::string* signature) {
+      return sign(algorithm, data, signature);
+    };
+    const std::string renamed = BlobForAlgorithm(blob, algorithm);
+    int rc =
+        waiter_->Run([&] { return UserauthWithSigner(session_, config_.user, renamed, &signer); });
+    Outcome outcome = Judge(rc);
+    attempted += (attempted.empty() ? "" : ", ") + algorithm;
+    if (outcome == Outcome::kAccepted) LogAccepted(label, algorithm);
+    if (outcome != Outcome::kRejected) return outcome;
+    if (signer.asked && !signer.failed) {
+      // The server took the key and then refused a good signature: a partial success
+      // (AuthenticationMethods), which AfterRejection recognises; no other variant helps.
+      *why = "signed with " + algorithm + ", then refused";
+      return Outcome::kRejected;
+    }
+    *why = signer.failed ? "could not be signed with " + attempted
+                         : "refused by the server with " + attempted +
+                               " (not in its authorized_keys, or the algorithm not allowed there)";
+  }
+  return Outcome::kRejected;
+}
+
+Authenticator::Outcome Authenticator::TryRsaKeyFile(const std::string& path,
+                                                    const KeyFileInfo& info, bool* not_rsa,
+                                                    std::string* passphrase) {
+  EvpPkeyPtr key;
+  int attempts = info.encrypted ? config_.password_prompts : 1;
+  bool wrong_passphrase = false;
+  for (int attempt = 0; attempt < attempts && !key; ++attempt) {
+    WipeSecret(passphrase);
+    if (info.encrypted) {
+      std::optional<std::string> answer =
+          AskUser(config_.prompts, "Enter passphrase for key '" + path + "': ", false);
+      if (!answer) break;
+      *passphrase = std::move(*answer);
+    }
+    std::string detail;
+    KeyLoadError error = LoadRsaKeyFile(path, *passphrase, &key, &detail);
+    if (error == KeyLoadError::kUnsupported && detail.rfind("not an RSA key", 0) == 0) {
+      *not_rsa = true;
+      return Outcome::kNotTried;
+    }
+    wrong_passphrase = error == KeyLoadError::kWrongPassphrase;
+    if (error != KeyLoadError::kNone && !wrong_passphrase) {
+      WipeSecret(passphrase);
+      tried_.push_back(path + " (" + detail + ")");
+      return Outcome::kRejected;
+    }
+  }
+  WipeSecret(passphrase);
+  if (!key) {
+    tried_.push_back(path + (wrong_passphrase ? " (encrypted: incorrect passphrase)"
+                                              : " (encrypted: no passphrase given)"));
+    return Outcome::kRejected;
+  }
+  const std::string blob = RsaPublicBlob(key.get());
+  if (std::find(offered_blobs_.begin(), offered_blobs_.end(), blob) != offered_blobs_.end()) {
+    return Outcome::kNotTried;  // the agent offered this very key already
+  }
+  std::string why;
+  Outcome outcome = TryRsaKey(
+      path, blob,
+      [&](const std::string& algorithm, std::string_view data, std::string* signature) {
+        return RsaSign(key.get(), algorithm, data, signature);
+      },
+      &why);
+  if (outcome == Outcome::kRejected || outcome == Outcome::kNotTried) {
+    tried_.push_back(path + " (RSA key " + why + ")");
+  }
+  return outcome == Outcome::kNotTried ? Outcome::kRejected : outcome;
+}
+#endif
 
 Authenticator::Outcome Authenticator::TryKeyFiles() {
   if (!config_.allow_publickey || !ServerOffers("publickey")) return Outcome::kNotTried;
@@ -201,7 +378,9 @@ Authenticator::Outcome Authenticator::TryKeyFiles() {
   Outcome result = Outcome::kNotTried;
   for (const std::string& path : files) {
     if (!explicit_files && access(path.c_str(), R_OK) != 0) continue;
-    result = TryKeyFile(path);
+    Outcome outcome = TryKeyFile(path);
+    if (outcome == Outcome::kNotTried) continue;
+    result = outcome;
     if (result != Outcome::kRejected) return result;
   }
   return result;
@@ -213,6 +392,35 @@ Authenticator::Outcome Authenticator::TryKeyFile(const std::string& path) {
     tried_.push_back(path + " (cannot read)");
     return Outcome::kRejected;
   }
+  if (info.too_open) {
+    // ssh's rule and words (sshkey_perm_ok): a key others may read is no secret any more.
+    LogEventText(spdlog::level::warn, "private_key_unprotected",
+                 "WARNING: UNPROTECTED PRIVATE KEY FILE! Permissions " + Octal(info.mode) +
+                     " for '" + path +
+                     "' are too open. It is required that your private key files are NOT "
+                     "accessible by others. This private key will be ignored.",
+                 {{"key", path}});
+    tried_.push_back(path + " (ignored: permissions " + Octal(info.mode) + " are too open)");
+    return Outcome::kRejected;
+  }
+  if (!info.key_type.empty() && info.key_type != "ecdsa" &&
+      !AlgorithmAccepted(accepted_, info.key_type) && info.key_type != "ssh-rsa") {
+    tried_.push_back(path + " (" + info.key_type + " is not in PubkeyAcceptedAlgorithms)");
+    return Outcome::kNotTried;
+  }
+#if LIBSSH2_VERSION_NUM < 0x010b00
+  if (info.key_type == "ssh-rsa" || info.format != "openssh") {
+    bool not_rsa = false;
+    std::string passphrase;
+    Outcome outcome = TryRsaKeyFile(path, info, &not_rsa, &passphrase);
+    if (!not_rsa) return outcome;
+    // A PEM or PKCS#8 key of another type: libssh2 reads it, with the passphrase given.
+    outcome = TryKeyFileWithLibssh2(path, info.encrypted ? passphrase.c_str() : nullptr);
+    WipeSecret(&passphrase);
+    if (outcome == Outcome::kRejected) tried_.push_back(path);
+    return outcome;
+  }
+#endif
   int attempts = info.encrypted ? config_.password_prompts : 1;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     std::string passphrase;
@@ -229,6 +437,7 @@ Authenticator::Outcome Authenticator::TryKeyFile(const std::string& path) {
     });
     WipeSecret(&passphrase);
     Outcome outcome = Judge(rc);
+    if (outcome == Outcome::kAccepted) LogAccepted(path, info.key_type);
     if (outcome != Outcome::kRejected) return outcome;
     // A wrong passphrase and an unreadable format both come back as a file error.
     if (rc != LIBSSH2_ERROR_FILE) break;
@@ -237,9 +446,20 @@ Authenticator::Outcome Authenticator::TryKeyFile(const std::string& path) {
       return Outcome::kRejected;
     }
   }
-  if (info.key_type == "ssh-rsa") hints_.push_back(path + ": " + kRsaHint);
   tried_.push_back(path + (info.encrypted ? " (encrypted)" : ""));
   return Outcome::kRejected;
+}
+
+Authenticator::Outcome Authenticator::TryKeyFileWithLibssh2(const std::string& path,
+                                                            const char* passphrase) {
+  int rc = waiter_->Run([&] {
+    return libssh2_userauth_publickey_fromfile_ex(session_, config_.user.c_str(),
+                                                  ToUint(config_.user.size()), nullptr,
+                                                  path.c_str(), passphrase);
+  });
+  Outcome outcome = Judge(rc);
+  if (outcome == Outcome::kAccepted) LogAccepted(path, "its key type");
+  return outcome;
 }
 
 Authenticator::Outcome Authenticator::TryKeyboardInteractive() {
@@ -253,9 +473,8 @@ Authenticator::Outcome Authenticator::TryKeyboardInteractive() {
   Outcome outcome = Outcome::kRejected;
   for (int attempt = 0; attempt < config_.password_prompts && !context.gave_up; ++attempt) {
     int rc = waiter_->Run([&] {
-      return libssh2_userauth_keyboard_interactive_ex(session_, config_.user.c_str(),
-                                                      ToUint(config_.user.size()),
-                                                      &AnswerKeyboardInteractive);
+      return libssh2_userauth_keyboard_interactive_ex(
+          session_, config_.user.c_str(), ToUint(config_.user.size()), &AnswerKeyboardInteractive);
     });
     outcome = Judge(rc);
     if (outcome != Outcome::kRejected) break;

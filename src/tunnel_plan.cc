@@ -152,6 +152,7 @@ void PlanAuth(const Options& options, const SshConfig& config, const std::string
   auth.allow_publickey = !IsNo(config.Get("pubkeyauthentication"));
   auth.allow_password = !IsNo(config.Get("passwordauthentication"));
   auth.allow_keyboard_interactive = !IsNo(config.Get("kbdinteractiveauthentication"));
+  auth.pubkey_accepted_algorithms = config.Get("pubkeyacceptedalgorithms").value_or("");
   if (std::optional<long> prompts = Number(config.Get("numberofpasswordprompts"))) {
     auth.password_prompts = static_cast<int>(*prompts);
   }

@@ -2,10 +2,13 @@
 
 #include <libssh2.h>
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tether/failure.h"
+#include "tether/key_file.h"
 #include "tether/prompt.h"
 #include "tether/session_waiter.h"
 
@@ -27,6 +30,8 @@ struct AuthConfig {
   bool allow_keyboard_interactive = true;
   bool allow_password = true;
   int password_prompts = 3;  ///< NumberOfPasswordPrompts
+  /// PubkeyAcceptedAlgorithms as configured ("" = tether's default; "+x", "-x", "^x" as ssh).
+  std::string pubkey_accepted_algorithms;
 };
 
 /// Authenticates a session whose handshake is done: ssh-agent, then key files (asking for
@@ -47,6 +52,22 @@ class Authenticator {
   Outcome TryAgent();
   Outcome TryKeyFiles();
   Outcome TryKeyFile(const std::string& path);
+  /// libssh2's own reading and signing of a key file (its passphrase, if any, given).
+  Outcome TryKeyFileWithLibssh2(const std::string& path, const char* passphrase);
+#if LIBSSH2_VERSION_NUM < 0x010b00
+  /// Signs `data` with `algorithm` ("rsa-sha2-512", ..., "ssh-rsa"); false when it cannot.
+  using RsaSignFunction = std::function<bool(const std::string& algorithm, std::string_view data,
+                                             std::string* signature)>;
+  /// One RSA key (`blob` is its "ssh-rsa" blob) through libssh2 1.10's publickey call with
+  /// rsa-sha2 signatures: the algorithms RsaSignaturePlan picks, the "ssh-rsa" fallback at
+  /// most once per connection. *why says why the key was refused.
+  Outcome TryRsaKey(const std::string& label, const std::string& blob, const RsaSignFunction& sign,
+                    std::string* why);
+  /// Loads an RSA key file (asking for its passphrase) and tries it; kNotTried with
+  /// *not_rsa set when the file holds another type (then *passphrase is the one given).
+  Outcome TryRsaKeyFile(const std::string& path, const KeyFileInfo& info, bool* not_rsa,
+                        std::string* passphrase);
+#endif
   Outcome TryKeyboardInteractive();
   Outcome TryPassword();
   bool ServerOffers(const std::string& method) const;
@@ -65,12 +86,15 @@ class Authenticator {
   LIBSSH2_SESSION* session_;
   const AuthConfig& config_;
   SessionWaiter* waiter_;
-  std::string server_methods_;     ///< as last listed by the server, comma-separated
-  char* listed_ = nullptr;  ///< libssh2 1.10 buffer behind server_methods_; see RefreshMethods
-  std::vector<std::string> tried_;  ///< for the final message: "agent (2 keys)", ...
-  std::vector<std::string> hints_;  ///< reasons worth telling the user (RSA, ciphers)
-  std::vector<std::string> partial_;  ///< partial successes, for the final message
-  Failure stop_;                    ///< why authentication was abandoned
+  std::string server_methods_;  ///< as last listed by the server, comma-separated
+  char* listed_ = nullptr;      ///< libssh2 1.10 buffer behind server_methods_; see RefreshMethods
+  std::vector<std::string> tried_;          ///< for the final message: "agent (2 keys)", ...
+  std::vector<std::string> hints_;          ///< reasons worth telling the user (RSA, ciphers)
+  std::vector<std::string> partial_;        ///< partial successes, for the final message
+  std::vector<std::string> accepted_;       ///< PubkeyAcceptedAlgorithms, resolved
+  std::vector<std::string> offered_blobs_;  ///< agent keys tried; their files are not again
+  bool rsa_fallback_left_ = true;           ///< the one "ssh-rsa" retry a connection may spend
+  Failure stop_;                            ///< why authentication was abandoned
 };
 
 }  // namespace tether
