@@ -1,18 +1,19 @@
 #include "tether/listener.h"
 
-#include "tether/port_owner.h"
-
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include "tether/port_owner.h"
 
 namespace tether {
 namespace {
@@ -42,8 +43,8 @@ BindAddress MakeAddress(int family, bool loopback, uint16_t port, bool optional)
   return address;
 }
 
-bool ResolveBindAddresses(const Endpoint& listen, bool gateway_ports,
-                          std::vector<BindAddress>* out, Failure* failure) {
+bool ResolveBindAddresses(const Endpoint& listen, bool gateway_ports, std::vector<BindAddress>* out,
+                          Failure* failure) {
   const std::string& host = listen.host;
   bool wildcard = host == "*" || (host.empty() && gateway_ports);
   if (wildcard || host.empty() || host == "localhost") {
@@ -113,58 +114,123 @@ UniqueFd BindOne(const BindAddress& address) {
   return fd;
 }
 
-sockaddr_un UnixAddress(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  memcpy(address.sun_path, path.c_str(), std::min(path.size(), sizeof(address.sun_path) - 1));
-  return address;
+bool UnixAddress(const std::string& path, sockaddr_un* address) {
+  *address = sockaddr_un{};
+  address->sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address->sun_path)) return false;
+  memcpy(address->sun_path, path.c_str(), path.size());
+  return true;
 }
 
-// Removes a socket file nobody accepts on (its owner died); refuses a live one.
-bool ClearStaleSocket(const std::string& path, Failure* failure) {
+/// A socket's directory, open, and its name in it: bind() and connect() have no *at form,
+/// so they reach the name through /proc/self/fd/N/, which resolves to this very directory
+/// whatever happens to the path meanwhile.
+struct SocketPlace {
+  UniqueFd dir;
+  std::string name;
+  std::string path;  ///< as given, for messages
+
+  std::string ViaFd() const { return "/proc/self/fd/" + std::to_string(dir.get()) + "/" + name; }
+};
+
+Failure CannotListen(const std::string& path, const std::string& why) {
+  return {ExitCode::kCannotListen, "cannot listen on " + path + ": " + why};
+}
+
+// Opens the directory of `path` (O_PATH, O_NOFOLLOW: a symbolic link there could be swapped
+// under us by whoever may write its parent).
+bool OpenSocketPlace(const std::string& path, SocketPlace* place, Failure* failure) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  place->name = slash == std::string::npos ? path : path.substr(slash + 1);
+  place->path = path;
+  if (place->name.empty() || place->name == "." || place->name == "..") {
+    *failure = CannotListen(path, "not a file name");
+    return false;
+  }
+  place->dir.Reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!place->dir) {
+    struct stat st {};
+    *failure =
+        errno == ELOOP || (errno == ENOTDIR && lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+            ? CannotListen(path, "its directory " + dir +
+                                     " is a symbolic link (give the directory it points to)")
+            : Failure{ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + path)};
+    return false;
+  }
+  sockaddr_un probe{};
+  if (place->ViaFd().size() >= sizeof(probe.sun_path)) {
+    *failure = CannotListen(path, "the socket's file name is too long");
+    return false;
+  }
+  return true;
+}
+
+// Removes a socket file nobody accepts on (its owner died); refuses a live one. The check
+// and the unlink both go through the directory fd: no swap in between can redirect them.
+bool ClearStaleSocket(const SocketPlace& place, Failure* failure) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return true;
+  if (fstatat(place.dir.get(), place.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return true;
   if (!S_ISSOCK(st.st_mode)) {
-    *failure = {ExitCode::kCannotListen,
-                "cannot listen on " + path + ": the path exists and is not a socket"};
+    *failure = CannotListen(place.path, "the path exists and is not a socket");
     return false;
   }
   UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un address = UnixAddress(path);
+  sockaddr_un address{};
+  UnixAddress(place.ViaFd(), &address);
   if (connect(probe.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
-    *failure = {ExitCode::kCannotListen, "cannot listen on " + path + ": " + path + " is " +
-                                             DescribeHolder(FindUnixListener(path))};
+    // /proc/net/unix names a socket by the address it was bound to, which for another
+    // tether is its /proc/self/fd/N/ form: its credentials name it then.
+    std::optional<SocketHolder> holder = FindUnixListener(place.path);
+    ucred peer{};
+    socklen_t length = sizeof(peer);
+    if ((!holder || holder->pid == 0) &&
+        getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peer.pid > 0) {
+      holder = HolderOfProcess(peer.pid, peer.uid);
+    }
+    *failure = CannotListen(place.path, place.path + " is " + DescribeHolder(holder));
     return false;
   }
   if (errno != ECONNREFUSED) {
-    *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + path)};
+    *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + place.path)};
     return false;
   }
-  unlink(path.c_str());
+  // The same inode as checked, or nothing: a socket that took its place meanwhile stays.
+  struct stat again {};
+  if (fstatat(place.dir.get(), place.name.c_str(), &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+      again.st_dev == st.st_dev && again.st_ino == st.st_ino) {
+    unlinkat(place.dir.get(), place.name.c_str(), 0);
+  }
   return true;
 }
 
 bool BindUnix(const std::string& path, size_t forward_index, std::vector<Listener>* listeners,
               Failure* failure) {
-  if (!ClearStaleSocket(path, failure)) return false;
+  SocketPlace place;
+  if (!OpenSocketPlace(path, &place, failure) || !ClearStaleSocket(place, failure)) return false;
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  sockaddr_un address = UnixAddress(path);
+  sockaddr_un address{};
+  UnixAddress(place.ViaFd(), &address);
   // The umask makes bind() create the file 0600 from the start: no window where another
   // local user could connect.
   mode_t old_mask = umask(0177);
   int rc = bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address));
   umask(old_mask);
   struct stat st {};
-  if (rc != 0 || listen(fd.get(), SOMAXCONN) != 0 || stat(path.c_str(), &st) != 0) {
+  if (rc != 0 || listen(fd.get(), SOMAXCONN) != 0 ||
+      fstatat(place.dir.get(), place.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     *failure = {ExitCode::kCannotListen, ErrnoMessage("cannot listen on " + path)};
-    if (rc == 0) unlink(path.c_str());
+    if (rc == 0) unlinkat(place.dir.get(), place.name.c_str(), 0);
     return false;
   }
   Listener listener;
   listener.fd = std::move(fd);
   listener.address = path;
   listener.forward_index = forward_index;
-  listener.socket_file = SocketFile(path, st.st_dev, st.st_ino);
+  listener.socket_file =
+      SocketFile(std::move(place.dir), std::move(place.name), path, st.st_dev, st.st_ino);
   listeners->push_back(std::move(listener));
   return true;
 }
@@ -174,6 +240,8 @@ bool BindUnix(const std::string& path, size_t forward_index, std::vector<Listene
 SocketFile& SocketFile::operator=(SocketFile&& other) noexcept {
   if (this != &other) {
     Unlink();
+    dir_ = std::move(other.dir_);
+    name_ = std::exchange(other.name_, std::string());
     path_ = std::exchange(other.path_, std::string());
     device_ = other.device_;
     inode_ = other.inode_;
@@ -183,11 +251,16 @@ SocketFile& SocketFile::operator=(SocketFile&& other) noexcept {
 
 void SocketFile::Unlink() {
   if (path_.empty()) return;
+  const int dir = dir_ ? dir_.get() : AT_FDCWD;
+  const std::string& name = dir_ ? name_ : path_;
   struct stat st {};
-  if (lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
-    unlink(path_.c_str());
+  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == device_ &&
+      st.st_ino == inode_) {
+    unlinkat(dir, name.c_str(), 0);
   }
   path_.clear();
+  name_.clear();
+  dir_.Reset();
 }
 
 bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_ports,
@@ -206,11 +279,11 @@ bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_
       if (address.optional && errno != EADDRINUSE) continue;
       uint16_t port = 0;
       std::string text = FormatSockaddr(address.storage, &port);
-      *failure = {ExitCode::kCannotListen, errno == EADDRINUSE
-                      ? "cannot listen on " + text + ": " + text + " is " +
-                            DescribeHolder(FindTcpListener(port, address.storage.ss_family ==
-                                                                     AF_INET6))
-                      : ErrnoMessage("cannot listen on " + text)};
+      *failure = {ExitCode::kCannotListen,
+                  errno == EADDRINUSE ? "cannot listen on " + text + ": " + text + " is " +
+                                            DescribeHolder(FindTcpListener(
+                                                port, address.storage.ss_family == AF_INET6))
+                                      : ErrnoMessage("cannot listen on " + text)};
       return false;  // `bound` closes what was bound so far
     }
     sockaddr_storage local{};
@@ -224,8 +297,8 @@ bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_
     bound.push_back(std::move(listener));
   }
   if (bound.empty()) {
-    *failure = {ExitCode::kCannotListen, "cannot listen for " + FormatEndpoint(forward.listen) +
-                                             ": no usable address"};
+    *failure = {ExitCode::kCannotListen,
+                "cannot listen for " + FormatEndpoint(forward.listen) + ": no usable address"};
     return false;
   }
   for (Listener& listener : bound) listeners->push_back(std::move(listener));

@@ -108,6 +108,14 @@ std::optional<SocketHolder> FindUnixListener(const std::string& path) {
   return std::nullopt;
 }
 
+SocketHolder HolderOfProcess(int pid, unsigned int uid) {
+  SocketHolder holder;
+  holder.pid = pid;
+  holder.uid = uid;
+  if (pid != 0) holder.command = ReadCommandLine(pid);
+  return holder;
+}
+
 std::string DescribeHolder(const std::optional<SocketHolder>& holder) {
   if (!holder) return "in use";
   if (holder->pid != 0) {

@@ -6,9 +6,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/net_util.h"
@@ -241,6 +243,75 @@ TEST_F(ListenerUnixTest, ReplacesStaleSocketFile) {
   EXPECT_NE(fresh.st_ino, stale.st_ino) << "the stale file was not replaced";
   std::string error;
   EXPECT_TRUE(testing::ConnectUnix(path(), &error)) << error;
+}
+
+TEST_F(ListenerUnixTest, ASecondListenerOnThePathNamesTheFirstByPid) {
+  std::vector<Listener> first;
+  Failure failure;
+  ASSERT_TRUE(BindForward(UnixForward(path()), 0, false, &first, &failure)) << failure.message;
+  std::vector<Listener> second;
+  EXPECT_FALSE(BindForward(UnixForward(path()), 0, false, &second, &failure));
+  EXPECT_NE(failure.message.find(path() + " is in use by pid " + std::to_string(getpid()) + " ("),
+            std::string::npos)
+      << failure.message;
+}
+
+TEST_F(ListenerUnixTest, RefusesASocketDirectoryThatIsASymbolicLink) {
+  const std::string real = dir_.Join("real");
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  const std::string link = dir_.Join("link");
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  std::vector<Listener> listeners;
+  Failure failure;
+  EXPECT_FALSE(BindForward(UnixForward(link + "/x.sock"), 0, false, &listeners, &failure));
+  EXPECT_EQ(failure.code, ExitCode::kCannotListen);
+  EXPECT_EQ(failure.message, "cannot listen on " + link + "/x.sock: its directory " + link +
+                                 " is a symbolic link (give the directory it points to)");
+  EXPECT_FALSE(PathExists(real + "/x.sock"));
+}
+
+// Issue 17: with the socket's directory swapped for a symbolic link between the stale
+// check and the unlink, a root tether deleted a file elsewhere. Here a thread swaps the
+// directory's name between the real directory (holding a stale socket) and a victim
+// directory (holding a file of the same name) as fast as it can, while the forward binds
+// and unbinds again and again: the victim must survive every round.
+TEST(ListenerUnixRaceTest, ASwappedDirectoryNeverRedirectsTheStaleCheckOrTheUnlink) {
+  testing::TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  const std::string real = dir.Join("real");
+  const std::string victim = dir.Join("victim");
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(victim.c_str(), 0700), 0);
+  const std::string victim_file = victim + "/forward.sock";
+  const std::string swapped = dir.Join("swapped");  // the forward's directory, as named
+  ASSERT_EQ(symlink(real.c_str(), swapped.c_str()), 0);
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    const std::string next = dir.Join("next");
+    for (int i = 0; !stop; ++i) {
+      unlink(next.c_str());
+      if (symlink(i % 2 == 0 ? victim.c_str() : real.c_str(), next.c_str()) == 0) {
+        rename(next.c_str(), swapped.c_str());
+      }
+    }
+  });
+  int deleted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    if (!PathExists(victim_file)) {
+      ASSERT_TRUE(testing::WriteFile(victim_file, "precious"));
+    }
+    if (!PathExists(real + "/forward.sock")) {
+      BindUnixSocket(real + "/forward.sock", /*listen_too=*/false);  // closed: stale
+    }
+    std::vector<Listener> listeners;
+    Failure failure;
+    BindForward(UnixForward(swapped + "/forward.sock"), 0, false, &listeners, &failure);
+    listeners.clear();
+    if (!PathExists(victim_file)) ++deleted;
+  }
+  stop = true;
+  swapper.join();
+  EXPECT_EQ(deleted, 0) << "a file outside the socket's directory was deleted";
 }
 
 struct RefusedCase {
