@@ -72,10 +72,10 @@ using Clock = std::chrono::steady_clock;
 using Time = Clock::time_point;
 using Nanos = std::chrono::nanoseconds;
 
-constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kReadSize = size_t{64} * 1024;
 constexpr int kReadsPerService = 16;
 constexpr int kRelayRcvBuf = 256 * 1024;
-constexpr size_t kMaxHeld = 64 * 1024 * 1024;
+constexpr size_t kMaxHeld = size_t{64} * 1024 * 1024;
 constexpr size_t kMss = 1448;
 constexpr size_t kFraming = 90;  // preamble+gap 20, Ethernet 18, IPv4 20, TCP+timestamps 32
 constexpr Nanos kLate = std::chrono::milliseconds(1);
@@ -114,7 +114,7 @@ struct Options {
   uint16_t to_port = 0;
   Nanos one_way{0};
   double rate = 0;  // bytes per second on the wire; 0 = unpaced
-  size_t queue = 1000 * 1514;
+  size_t queue = size_t{1000} * 1514;
   size_t window = 0;  // 0 = no end-to-end window
   std::string port_file;
   std::string stats_file;
@@ -162,7 +162,10 @@ bool ParseOptions(int argc, char** argv, Options* o) {
     std::string flag = argv[i], value = argv[i + 1];
     bool ok = true;
     if (flag == "--to") {
-      o->to_port = static_cast<uint16_t>(atoi(value.c_str()));
+      char* end = nullptr;
+      long port = strtol(value.c_str(), &end, 10);
+      ok = *end == '\0' && port > 0 && port < 65536;
+      if (ok) o->to_port = static_cast<uint16_t>(port);
     } else if (flag == "--rtt") {
       auto d = ParseDuration(value);
       ok = d.has_value();
@@ -567,7 +570,8 @@ void Relay::ServeWaiting(int d) {
 
 Nanos Relay::WireTime(size_t bytes) const {
   if (o_.rate <= 0) return Nanos(0);
-  double wire = static_cast<double>(bytes + (bytes + kMss - 1) / kMss * kFraming);
+  size_t frames = (bytes + kMss - 1) / kMss;
+  double wire = static_cast<double>(bytes + frames * kFraming);
   return Nanos(static_cast<int64_t>(wire / o_.rate * 1e9));
 }
 
