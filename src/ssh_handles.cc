@@ -1,5 +1,7 @@
 #include "tether/ssh_handles.h"
 
+#include "tether/ctr_provider.h"
+
 namespace tether {
 
 std::string LastSshError(LIBSSH2_SESSION* session) {
@@ -31,9 +33,10 @@ bool IsSessionError(int rc) {
   }
 }
 
-Libssh2Library::Libssh2Library() : ok_(libssh2_init(0) == 0) {}
+Libssh2Library::Libssh2Library() : ok_(libssh2_init(0) == 0) { SetUpCtrProvider(); }
 
 Libssh2Library::~Libssh2Library() {
+  SetCtrProviderServedLogging(false);  // contexts freed from here on may outlive the logger
   if (ok_) libssh2_exit();
 }
 

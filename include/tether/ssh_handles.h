@@ -32,7 +32,8 @@ std::string LastSshError(LIBSSH2_SESSION* session);
 /// True for libssh2 errors after which the session cannot be used any more.
 bool IsSessionError(int rc);
 
-/// Initialises libssh2 once per process (libssh2_init) and cleans up at exit.
+/// Initialises libssh2 once per process (libssh2_init), installs tether's AES-CTR provider
+/// under it (SetUpCtrProvider), and cleans up at exit.
 class Libssh2Library {
  public:
   Libssh2Library();
