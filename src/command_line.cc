@@ -95,8 +95,9 @@ SSH options (as in ssh):
                    ServerAliveCountMax, BatchMode, GatewayPorts,
                    LocalForward, Ciphers, MACs, KexAlgorithms,
                    HostKeyAlgorithms, PubkeyAuthentication,
-                   PasswordAuthentication, KbdInteractiveAuthentication,
-                   NumberOfPasswordPrompts, ProxyJump
+                   PubkeyAcceptedAlgorithms, PasswordAuthentication,
+                   KbdInteractiveAuthentication, NumberOfPasswordPrompts,
+                   ProxyJump
                  Accepted and ignored, as they change nothing for a tunnel:
                    AddKeysToAgent, CheckHostIP, Compression, ControlMaster,
                    ControlPath, ControlPersist, EscapeChar,
@@ -463,7 +464,7 @@ constexpr std::string_view kConfigFileKeys[] = {
     "hostname",               "identitiesonly",       "identityagent",
     "kbdinteractiveauthentication", "kexalgorithms",  "macs",
     "numberofpasswordprompts", "passwordauthentication", "pubkeyauthentication",
-    "challengeresponseauthentication",
+    "challengeresponseauthentication", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes",
 };
 
 bool ReadWithConfigFiles(std::string_view lower_key) {

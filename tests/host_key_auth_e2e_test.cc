@@ -297,8 +297,7 @@ TEST_F(HostKeyAuth, RevokedHostKeyIsRefusedEvenWhenAlsoListedAsKnown) {
     std::string message =
         ExpectRefused({"-o", std::string("StrictHostKeyChecking=") + policy}, ClientOptions());
     EXPECT_TRUE(Contains(message, "is marked as revoked")) << policy << ": " << message;
-    EXPECT_TRUE(Contains(message, Fingerprint(scratch_, sshd_->host_public_key_line())))
-        << message;
+    EXPECT_TRUE(Contains(message, Fingerprint(scratch_, sshd_->host_public_key_line()))) << message;
   }
   EXPECT_FALSE(Contains(sshd_->sshd_log(), "Accepted publickey")) << sshd_->sshd_log();
 }
@@ -383,21 +382,16 @@ TEST_F(HostKeyAuth, UnauthorizedKeyFailsNamingWhatWasTried) {
 }
 
 TEST_F(HostKeyAuth, RsaUserKeyConnectsOrExplainsRsaSha2) {
+  // OpenSSH 9 refuses SHA-1 "ssh-rsa" signatures by default: the login must use rsa-sha2.
   ASSERT_TRUE(StartSshd());
   std::string key = scratch_.Join("id_rsa");
   std::string public_line = MakeUserKey(key, "rsa", "");
   ASSERT_EQ(public_line.rfind("ssh-rsa ", 0), 0u) << public_line;
   ASSERT_TRUE(sshd_->AddAuthorizedKey(public_line));
-  auto tether = StartTether({"-i", key}, ClientOptions());
-  ASSERT_TRUE(tether);
-  if (WaitForwarding(*tether)) {
-    ExpectForwardsThenStops(*tether);
-    return;
-  }
-  EXPECT_EQ(tether->WaitExit(seconds(5)), kExitNotTrusted) << Diagnostics(*tether);
-  EXPECT_TRUE(Contains(tether->Stderr(), "rsa-sha2")) << Diagnostics(*tether);
-  EXPECT_TRUE(Contains(tether->Stderr(), key)) << Diagnostics(*tether);
-  ExpectGoneAndPortFree(*tether);
+  RemoveDefaultKey();
+  ExpectConnects({"-i", key}, ClientOptions());
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), "Accepted publickey for")) << sshd_->sshd_log();
+  EXPECT_TRUE(Contains(sshd_->sshd_log(), Fingerprint(scratch_, public_line))) << sshd_->sshd_log();
 }
 
 /// A server that would take a password, a client with no usable key, and an askpass that
@@ -501,8 +495,8 @@ TEST_F(TwoFactorAuth, KeyThenKeyboardInteractiveThroughPamLogsIn) {
   sshd_.reset();
   SshdConfig cfg;
   cfg.password = kPassword;
-  cfg.extra_config = {"UsePAM yes", "KbdInteractiveAuthentication yes",
-                      "PasswordAuthentication no", "PermitRootLogin yes",
+  cfg.extra_config = {"UsePAM yes", "KbdInteractiveAuthentication yes", "PasswordAuthentication no",
+                      "PermitRootLogin yes",
                       "AuthenticationMethods publickey,keyboard-interactive"};
   ASSERT_TRUE(StartSshd(cfg));
   auto tether = StartTether({}, AskpassAnswering(kPassword));
