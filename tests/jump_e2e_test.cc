@@ -401,7 +401,7 @@ TEST_F(JumpE2E, SilentTargetBehindJumpHostTimesOutWith69) {
   const std::optional<int> code = tether->WaitExit(seconds(15));
   kill(target_->sshd_pid(), SIGCONT);
   EXPECT_EQ(code, kExitUnreachable) << Logs(tether);
-  EXPECT_TRUE(Contains(tether->Stderr(), "did not answer during the SSH handshake for 2s"))
+  EXPECT_TRUE(Contains(tether->Stderr(), "connection timed out during banner exchange (2s)"))
       << tether->Stderr();
   ExpectGone(*tether, {});
 }
