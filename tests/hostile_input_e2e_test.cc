@@ -1125,6 +1125,20 @@ TEST_F(HostilePeerTest, ListToAFullDiskFailsWith71) {
   ExpectStopsCleanly(ports);
 }
 
+TEST_F(HostilePeerTest, StopToAFullDiskStillStopsAndFailsWith71) {
+  const std::vector<uint16_t> ports = LaunchReady({"-L", ToEcho()}, 1);
+  ASSERT_EQ(ports.size(), 1u);
+  std::unique_ptr<Subprocess> stop =
+      StartWithFullStdout(*sshd_, {"stop", std::to_string(tether_->pid())});
+  ASSERT_TRUE(stop);
+  EXPECT_EQ(stop->WaitExit(kExitTimeout), kCannotWrite) << stop->Stderr();
+  EXPECT_TRUE(Contains(stop->Stderr(), kFullDisk)) << stop->Stderr();
+  // The tunnel was stopped all the same; only the report of it was lost.
+  EXPECT_EQ(tether_->WaitExit(kExitTimeout), 0);
+  ExpectGone(*tether_, ports);
+  EXPECT_TRUE(SshdIdle());
+}
+
 TEST_F(HostilePeerTest, BackgroundTunnelWhoseAddressCannotBeWrittenIsStopped) {
   std::unique_ptr<Subprocess> tether =
       StartWithFullStdout(*sshd_, TetherArgs(*sshd_, {"-f", "-E", LogPath(), "-L", ToEcho()}));
