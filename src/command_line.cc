@@ -35,6 +35,7 @@ using std::chrono::seconds;
 constexpr std::string_view kUsageLine =
     "tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]";
 constexpr uint64_t kMaxKeepaliveCount = 1000;
+constexpr uint64_t kMaxSessions = 16;
 
 constexpr std::string_view kHelpText =
     R"(Usage: tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
@@ -132,6 +133,11 @@ Lifetime:
                            -o ServerAliveCountMax)
   --tie-to PID             stop when process PID ends (default: the parent
                            process)
+  --sessions N             open channels over up to N SSH sessions to the
+                           server, 1-16 (default: 4): extra sessions are
+                           opened in the background while client
+                           connections wait for a channel, and closed when
+                           idle; 1 keeps exactly one SSH connection
   --reconnect              when the connection to the server is lost, keep
                            the ports open and connect again, 1s after the
                            loss, then doubling up to 60s between attempts
@@ -191,7 +197,7 @@ struct RawArgs {
   std::vector<std::string> jump_hosts;      ///< -J: at most one, as in ssh
   std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
   std::optional<std::string> port, user, log_file, config_file, ciphers, macs, bind_address;
-  std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to;
+  std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to, sessions;
   std::optional<std::string> log_format;
   // Flags are read through their counts; CLI::App owns the options.
   const CLI::Option* gateway_ports = nullptr;
@@ -711,6 +717,14 @@ bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
     out->keepalive_count = *count;
     out->keepalive_count_given = true;
   }
+  if (raw.sessions) {
+    const std::optional<uint64_t> sessions = ParseNumber(*raw.sessions, kMaxSessions);
+    if (!sessions || *sessions == 0) {
+      *error = "--sessions: " + BadValue(*raw.sessions, "a number 1-" + std::to_string(kMaxSessions));
+      return false;
+    }
+    out->max_sessions = static_cast<int>(*sessions);
+  }
   return true;
 }
 
@@ -835,6 +849,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   AddValueOption(app, "--keepalive", &raw->keepalive);
   AddValueOption(app, "--keepalive-count", &raw->keepalive_count);
   AddValueOption(app, "--tie-to", &raw->tie_to);
+  AddValueOption(app, "--sessions", &raw->sessions);
   AddValueOption(app, "--log-format", &raw->log_format);
   raw->gateway_ports = app->add_flag("-g");
   raw->ipv4_only = app->add_flag("-4");

@@ -104,6 +104,7 @@ bool EventLoop::RunHooks() {
 
 void EventLoop::RunOnce(std::chrono::milliseconds max_wait) {
   if (!stopping_ && RunHooks()) max_wait = std::chrono::milliseconds(0);
+  if (stopping_) return;  // a hook stopped the loop
   epoll_event events[kMaxEventsPerWait];
   int n = epoll_wait(epoll_fd_.get(), events, kMaxEventsPerWait, TimeoutUntilNextTimer(max_wait));
   for (int i = 0; i < n && !stopping_; ++i) {

@@ -18,6 +18,10 @@
 namespace tether {
 namespace {
 
+// Questions put to the user so far: a session pool never asks again, so a login that needed
+// an answer stays at one session.
+int questions_asked = 0;
+
 constexpr size_t kMaxAnswer = 4096;
 
 std::string EnvOr(const char* name, const char* fallback) {
@@ -170,9 +174,12 @@ bool CanAskUser(const PromptChannel& channel) {
   return UseAskpass() || HaveTty();
 }
 
+int QuestionsAsked() { return questions_asked; }
+
 std::optional<std::string> AskUser(const PromptChannel& channel, const std::string& question,
                                    bool echo) {
   if (channel.batch_mode) return std::nullopt;
+  ++questions_asked;
   if (UseAskpass()) return AskThroughAskpass(question);
   return AskThroughTty(question, echo);
 }

@@ -22,6 +22,7 @@
 #include "tether/listener.h"
 #include "tether/logging.h"
 #include "tether/loop_background.h"
+#include "tether/prompt.h"
 #include "tether/reconnect_backoff.h"
 #include "tether/registry.h"
 #include "tether/status_line.h"
@@ -36,6 +37,19 @@ constexpr std::chrono::milliseconds kDisconnectBudget{1000};
 // A lost session's goodbye: its server is most likely gone, and the loop waits meanwhile.
 constexpr std::chrono::milliseconds kLostDisconnectBudget{300};
 constexpr std::chrono::milliseconds kCommandGrace{5000};
+// The session pool: an extra session with no connection for this long is closed; after the
+// server refused one, no other is tried for a while.
+constexpr std::chrono::seconds kPoolIdleLimit{30};
+constexpr std::chrono::seconds kPoolCheckInterval{5};
+constexpr std::chrono::seconds kPoolRefusalPause{30};
+
+// The plan of an extra session: the same server, hops and keys, but nobody is ever asked.
+TunnelPlan PoolPlan(const TunnelPlan& plan) {
+  TunnelPlan pool = plan;
+  pool.session.auth.prompts.batch_mode = true;
+  for (JumpHop& hop : pool.jumps) hop.session.auth.prompts.batch_mode = true;
+  return pool;
+}
 
 std::string SignalName(int signal_number) {
   if (signal_number == ParentDeathSignal()) return "parent death";
@@ -136,7 +150,8 @@ class ActiveRun {
         tunnel_(loop, session_, plan.forwards, std::move(listeners), plan.session.target.timeout),
         lifetime_(loop, [this](StopReason reason) { RequestStop(std::move(reason)); }),
         command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
-        status_line_(status_line) {}
+        status_line_(status_line),
+        pool_plan_(PoolPlan(plan)) {}
 
   int Run(RunContext context);
 
@@ -159,6 +174,23 @@ class ActiveRun {
   void RequestStop(StopReason reason);
   void OnCommandExit(StopReason reason);
   void Shutdown();
+
+  // The session pool (--sessions).
+  struct ExtraSession {
+    std::unique_ptr<JumpChain> chain;
+    std::unique_ptr<Keepalive> keepalive;
+    EventLoop::Clock::time_point idle_since;
+  };
+  void EnablePool();
+  void OnOpensQueued();
+  void GrowPool();
+  void OnExtraLost(SshSession* session);
+  void CheckPool();
+  void ArmPoolTimer();
+  /// Closes the extra sessions marked for it (lost or idle), from the top of the run loop.
+  void CloseMarkedExtras();
+  void CloseExtra(size_t index, const std::string& goodbye, std::chrono::milliseconds budget);
+  void CloseAllExtras(const std::string& goodbye, std::chrono::milliseconds budget);
 
   const TunnelPlan& plan_;
   SignalSet* signals_;
@@ -183,6 +215,15 @@ class ActiveRun {
   bool attempt_due_ = false;
   ReconnectBackoff backoff_;
   std::optional<EventLoop::TimerId> attempt_timer_;
+
+  const TunnelPlan pool_plan_;
+  bool pool_enabled_ = false;
+  bool grow_due_ = false;
+  bool growing_ = false;
+  EventLoop::Clock::time_point pool_pause_until_{};
+  std::vector<ExtraSession> extras_;
+  std::vector<SshSession*> extras_to_close_;
+  std::optional<EventLoop::TimerId> pool_timer_;
 };
 
 int ActiveRun::Run(RunContext context) {
@@ -192,6 +233,7 @@ int ActiveRun::Run(RunContext context) {
   });
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
+  EnablePool();
   // Before the "forwarding" lines, the command and -f's readiness: whoever sees the tunnel
   // ready finds it in `tether list`.
   Register(context.follow_pid != 0 ? context.follow_pid : getppid());
@@ -230,7 +272,132 @@ void ActiveRun::RunLoop() {
     if (Finished()) break;
     if (std::exchange(loss_pending_, false)) BeginReconnecting();
     if (std::exchange(attempt_due_, false)) AttemptReconnect();
+    CloseMarkedExtras();
+    if (std::exchange(grow_due_, false)) GrowPool();
   }
+}
+
+void ActiveRun::EnablePool() {
+  if (plan_.options.max_sessions <= 1) return;
+  if (QuestionsAsked() > 0) {
+    // An extra session must log in without asking anyone again.
+    spdlog::debug("one SSH session only: the login needed an answer from you");
+    return;
+  }
+  pool_enabled_ = true;
+  tunnel_.set_on_opens_queued([this] { OnOpensQueued(); });
+  tunnel_.set_on_extra_session_lost(
+      [this](SshSession* session, const std::string&) { OnExtraLost(session); });
+}
+
+// Called from the loop's step while client connections wait for a channel behind the opens
+// in flight: an extra session will carry some of them, opened from the top of the run loop.
+void ActiveRun::OnOpensQueued() {
+  if (growing_ || grow_due_ || lost_ || stop_reason_) return;
+  if (1 + extras_.size() >= static_cast<size_t>(plan_.options.max_sessions)) return;
+  if (EventLoop::Clock::now() < pool_pause_until_) return;
+  grow_due_ = true;
+  loop_->Stop();
+}
+
+// Connects exactly as the first session did (host keys checked, the same keys, nobody asked)
+// while the loop keeps serving every connection.
+void ActiveRun::GrowPool() {
+  if (stop_reason_ || lost_) return;
+  growing_ = true;
+  LoopBackground background(loop_, [this]() -> std::optional<Failure> {
+    if (!stop_reason_ && !loss_pending_) return std::nullopt;
+    return Failure{ExitCode::kOk, "stopping"};
+  });
+  Failure failure;
+  std::vector<std::string> warnings;
+  std::unique_ptr<JumpChain> chain =
+      JumpChain::Connect(pool_plan_, -1, &background, &failure, &warnings);
+  growing_ = false;
+  if (stop_reason_ || loss_pending_ || lost_) return;
+  if (!chain) {
+    pool_pause_until_ = EventLoop::Clock::now() + kPoolRefusalPause;
+    LogEventText(spdlog::level::warn, "pool_refused",
+                 "could not open another session to " + plan_.session.auth.host_label + ": " +
+                     failure.message + "; carrying on with " +
+                     std::to_string(1 + extras_.size()),
+                 {{"server", plan_.session.auth.host_label},
+                  {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
+    return;
+  }
+  SshSession* session = chain->destination();
+  chain->Start(loop_, [this, session](StopReason) { OnExtraLost(session); });
+  auto keepalive = std::make_unique<Keepalive>(
+      loop_, session, plan_.options.keepalive_interval, plan_.options.keepalive_count,
+      [this, session] { tunnel_.SendKeepalive(session); },
+      [this, session](StopReason) { OnExtraLost(session); });
+  keepalive->Start();
+  tunnel_.AddSession(session);
+  extras_.push_back({std::move(chain), std::move(keepalive), EventLoop::Clock::now()});
+  LogEvent(spdlog::level::debug, "pool_grown", "session {sessions} to {server} is up",
+           {{"server", plan_.session.auth.host_label},
+            {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
+  ArmPoolTimer();
+}
+
+void ActiveRun::OnExtraLost(SshSession* session) {
+  extras_to_close_.push_back(session);
+  loop_->Stop();
+}
+
+void ActiveRun::ArmPoolTimer() {
+  if (pool_timer_ || extras_.empty()) return;
+  pool_timer_ = loop_->AddTimer(EventLoop::Clock::now() + kPoolCheckInterval, [this] {
+    pool_timer_.reset();
+    CheckPool();
+  });
+}
+
+// Shrinks the pool: an extra session that carried nothing for kPoolIdleLimit is closed.
+void ActiveRun::CheckPool() {
+  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
+  for (ExtraSession& extra : extras_) {
+    SshSession* session = extra.chain->destination();
+    if (tunnel_.connections_on(session) != 0) {
+      extra.idle_since = now;
+    } else if (now - extra.idle_since >= kPoolIdleLimit) {
+      extras_to_close_.push_back(session);
+    }
+  }
+  if (!extras_to_close_.empty()) loop_->Stop();
+  ArmPoolTimer();
+}
+
+void ActiveRun::CloseMarkedExtras() {
+  for (SshSession* session : std::exchange(extras_to_close_, {})) {
+    for (size_t i = 0; i < extras_.size(); ++i) {
+      if (extras_[i].chain->destination() != session) continue;
+      const bool idle = tunnel_.connections_on(session) == 0;
+      CloseExtra(i, idle ? "tether: idle" : "tether: session lost", kLostDisconnectBudget);
+      break;
+    }
+  }
+}
+
+void ActiveRun::CloseExtra(size_t index, const std::string& goodbye,
+                           std::chrono::milliseconds budget) {
+  ExtraSession extra = std::move(extras_[index]);
+  extras_.erase(extras_.begin() + static_cast<std::ptrdiff_t>(index));
+  SshSession* session = extra.chain->destination();
+  tunnel_.RemoveSession(session);
+  extra.keepalive.reset();
+  session->Disconnect(goodbye, budget);
+  extra.chain->Shutdown(budget);
+  LogEvent(spdlog::level::debug, "pool_shrunk", "a session to {server} closed, {sessions} left",
+           {{"server", plan_.session.auth.host_label},
+            {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
+}
+
+void ActiveRun::CloseAllExtras(const std::string& goodbye, std::chrono::milliseconds budget) {
+  extras_to_close_.clear();
+  if (pool_timer_) loop_->CancelTimer(*pool_timer_);
+  pool_timer_.reset();
+  while (!extras_.empty()) CloseExtra(extras_.size() - 1, goodbye, budget);
 }
 
 // Every way the session can end (the tunnel's read, the chain's hops, keepalive silence)
@@ -250,6 +417,7 @@ void ActiveRun::BeginReconnecting() {
   if (stop_reason_) return;  // ending anyway (a command is being stopped)
   // Clients wait for the next session as long as a connect may take.
   tunnel_.Detach();
+  CloseAllExtras("tether reconnecting", kLostDisconnectBudget);
   keepalive_.reset();
   session_->Disconnect("tether reconnecting", kLostDisconnectBudget);
   chain_->Shutdown(kLostDisconnectBudget);
@@ -450,6 +618,7 @@ void ActiveRun::Shutdown() {
   tunnel_.CloseConnections();
   if (attempt_timer_) loop_->CancelTimer(*attempt_timer_);
   keepalive_.reset();
+  CloseAllExtras("tether stopping", kDisconnectBudget);
   if (!chain_) return;  // lost, and not back
   session_->Disconnect("tether stopping", kDisconnectBudget);
   chain_->Shutdown(kDisconnectBudget);  // the jump hosts, last first

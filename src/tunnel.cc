@@ -18,6 +18,10 @@ namespace tether {
 namespace {
 
 constexpr int kMaxAcceptsPerWakeup = 64;
+// When the session pool grows: opens waiting behind the ones in flight, or how long the
+// oldest has waited.
+constexpr size_t kQueueLengthBeforeGrowing = 2;
+constexpr std::chrono::milliseconds kQueueWaitBeforeGrowing{200};
 // The window bounds what the server may send on a channel before we read it. libssh2's
 // default (2 MiB) goes to a lone connection; with more open, their windows share a budget,
 // down to 256 KiB each. Everything the server may have in flight sits in front of the next
@@ -91,12 +95,13 @@ Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> fo
       forwards_(std::move(forwards)),
       listeners_(std::move(listeners)),
       connect_timeout_(connect_timeout) {
-  drivers_.push_back(Route{MakeDriver(session), 0});
+  drivers_.push_back(Route{MakeDriver(session), next_session_number_++, 0});
 }
 
 Tunnel::~Tunnel() {
   if (hook_) loop_->RemoveBeforeWait(*hook_);
   if (wait_timer_) loop_->CancelTimer(*wait_timer_);
+  if (queue_timer_) loop_->CancelTimer(*queue_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
@@ -162,14 +167,14 @@ void Tunnel::Detach() {
 
 void Tunnel::Attach(SshSession* session) {
   detached_ = false;
-  drivers_.push_back(Route{MakeDriver(session), 0});
+  drivers_.push_back(Route{MakeDriver(session), next_session_number_++, 0});
   SessionDriver* driver = drivers_.back().driver.get();
   loop_->Watch(session->fd(), EPOLLIN,
                [this, driver](uint32_t events) { OnSshEvent(driver, events); });
 }
 
 void Tunnel::AddSession(SshSession* session) {
-  drivers_.push_back(Route{MakeDriver(session), 0});
+  drivers_.push_back(Route{MakeDriver(session), next_session_number_++, 0});
   SessionDriver* driver = drivers_.back().driver.get();
   loop_->Watch(session->fd(), EPOLLIN,
                [this, driver](uint32_t events) { OnSshEvent(driver, events); });
@@ -213,6 +218,7 @@ void Tunnel::CloseConnections() {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
     connection->MarkClosing();
   }
+  closing_count_ = connections_.size();
   open_queue_.clear();
 }
 
@@ -292,8 +298,27 @@ bool Tunnel::Step() {
   }
   for (Route& route : drivers_) UpdateSshInterest(route.driver.get());
   HandleLosses();
-  if (!detached_ && on_opens_queued_ && !open_queue_.empty()) on_opens_queued_();
+  NoticeQueuedOpens();
   return more && !detached_;
+}
+
+// Another session helps when opens pile up behind the ones in flight, or when one waits
+// longer than a round trip should take (an open stuck on a target that never answers).
+void Tunnel::NoticeQueuedOpens() {
+  if (open_queue_.empty() || detached_) {
+    queued_since_.reset();
+    return;
+  }
+  if (!queued_since_) {
+    queued_since_ = EventLoop::Clock::now();
+    if (!queue_timer_) {
+      queue_timer_ = loop_->AddTimer(*queued_since_ + kQueueWaitBeforeGrowing, [this] {
+        queue_timer_.reset();
+        if (!open_queue_.empty() && !detached_ && on_opens_queued_) on_opens_queued_();
+      });
+    }
+  }
+  if (open_queue_.size() >= kQueueLengthBeforeGrowing && on_opens_queued_) on_opens_queued_();
 }
 
 bool Tunnel::AssignOpens() {
@@ -350,7 +375,11 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
     return;
   }
   connection->AttachChannel(driver->session()->get(), channel);
-  ++RouteOf(driver)->carried;
+  Route* route = RouteOf(driver);
+  ++route->carried;
+  LogEvent(spdlog::level::debug, "channel_opened",
+           "connection #{connection} from {peer} carried by session {session}",
+           {{"connection", id}, {"peer", connection->peer()}, {"session", route->number}});
   driver->Serve(connection);
 }
 

@@ -50,6 +50,12 @@ TEST(CommandLineTest, MinimalTunnelKeepsDefaults) {
   EXPECT_TRUE(options.command.empty());
 }
 
+TEST(CommandLineTest, SessionsBoundsThePool) {
+  EXPECT_EQ(ParseArgs({"-L", "1:a:2", "h"}).options.max_sessions, 4);
+  EXPECT_EQ(ParseArgs({"--sessions", "1", "-L", "1:a:2", "h"}).options.max_sessions, 1);
+  EXPECT_EQ(ParseArgs({"--sessions", "16", "-L", "1:a:2", "h"}).options.max_sessions, 16);
+}
+
 TEST(CommandLineTest, LogFormat) {
   EXPECT_EQ(ParseValid({"--log-format", "json", "-L", "1:a:2", "h"}).log_format, LogFormat::kJson);
   EXPECT_EQ(ParseValid({"--log-format=text", "-L", "1:a:2", "h"}).log_format, LogFormat::kText);
@@ -242,6 +248,7 @@ TEST(CommandLineTest, HelpListsEveryOption) {
     for (const char* option : {"--ttl",       "--idle-timeout",
                                "--keepalive", "--keepalive-count",
                                "--tie-to",    "--help",
+                               "--sessions N",
                                "--version",   "-L SPEC",
                                "-p PORT",     "-l USER",
                                "-i FILE",     "-o KEY=VALUE",
@@ -405,6 +412,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "tether: --keepalive: bad duration '-5': " + kDurationHint},
         ErrorCase{{"-L", "1:a:2", "--keepalive-count", "0", "h"},
                   "tether: --keepalive-count: bad value '0' (expected a number 1-1000)"},
+        ErrorCase{{"-L", "1:a:2", "--sessions", "0", "h"},
+                  "tether: --sessions: bad value '0' (expected a number 1-16)"},
+        ErrorCase{{"-L", "1:a:2", "--sessions", "17", "h"},
+                  "tether: --sessions: bad value '17' (expected a number 1-16)"},
+        ErrorCase{{"-L", "1:a:2", "--sessions", "two", "h"},
+                  "tether: --sessions: bad value 'two' (expected a number 1-16)"},
         ErrorCase{{"-L", "1:a:2", "--log-format", "xml", "h"},
                   "tether: --log-format: bad value 'xml' (expected text or json)"},
         ErrorCase{{"-L", "1:a:2", "--log-format", "JSON", "h"},

@@ -48,6 +48,7 @@ struct Options {
   int keepalive_count = 3;                      ///< --keepalive-count / -o ServerAliveCountMax
   bool keepalive_interval_given = false;  ///< set on the command line (else ssh_config may)
   bool keepalive_count_given = false;
+  int max_sessions = 4;  ///< --sessions: SSH sessions the channels may be spread over
   bool reconnect = false;                       ///< --reconnect
   std::optional<pid_t> tie_to;                  ///< --tie-to PID
   bool fork_after_ready = false;                ///< -f

@@ -18,6 +18,9 @@ struct PromptChannel {
 std::optional<std::string> AskUser(const PromptChannel& channel, const std::string& question,
                                    bool echo);
 
+/// How many questions AskUser has put to the user in this process.
+int QuestionsAsked();
+
 /// True when AskUser could reach someone at all.
 bool CanAskUser(const PromptChannel& channel);
 

@@ -67,7 +67,8 @@ class Tunnel {
   void set_on_connection_count(std::function<void(size_t)> callback) {
     on_connection_count_ = std::move(callback);
   }
-  /// Called (from the loop's step) while opens wait behind one in flight on every session.
+  /// Called (from the loop) while opens wait for a free open slot: two or more, or one for
+  /// longer than a round trip should take. Possibly many times for one wait.
   void set_on_opens_queued(std::function<void()> callback) {
     on_opens_queued_ = std::move(callback);
   }
@@ -93,7 +94,8 @@ class Tunnel {
  private:
   struct Route {
     std::unique_ptr<SessionDriver> driver;
-    size_t carried = 0;  ///< connections with a channel on it
+    uint64_t number = 0;  ///< 1 for the first session, counting up, for log lines
+    size_t carried = 0;   ///< connections with a channel on it
   };
 
   void OnListenerReadable(size_t listener_index);
@@ -117,6 +119,7 @@ class Tunnel {
   /// Closes the clients that waited longer than the connect timeout for their channel.
   void ExpireWaiting();
   void HandleLosses();
+  void NoticeQueuedOpens();
   void ReleaseMemoryIfIdle(bool had_connections);
   void UpdateClientInterest(Connection* connection);
   void UpdateSshInterest(SessionDriver* driver);
@@ -143,6 +146,9 @@ class Tunnel {
   /// the connect timeout), oldest first.
   std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> waiting_;
   std::optional<EventLoop::TimerId> wait_timer_;
+  /// Since when open_queue_ has not been empty, and the timer that asks for another session.
+  std::optional<EventLoop::Clock::time_point> queued_since_;
+  std::optional<EventLoop::TimerId> queue_timer_;
   /// Lost extra sessions, reported after the step (never from inside a driver's call).
   std::vector<std::pair<SshSession*, std::string>> extra_lost_;
   std::optional<Failure> first_lost_;
@@ -150,6 +156,7 @@ class Tunnel {
   bool detached_ = false;
   std::optional<EventLoop::HookId> hook_;
   uint64_t next_id_ = 1;
+  uint64_t next_session_number_ = 1;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;
   std::function<void(SshSession*, const std::string&)> on_extra_lost_;

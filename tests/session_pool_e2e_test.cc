@@ -1,0 +1,218 @@
+// End to end: the session pool against a real sshd. libssh2 opens one channel per round trip
+// per session, so when many clients arrive at once tether opens more sessions to the same
+// server in the background and spreads the channel opens over them. These tests check what a
+// user can see: the channels of a burst are carried by several sessions (tether's log and
+// sshd's count of logins agree), a login that needed an answer keeps one session, `--sessions
+// 1` keeps one, a lost extra session closes only its own clients, and a server that refuses
+// more sessions leaves a working tunnel and a warning.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/e2e_fixture.h"
+#include "support/fault_proxy.h"
+#include "support/net_util.h"
+#include "support/sshd_fixture.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
+#include "support/tether_process.h"
+
+namespace tether::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr milliseconds kReadyTimeout = seconds(15);
+constexpr milliseconds kIoTimeout = seconds(10);
+constexpr milliseconds kExitTimeout = seconds(10);
+// Each way, in front of sshd: opens take a round trip each, so a burst queues long enough for
+// an extra session (several round trips to set up) to take part.
+constexpr milliseconds kLinkDelay{15};
+constexpr size_t kBurst = 30;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+/// The session numbers of the "carried by session N" lines of a -v log.
+std::set<int> CarryingSessions(const std::string& log) {
+  std::set<int> sessions;
+  const std::string needle = "carried by session ";
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+    sessions.insert(std::atoi(log.c_str() + at + needle.size()));
+  }
+  return sessions;
+}
+
+pid_t ParentOf(pid_t pid) {
+  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(paren + 2));
+  std::string state;
+  pid_t parent = -1;
+  rest >> state >> parent;
+  return parent;
+}
+
+/// Sends one byte on `fd` and reads it back: the client is served.
+bool Echoes(int fd) {
+  const char byte = 'x';
+  if (send(fd, &byte, 1, MSG_NOSIGNAL) != 1) return false;
+  char back = 0;
+  return recv(fd, &back, 1, 0) == 1 && back == byte;
+}
+
+class SessionPoolE2E : public E2EFixture {
+ protected:
+  /// Starts tether through a delaying proxy in front of sshd, with `extra` options, and
+  /// waits until its one forward (to the echo service) serves; returns its port or 0.
+  uint16_t StartThroughSlowLink(const std::vector<std::string>& extra) {
+    std::string error;
+    proxy_ = FaultProxy::Start(sshd_->port(), &error);
+    if (proxy_ == nullptr) {
+      ADD_FAILURE() << error;
+      return 0;
+    }
+    proxy_->SetDelay(kLinkDelay);
+    const std::string known_hosts = scratch_.Join("proxy_known_hosts");
+    std::ofstream(known_hosts) << "[127.0.0.1]:" << proxy_->port() << " "
+                               << sshd_->host_public_key_line() << "\n";
+    std::vector<std::string> args = {"-p", std::to_string(proxy_->port()), "-i",
+                                     sshd_->user_key_path(), "-o",
+                                     "UserKnownHostsFile=" + known_hosts, "-v", "-L", ToEcho()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(sshd_->user() + "@127.0.0.1");
+    tether_ = LaunchRaw(args);
+    if (tether_ == nullptr || !WaitForForwarding(*tether_, 1, kReadyTimeout)) {
+      ADD_FAILURE() << "tether did not start forwarding";
+      return 0;
+    }
+    return ForwardedIpv4Ports(*tether_)[0];
+  }
+
+  /// Connects kBurst clients at once, then checks that each is echoed; keeps them open.
+  void Burst(uint16_t port) {
+    for (size_t i = 0; i < kBurst; ++i) clients_.push_back(ConnectLocal(port, kIoTimeout));
+    for (UniqueFd& client : clients_) {
+      ASSERT_TRUE(client.valid());
+      const char byte = 'x';
+      ASSERT_EQ(send(client.get(), &byte, 1, MSG_NOSIGNAL), 1);
+    }
+    for (UniqueFd& client : clients_) {
+      char back = 0;
+      ASSERT_EQ(recv(client.get(), &back, 1, 0), 1) << "a client of the burst was not served";
+    }
+  }
+
+  size_t SshdLogins() const { return CountOf(sshd_->sshd_log(), "Accepted publickey"); }
+
+  std::unique_ptr<FaultProxy> proxy_;
+  Subprocess* tether_ = nullptr;
+  std::vector<UniqueFd> clients_;
+};
+
+TEST_F(SessionPoolE2E, BurstIsCarriedBySeveralSessions) {
+  const uint16_t port = StartThroughSlowLink({});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  const std::set<int> sessions = CarryingSessions(tether_->Stderr());
+  EXPECT_GE(sessions.size(), 2u) << "every channel of the burst went over one session";
+  EXPECT_LE(sessions.size(), 4u) << "more sessions than the default bound";
+  EXPECT_GE(SshdLogins(), sessions.size());
+  // A second burst still works, over whatever sessions the pool has.
+  clients_.clear();
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  ExpectStopsCleanly(tether_, {port});
+}
+
+TEST_F(SessionPoolE2E, SessionsOneKeepsOneSshConnection) {
+  const uint16_t port = StartThroughSlowLink({"--sessions", "1"});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  EXPECT_EQ(CarryingSessions(tether_->Stderr()), std::set<int>{1});
+  EXPECT_EQ(SshdLogins(), 1u);
+  EXPECT_EQ(proxy_->connections_accepted(), 1);
+  ExpectStopsCleanly(tether_, {port});
+}
+
+TEST_F(SessionPoolE2E, ExtraSessionLostClosesOnlyItsClients) {
+  const uint16_t port = StartThroughSlowLink({});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  ASSERT_GE(CarryingSessions(tether_->Stderr()).size(), 2u);
+  // sshd's children serve the proxied connections in the order they came: the first one is
+  // the first session's, the second the first extra one, which the burst certainly used.
+  const std::vector<pid_t> all = sshd_->ConnectionPids();
+  std::vector<pid_t> monitors;
+  for (pid_t pid : all) {
+    if (ParentOf(pid) == sshd_->sshd_pid()) monitors.push_back(pid);
+  }
+  ASSERT_GE(monitors.size(), 2u);
+  ASSERT_EQ(CarryingSessions(tether_->Stderr()).count(2), 1u);
+  std::sort(monitors.begin(), monitors.end());
+  const pid_t second = monitors[1];
+  for (pid_t pid : all) {  // the monitor and the processes under it
+    for (pid_t up = pid; up > 1 && up != sshd_->sshd_pid(); up = ParentOf(up)) {
+      if (up == second) kill(pid, SIGKILL);
+    }
+  }
+  ASSERT_TRUE(WaitForLog(*tether_, "was lost", kIoTimeout)) << "the loss was not noticed";
+  size_t served = 0;
+  size_t closed = 0;
+  for (UniqueFd& client : clients_) (Echoes(client.get()) ? served : closed)++;
+  EXPECT_GT(closed, 0u) << "the lost session carried no client";
+  EXPECT_GT(served, 0u) << "clients of the other sessions were closed too";
+  EXPECT_TRUE(tether_->Running()) << "losing an extra session ended the tunnel";
+  // New clients are served after the loss.
+  UniqueFd late = ConnectLocal(port, kIoTimeout);
+  EXPECT_TRUE(Echoes(late.get()));
+  ExpectSigtermStops(tether_, {port});
+}
+
+TEST_F(SessionPoolE2E, ServerRefusingMoreSessionsLeavesAWorkingTunnelAndAWarning) {
+  // MaxStartups 1: while one connection waits unauthenticated, sshd drops every other new
+  // one, as a busy server does.
+  std::string error;
+  SshdConfig config;
+  config.extra_config = {"MaxStartups 1"};
+  sshd_ = SshdServer::Start(config, &error);
+  ASSERT_NE(sshd_, nullptr) << error;
+  const uint16_t port = StartThroughSlowLink({});
+  ASSERT_NE(port, 0);
+  UniqueFd slot_taker = ConnectLocal(sshd_->port(), kIoTimeout);
+  ASSERT_TRUE(slot_taker.valid());
+  char banner[64];
+  ASSERT_GT(recv(slot_taker.get(), banner, sizeof(banner), 0), 0) << "sshd did not take it";
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  EXPECT_TRUE(WaitForLog(*tether_, "could not open another session", kIoTimeout))
+      << "no warning about the refused session";
+  EXPECT_EQ(CarryingSessions(tether_->Stderr()), std::set<int>{1});
+  EXPECT_TRUE(tether_->Running());
+  slot_taker.Reset();
+  ExpectStopsCleanly(tether_, {port});
+}
+
+}  // namespace
+}  // namespace tether::testing
