@@ -18,12 +18,26 @@
 namespace tether {
 namespace {
 
+#if LIBSSH2_VERSION_NUM < 0x010b00
 // The key type a public key blob names ("ssh-rsa", "ssh-ed25519", ...), or "".
 std::string BlobType(std::string_view blob) {
   std::string type;
   WireReader(blob).ReadString(&type);
   return type;
 }
+#else
+// libssh2 1.11 picks the RSA signature itself, from server-sig-algs: it is given the rsa
+// algorithms PubkeyAcceptedAlgorithms allows, in their order.
+void PreferSignatureAlgorithms(LIBSSH2_SESSION* session, const std::vector<std::string>& accepted) {
+  std::string list;
+  for (const std::string& entry : accepted) {
+    for (const char* variant : {"rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"}) {
+      if (entry == variant) list += (list.empty() ? "" : ",") + entry;
+    }
+  }
+  if (!list.empty()) libssh2_session_method_pref(session, LIBSSH2_METHOD_SIGN_ALGO, list.c_str());
+}
+#endif
 
 std::string Octal(unsigned mode) {
   char text[8];
@@ -83,6 +97,9 @@ void AnswerKeyboardInteractive(const char* name, int name_len, const char* instr
 
 bool Authenticator::Run(Failure* failure) {
   accepted_ = ResolvePubkeyAlgorithms(config_.pubkey_accepted_algorithms);
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+  PreferSignatureAlgorithms(session_, accepted_);
+#endif
   if (!RefreshMethods()) {
     *failure = stop_;
     return false;

@@ -88,13 +88,15 @@ class Authenticator {
   SessionWaiter* waiter_;
   std::string server_methods_;  ///< as last listed by the server, comma-separated
   char* listed_ = nullptr;      ///< libssh2 1.10 buffer behind server_methods_; see RefreshMethods
-  std::vector<std::string> tried_;          ///< for the final message: "agent (2 keys)", ...
-  std::vector<std::string> hints_;          ///< reasons worth telling the user (RSA, ciphers)
-  std::vector<std::string> partial_;        ///< partial successes, for the final message
-  std::vector<std::string> accepted_;       ///< PubkeyAcceptedAlgorithms, resolved
+  std::vector<std::string> tried_;     ///< for the final message: "agent (2 keys)", ...
+  std::vector<std::string> hints_;     ///< reasons worth telling the user (RSA, ciphers)
+  std::vector<std::string> partial_;   ///< partial successes, for the final message
+  std::vector<std::string> accepted_;  ///< PubkeyAcceptedAlgorithms, resolved
+#if LIBSSH2_VERSION_NUM < 0x010b00
   std::vector<std::string> offered_blobs_;  ///< agent keys tried; their files are not again
   bool rsa_fallback_left_ = true;           ///< the one "ssh-rsa" retry a connection may spend
-  Failure stop_;                            ///< why authentication was abandoned
+#endif
+  Failure stop_;  ///< why authentication was abandoned
 };
 
 }  // namespace tether
