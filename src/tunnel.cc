@@ -22,6 +22,7 @@ constexpr int kMaxAcceptsPerWakeup = 64;
 // oldest has waited.
 constexpr size_t kQueueLengthBeforeGrowing = 2;
 constexpr std::chrono::milliseconds kQueueWaitBeforeGrowing{200};
+constexpr std::chrono::milliseconds kAcceptPause{1000};
 // The window bounds what the server may send on a channel before we read it. libssh2's
 // default (2 MiB) goes to a lone connection; with more open, their windows share a budget,
 // down to 256 KiB each. Everything the server may have in flight sits in front of the next
@@ -102,6 +103,7 @@ Tunnel::~Tunnel() {
   if (hook_) loop_->RemoveBeforeWait(*hook_);
   if (wait_timer_) loop_->CancelTimer(*wait_timer_);
   if (queue_timer_) loop_->CancelTimer(*queue_timer_);
+  if (accept_pause_timer_) loop_->CancelTimer(*accept_pause_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
@@ -205,6 +207,8 @@ void Tunnel::RemoveSession(SshSession* session) {
 }
 
 void Tunnel::CloseListeners() {
+  if (accept_pause_timer_) loop_->CancelTimer(*accept_pause_timer_);
+  accept_pause_timer_.reset();
   for (Listener& listener : listeners_) {
     if (!listener.fd) continue;
     loop_->Unwatch(listener.fd.get());
@@ -230,7 +234,9 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
     UniqueFd client(accept4(listener.fd.get(), reinterpret_cast<sockaddr*>(&address), &length,
                             SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!client) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        PauseAccepting(errno);
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         LogEvent(spdlog::level::warn, "accept_failed", "accept on {forward}: {reason}",
                  {{"forward", listener.address}, {"reason", std::strerror(errno)}});
       }
@@ -241,7 +247,43 @@ void Tunnel::OnListenerReadable(size_t listener_index) {
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
+// Out of file descriptors (or memory), accept() fails at once for as long as the client
+// waits in the queue: a level-triggered listener would spin. Stop watching the listeners for
+// a while (ssh waits 1 s too) and say so once per episode, with how many pauses it took.
+void Tunnel::PauseAccepting(int error) {
+  ++accept_pauses_;
+  if (accept_pause_timer_) return;
+  if (accept_pauses_ == 1) {
+    LogEvent(spdlog::level::warn, "accept_paused",
+             "cannot accept clients: {reason}; not accepting for {seconds}s at a time until "
+             "that passes",
+             {{"reason", std::strerror(error)},
+              {"seconds", static_cast<uint64_t>(kAcceptPause.count() / 1000)}});
+  }
+  for (Listener& listener : listeners_) {
+    if (listener.fd) loop_->Unwatch(listener.fd.get());
+  }
+  accept_pause_timer_ = loop_->AddTimer(EventLoop::Clock::now() + kAcceptPause, [this] {
+    accept_pause_timer_.reset();
+    ResumeAccepting();
+  });
+}
+
+void Tunnel::ResumeAccepting() {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (!listeners_[i].fd || loop_->IsWatched(listeners_[i].fd.get())) continue;
+    loop_->Watch(listeners_[i].fd.get(), EPOLLIN, [this, i](uint32_t) { OnListenerReadable(i); });
+  }
+  // Whether this episode is over shows at the next accept: one that works ends it.
+  check_accept_recovery_ = true;
+}
+
 void Tunnel::Accept(const Listener& listener, UniqueFd client, const sockaddr_storage& address) {
+  if (std::exchange(check_accept_recovery_, false) && accept_pauses_ > 0) {
+    LogEvent(spdlog::level::info, "accept_resumed",
+             "accepting clients again after {pauses} pause(s)", {{"pauses", accept_pauses_}});
+    accept_pauses_ = 0;
+  }
   int one = 1;
   setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::string host;

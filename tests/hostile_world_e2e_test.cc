@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +59,28 @@ class StuckTarget {
   UniqueFd listener_;
   std::vector<UniqueFd> fillers_;
 };
+
+/// CPU seconds (user + system) `pid` has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
 
 class HostileWorldE2E : public E2EFixture {};
 
@@ -105,6 +129,33 @@ TEST_F(HostileWorldE2E, StuckOpenOnTheOnlySessionDoesNotGetTheServerDeclaredDead
   std::this_thread::sleep_for(seconds(8));
   EXPECT_TRUE(tether->Running()) << "a healthy server was declared dead";
   EXPECT_EQ(tether->Stderr().find("not responding"), std::string::npos);
+  ExpectSigtermStops(tether, ports);
+}
+
+TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
+  Subprocess* tether = nullptr;
+  const std::vector<uint16_t> ports = LaunchReady({"-L", ToEcho()}, 1, &tether);
+  ASSERT_EQ(ports.size(), 1u);
+  // Few descriptors left: the clients below exhaust them.
+  const rlimit limit{48, 48};
+  ASSERT_EQ(prlimit(tether->pid(), RLIMIT_NOFILE, &limit, nullptr), 0);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 120; ++i) {
+    std::string error;
+    clients.push_back(ConnectTcp("127.0.0.1", ports[0], &error));  // the kernel queues them
+  }
+  const double cpu_before = CpuSeconds(tether->pid());
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_LT(CpuSeconds(tether->pid()) - cpu_before, 0.5) << "accept() spins";
+  EXPECT_TRUE(tether->Running());
+  EXPECT_EQ(CountOf(tether->Stderr(), "cannot accept clients"), 1u) << tether->Stderr().size();
+  EXPECT_LT(tether->Stderr().size(), 64u * 1024) << "the log is flooded";
+  // Once descriptors are free again, clients are served.
+  clients.clear();
+  std::this_thread::sleep_for(seconds(2));
+  UniqueFd late = ConnectLocal(ports[0], kIoTimeout);
+  EXPECT_TRUE(EchoOnce(late.get(), "back")) << "accepting did not resume";
+  late.Reset();
   ExpectSigtermStops(tether, ports);
 }
 

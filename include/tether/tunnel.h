@@ -100,6 +100,8 @@ class Tunnel {
 
   void OnListenerReadable(size_t listener_index);
   void Accept(const Listener& listener, UniqueFd client, const sockaddr_storage& address);
+  void PauseAccepting(int error);
+  void ResumeAccepting();
   void OnClientEvent(uint64_t id, uint32_t events);
   void OnSshEvent(SessionDriver* driver, uint32_t events);
   /// The before-wait hook: steps every driver and settles the sockets' interest.
@@ -155,6 +157,10 @@ class Tunnel {
   bool first_lost_reported_ = false;
   bool detached_ = false;
   std::optional<EventLoop::HookId> hook_;
+  /// Out of fds: accepting pauses, counted per episode.
+  std::optional<EventLoop::TimerId> accept_pause_timer_;
+  uint64_t accept_pauses_ = 0;
+  bool check_accept_recovery_ = false;
   uint64_t next_id_ = 1;
   uint64_t next_session_number_ = 1;
   Traffic finished_traffic_;  ///< of connections already erased
