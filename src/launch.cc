@@ -1,6 +1,7 @@
 #include "tether/launch.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,10 +19,20 @@ namespace {
 
 constexpr char kReadyLine[] = "ready\n";
 
-std::string ReadAll(int fd) {
+// Reads `fd` to its end, unless a stop signal arrives first (then *stopped is set).
+std::string ReadAll(int fd, int signal_fd, bool* stopped) {
   std::string text;
   char buffer[512];
   for (;;) {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return text;
+    }
+    if (fds[1].revents & POLLIN) {
+      *stopped = true;
+      return text;
+    }
     ssize_t n = read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return text;
@@ -42,8 +53,14 @@ int ExitCodeOf(pid_t child) {
 // background process to fail, whose code it returns (the error is already on stderr).
 // A tunnel whose addresses could not be handed over is stopped: the script that started
 // it would never learn where it listens, and nobody would stop it.
-int WaitForBackground(pid_t child, UniqueFd ready_read) {
-  std::string report = ReadAll(ready_read.get());
+// Ctrl-C or SIGTERM while it waits stops the background process too, which says so.
+int WaitForBackground(pid_t child, UniqueFd ready_read, int signal_fd) {
+  bool stopped = false;
+  std::string report = ReadAll(ready_read.get(), signal_fd, &stopped);
+  if (stopped) {
+    kill(child, SIGTERM);
+    return ExitCodeOf(child);
+  }
   if (report.rfind(kReadyLine, 0) != 0) return ExitCodeOf(child);
   std::string addresses = report.substr(sizeof(kReadyLine) - 1);
   std::string error;
@@ -79,7 +96,7 @@ int LaunchInBackground(const TunnelPlan& plan, SignalSet* signals, pid_t parent_
   if (child < 0) return ToInt(ExitCode::kInternal);
   if (child > 0) {
     context.ready_pipe.Reset();
-    return WaitForBackground(child, std::move(ready_read));
+    return WaitForBackground(child, std::move(ready_read), signals->fd());
   }
   ready_read.Reset();
   setsid();

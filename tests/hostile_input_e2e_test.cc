@@ -1235,6 +1235,43 @@ TEST_F(HostilePeerTest, LongConnectTimeoutIsNotCutShortBySilentServer) {
   EXPECT_TRUE(PortIsFree(listen_port));
 }
 
+/// The first child of `pid` (/proc/PID/task/PID/children), or 0.
+pid_t FirstChildOf(pid_t pid) {
+  const std::string path =
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+  return static_cast<pid_t>(std::atoi(ReadFile(path).c_str()));
+}
+
+// -f's foreground process waits for the background one to be up; Ctrl-C must end that
+// wait, and the background process with it.
+TEST_F(HostilePeerTest, CtrlCWhileDashFWaitsStopsBothProcesses) {
+  ScriptedServer silent([](int fd) {
+    pollfd wait{fd, POLLRDHUP, 0};  // Says nothing; returns when stopped or the peer goes.
+    while (poll(&wait, 1, 100) == 0) {
+    }
+  });
+  const uint16_t listen_port = FreeTcpPort();
+  tether_ = LaunchRaw({"-f", "-p", std::to_string(silent.port()), "-i", sshd_->user_key_path(),
+                       "-o", "ConnectTimeout=60", "-L",
+                       std::to_string(listen_port) + ":127.0.0.1:7", "user@127.0.0.1"});
+  ASSERT_TRUE(tether_);
+  ASSERT_TRUE(WaitUntil([&] { return silent.accepted() == 1; }, kReadyTimeout));
+  const pid_t background = FirstChildOf(tether_->pid());
+  ASSERT_GT(background, 0);
+
+  tether_->Signal(SIGINT);
+  const std::optional<int> code = tether_->WaitExit(kExitTimeout);
+  const bool background_gone = WaitUntil([&] { return ProcessGone(background); }, kExitTimeout);
+  if (!background_gone) kill(background, SIGKILL);
+  ASSERT_TRUE(code.has_value()) << "Ctrl-C did not end the wait";
+  EXPECT_EQ(*code, 0) << tether_->Stderr();
+  EXPECT_TRUE(background_gone) << "the background process was left waiting";
+  EXPECT_TRUE(Contains(tether_->Stderr(), "stopped by a signal before the tunnel was up"))
+      << tether_->Stderr();
+  EXPECT_TRUE(ProcessGone(tether_->pid()));
+  EXPECT_TRUE(PortIsFree(listen_port));
+}
+
 TEST_F(HostilePeerTest, ConfigLineOfExactlyOneMebibyteIsAccepted) {
   TempDir dir;
   const std::string path = dir.Join("big.conf");
