@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tether/base64.h"
+#include "tether/ssh_wire.h"
 
 namespace tether {
 namespace {
@@ -24,29 +25,6 @@ constexpr char kOpensshEnd[] = "-----END OPENSSH PRIVATE KEY-----";
 constexpr std::string_view kOpensshMagic("openssh-key-v1\0", 15);
 constexpr size_t kMaxKeyFileSize = size_t{64} * 1024;
 
-// Reads SSH wire-format strings (uint32 length + bytes) from a buffer.
-class WireReader {
- public:
-  explicit WireReader(std::string_view data) : data_(data) {}
-  bool ReadString(std::string* out) {
-    if (data_.size() < 4) return false;
-    uint32_t length = (uint8_t(data_[0]) << 24) | (uint8_t(data_[1]) << 16) |
-                      (uint8_t(data_[2]) << 8) | uint8_t(data_[3]);
-    if (data_.size() - 4 < length) return false;
-    out->assign(data_.substr(4, length));
-    data_.remove_prefix(4 + length);
-    return true;
-  }
-  bool Skip(size_t n) {
-    if (data_.size() < n) return false;
-    data_.remove_prefix(n);
-    return true;
-  }
-
- private:
-  std::string_view data_;
-};
-
 void InspectOpensshKey(const std::string& text, KeyFileInfo* info) {
   size_t begin = text.find(kOpensshBegin) + sizeof(kOpensshBegin) - 1;
   size_t end = text.find(kOpensshEnd);
@@ -55,12 +33,15 @@ void InspectOpensshKey(const std::string& text, KeyFileInfo* info) {
   if (!blob || std::string_view(*blob).substr(0, kOpensshMagic.size()) != kOpensshMagic) return;
   WireReader reader(std::string_view(*blob).substr(kOpensshMagic.size()));
   std::string kdf, kdf_options, public_blob;
+  uint32_t keys = 0;
   if (!reader.ReadString(&info->cipher) || !reader.ReadString(&kdf) ||
-      !reader.ReadString(&kdf_options) || !reader.Skip(4) || !reader.ReadString(&public_blob)) {
+      !reader.ReadString(&kdf_options) || !reader.ReadU32(&keys) ||
+      !reader.ReadString(&public_blob)) {
     return;
   }
   info->encrypted = info->cipher != "none";
   WireReader(public_blob).ReadString(&info->key_type);
+  OPENSSL_cleanse(blob->data(), blob->size());  // an unencrypted key is in there
 }
 
 void InspectPemKey(const std::string& text, KeyFileInfo* info) {

@@ -162,11 +162,16 @@ KeyLoadError ParseOpensshKeyHeader(std::string_view text, OpensshKeyHeader* head
     return Fail(KeyLoadError::kMalformed, detail, "not an OpenSSH private key");
   }
   begin += kBegin.size();
-  std::optional<std::string> blob = Base64Decode(text.substr(begin, end - begin));
-  if (!blob || std::string_view(*blob).substr(0, kMagic.size()) != kMagic) {
+  std::optional<std::string> decoded = Base64Decode(text.substr(begin, end - begin));
+  if (!decoded || std::string_view(*decoded).substr(0, kMagic.size()) != kMagic) {
     return Fail(KeyLoadError::kMalformed, detail, "bad base64 or magic");
   }
-  WireReader reader(std::string_view(*blob).substr(kMagic.size()));
+  // The decoded file holds an unencrypted key in the clear.
+  struct Wipe {
+    std::string* bytes;
+    ~Wipe() { OPENSSL_cleanse(bytes->data(), bytes->size()); }
+  } wipe{&*decoded};
+  WireReader reader(std::string_view(*decoded).substr(kMagic.size()));
   std::string_view kdf_options;
   uint32_t keys = 0;
   if (!reader.ReadString(&header->cipher) || !reader.ReadString(&header->kdf) ||
@@ -227,9 +232,7 @@ KeyLoadError LoadOpensshRsaKey(std::string_view text, std::string_view passphras
     error = Decrypt(header, *FindCipher(header.cipher), passphrase, &plain, detail);
     if (error != KeyLoadError::kNone) return error;
   }
-  error = ReadPrivateSection(header, plain.view(), key, detail);
-  OPENSSL_cleanse(header.sealed.data(), header.sealed.size());
-  return error;
+  return ReadPrivateSection(header, plain.view(), key, detail);
 }
 
 }  // namespace tether

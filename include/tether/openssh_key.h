@@ -1,5 +1,7 @@
 #pragma once
 
+#include <openssl/crypto.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,6 +28,13 @@ struct OpensshKeyHeader {
   std::string key_type;     ///< the public blob's type: "ssh-rsa", "ssh-ed25519", ...
   std::string sealed;       ///< the (possibly encrypted) private section
   std::string tag;          ///< the authentication tag of an AEAD cipher
+
+  OpensshKeyHeader() = default;
+  OpensshKeyHeader(const OpensshKeyHeader&) = delete;
+  OpensshKeyHeader& operator=(const OpensshKeyHeader&) = delete;
+  /// An unencrypted key's private section is the key itself: wiped.
+  ~OpensshKeyHeader() { OPENSSL_cleanse(sealed.data(), sealed.size()); }
+
   bool encrypted() const { return cipher != "none"; }
 };
 
