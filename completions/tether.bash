@@ -76,7 +76,7 @@ _tether() {
     BatchMode= GatewayPorts= LocalForward= ProxyJump= HostName= Ciphers= MACs= KexAlgorithms=
     HostKeyAlgorithms= HashKnownHosts= ConnectionAttempts= AddressFamily= BindAddress=
     IdentitiesOnly= IdentityAgent= PubkeyAuthentication= PasswordAuthentication=
-    KbdInteractiveAuthentication= NumberOfPasswordPrompts='
+    KbdInteractiveAuthentication= NumberOfPasswordPrompts= PubkeyAcceptedAlgorithms='
   COMPREPLY=()
   # "--opt=value": bash splits at '=' (COMP_WORDBREAKS).
   if [[ $prev == = && COMP_CWORD -ge 2 ]]; then
