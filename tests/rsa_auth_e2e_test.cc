@@ -499,6 +499,22 @@ TEST_F(RsaAuth, AgentSignsWithRsaSha2_512ThenRsaSha2_256) {
   ExpectLogsIn({"-o", "PubkeyAcceptedAlgorithms=rsa-sha2-256"}, opts, "rsa-sha2-256");
 }
 
+TEST_F(RsaAuth, AgentKeysComeFirstAndTheirFilesAreNotOfferedAgain) {
+  ASSERT_TRUE(StartSshd());
+  std::string stranger = scratch_.Join("stranger_rsa");
+  ASSERT_TRUE(Keygen({"-t", "rsa", "-b", "2048", "-N", "", "-f", stranger}));
+  std::string error;
+  auto agent = SshAgent::Start(&error);
+  ASSERT_TRUE(agent) << error;
+  ASSERT_TRUE(agent->Add(stranger, &error)) << error;
+  SubprocessOptions opts = ClientOptions();
+  opts.env_set["SSH_AUTH_SOCK"] = agent->socket_path();
+  // The agent's key is refused (rsa-sha2-512, then the connection's one ssh-rsa retry); the
+  // same key as a file is skipped; the next file logs in, as ssh orders them.
+  ExpectLogsIn({"-i", stranger, "-i", RsaKeys::Get().Variant(2048, "openssh", "")}, opts,
+               "rsa-sha2-512", 2);
+}
+
 TEST_F(RsaAuth, OldAgentThatSignsOnlyWithSha1) {
   EvpPkeyPtr key;
   std::string detail;
