@@ -515,6 +515,25 @@ TEST_F(RsaAuth, AgentKeysComeFirstAndTheirFilesAreNotOfferedAgain) {
                "rsa-sha2-512", 2);
 }
 
+TEST_F(RsaAuth, AgentEcdsaAndEd25519KeysSignThroughTheSameClient) {
+  // Every agent key now goes through tether's own agent client, not only RSA ones.
+  ASSERT_TRUE(StartSshd());
+  for (const char* type : {"ecdsa", "ed25519"}) {
+    SCOPED_TRACE(type);
+    std::string key = scratch_.Join(std::string("agent_") + type);
+    std::string public_line = MakeUserKey(key, type, "");
+    ASSERT_FALSE(public_line.empty());
+    ASSERT_TRUE(sshd_->AddAuthorizedKey(public_line));
+    std::string error;
+    auto agent = SshAgent::Start(&error);
+    ASSERT_TRUE(agent) << error;
+    ASSERT_TRUE(agent->Add(key, &error)) << error;
+    SubprocessOptions opts = ClientOptions();
+    opts.env_set["SSH_AUTH_SOCK"] = agent->socket_path();
+    ExpectLogsIn({}, opts, public_line.substr(0, public_line.find(' ')));
+  }
+}
+
 TEST_F(RsaAuth, OldAgentThatSignsOnlyWithSha1) {
   EvpPkeyPtr key;
   std::string detail;
