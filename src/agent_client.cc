@@ -22,20 +22,26 @@ constexpr uint8_t kSignResponse = 14;       // SSH2_AGENT_SIGN_RESPONSE
 constexpr uint32_t kMaxMessage = 256 * 1024;
 constexpr uint32_t kMaxIdentities = 1024;
 
-// Waits until fd is ready for `events`, at most `timeout`.
-bool WaitFor(int fd, short events, std::chrono::milliseconds timeout) {
-  pollfd entry{fd, events, 0};
+}  // namespace
+
+bool AgentClient::WaitFor(short events) {
+  pollfd entries[2] = {{fd_.get(), events, 0}, {abort_fd_, POLLIN, 0}};
+  const nfds_t count = abort_fd_ >= 0 ? 2 : 1;
   for (;;) {
-    int rc = poll(&entry, 1, static_cast<int>(timeout.count()));
+    int rc = poll(entries, count, static_cast<int>(timeout_.count()));
     if (rc < 0 && errno == EINTR) continue;
+    if (rc > 0 && count == 2 && (entries[1].revents & POLLIN) != 0) {
+      interrupted_ = true;
+      return false;
+    }
     return rc > 0;
   }
 }
 
-bool WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout) {
+bool AgentClient::WriteAll(std::string_view data) {
   while (!data.empty()) {
-    if (!WaitFor(fd, POLLOUT, timeout)) return false;
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (!WaitFor(POLLOUT)) return false;
+    ssize_t n = send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return false;
     data.remove_prefix(static_cast<size_t>(n));
@@ -43,10 +49,10 @@ bool WriteAll(int fd, std::string_view data, std::chrono::milliseconds timeout) 
   return true;
 }
 
-bool ReadAll(int fd, char* out, size_t size, std::chrono::milliseconds timeout) {
+bool AgentClient::ReadAll(char* out, size_t size) {
   while (size > 0) {
-    if (!WaitFor(fd, POLLIN, timeout)) return false;
-    ssize_t n = read(fd, out, size);
+    if (!WaitFor(POLLIN)) return false;
+    ssize_t n = read(fd_.get(), out, size);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return false;
     out += n;
@@ -55,11 +61,9 @@ bool ReadAll(int fd, char* out, size_t size, std::chrono::milliseconds timeout) 
   return true;
 }
 
-}  // namespace
-
 std::unique_ptr<AgentClient> AgentClient::Connect(const std::string& socket_path,
                                                   std::string* error,
-                                                  std::chrono::milliseconds timeout) {
+                                                  std::chrono::milliseconds timeout, int abort_fd) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (socket_path.empty() || socket_path.size() >= sizeof(address.sun_path)) {
@@ -72,18 +76,18 @@ std::unique_ptr<AgentClient> AgentClient::Connect(const std::string& socket_path
     *error = std::string("cannot connect: ") + strerror(errno);
     return nullptr;
   }
-  return std::make_unique<AgentClient>(std::move(fd), timeout);
+  return std::make_unique<AgentClient>(std::move(fd), timeout, abort_fd);
 }
 
 bool AgentClient::Exchange(const std::string& request, std::string* reply, std::string* error) {
   WireWriter framed;
   framed.PutString(request);
-  if (!WriteAll(fd_.get(), framed.data(), timeout_)) {
+  if (!WriteAll(framed.data())) {
     *error = "the agent did not take the request";
     return false;
   }
   char length_bytes[4];
-  if (!ReadAll(fd_.get(), length_bytes, sizeof(length_bytes), timeout_)) {
+  if (!ReadAll(length_bytes, sizeof(length_bytes))) {
     *error = "no answer from the agent";
     return false;
   }
@@ -94,7 +98,7 @@ bool AgentClient::Exchange(const std::string& request, std::string* reply, std::
     return false;
   }
   reply->assign(length, '\0');
-  if (!ReadAll(fd_.get(), reply->data(), length, timeout_)) {
+  if (!ReadAll(reply->data(), length)) {
     *error = "the agent's answer was cut short";
     return false;
   }

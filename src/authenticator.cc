@@ -45,6 +45,10 @@ std::string Octal(unsigned mode) {
   return text;
 }
 
+#if LIBSSH2_VERSION_NUM < 0x010b00
+constexpr std::chrono::seconds kAgentTimeout(30);
+#endif
+
 void LogAccepted(const std::string& key, const std::string& algorithm) {
   LogEvent(spdlog::level::debug, "publickey_accepted",
            "server accepted {key} with signature algorithm {algorithm}",
@@ -240,9 +244,14 @@ Authenticator::Outcome Authenticator::TryAgent() {
     return Outcome::kNotTried;
   }
   std::string error;
-  std::unique_ptr<AgentClient> agent = AgentClient::Connect(config_.agent_socket, &error);
+  // A stop signal ends a wait for the agent too (one asking its user to confirm can take
+  // long); kAgentTimeout bounds one that never answers.
+  std::unique_ptr<AgentClient> agent =
+      AgentClient::Connect(config_.agent_socket, &error, kAgentTimeout, waiter_->signal_fd());
   std::vector<AgentIdentity> identities;
-  if (!agent || !agent->ListIdentities(&identities, &error)) {
+  const bool listed = agent && agent->ListIdentities(&identities, &error);
+  if (agent && agent->interrupted()) return AbandonForSignal();
+  if (!listed) {
     tried_.push_back("ssh-agent (could not be reached at " + config_.agent_socket + ": " + error +
                      ")");
     return Outcome::kNotTried;
@@ -273,7 +282,7 @@ Authenticator::Outcome Authenticator::TryAgent() {
             }
             return true;
           },
-          &why);
+          &why, [&] { return agent->interrupted(); });
     } else if (AlgorithmAccepted(accepted_, type)) {
       PublickeySigner signer;
       signer.sign = [&](std::string_view data, std::string* signature) {
@@ -285,6 +294,7 @@ Authenticator::Outcome Authenticator::TryAgent() {
       outcome = Judge(rc);
       if (outcome == Outcome::kAccepted) LogAccepted(label, type);
     }
+    if (agent->interrupted()) return AbandonForSignal();
     if (outcome == Outcome::kNotTried) continue;
     ++offered;
     offered_blobs_.push_back(identity.blob);
@@ -295,8 +305,23 @@ Authenticator::Outcome Authenticator::TryAgent() {
   return offered > 0 ? Outcome::kRejected : Outcome::kNotTried;
 }
 
+Authenticator::Outcome Authenticator::AbandonForSignal() {
+  // The waiter words a stop by signal; one round of it sees the readable signal fd.
+  bool first = true;
+  int rc = waiter_->Run([&] {
+    if (!first) return 0;
+    first = false;
+    return static_cast<int>(LIBSSH2_ERROR_EAGAIN);
+  });
+  stop_ = rc == SessionWaiter::kWaitFailed
+              ? waiter_->failure()
+              : Failure{ExitCode::kOk, "stopped by a signal before the tunnel was up"};
+  return Outcome::kAbandoned;
+}
+
 Authenticator::Outcome Authenticator::TryRsaKey(const std::string& label, const std::string& blob,
-                                                const RsaSignFunction& sign, std::string* why) {
+                                                const RsaSignFunction& sign, std::string* why,
+                                                const std::function<bool()>& stop_requested) {
   const char* banner = libssh2_session_banner_get(session_);
   std::vector<std::string> plan =
       RsaSignaturePlan(banner != nullptr ? banner : "", accepted_, rsa_fallback_left_);
@@ -323,7 +348,7 @@ Authenticator::Outcome Authenticator::TryRsaKey(const std::string& label, const 
     Outcome outcome = Judge(rc);
     attempted += (attempted.empty() ? "" : ", ") + algorithm;
     if (outcome == Outcome::kAccepted) LogAccepted(label, algorithm);
-    if (outcome != Outcome::kRejected) return outcome;
+    if (outcome != Outcome::kRejected || stop_requested()) return outcome;
     if (signer.asked && !signer.failed) {
       // The server took the key and then refused a good signature: a partial success
       // (AuthenticationMethods), which AfterRejection recognises; no other variant helps.

@@ -130,5 +130,33 @@ TEST(AgentClient, SilentAgentTimesOut) {
   close(listener);
 }
 
+TEST(AgentClient, AbortFdEndsTheWaitForASilentAgent) {
+  TempDir dir;
+  std::string path = dir.Join("silent.sock");
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  int abort_pipe[2];
+  ASSERT_EQ(pipe(abort_pipe), 0);
+  std::string error;
+  // A timeout far beyond the test's: only the abort fd can end this wait in time.
+  auto client = AgentClient::Connect(path, &error, std::chrono::hours(1), abort_pipe[0]);
+  ASSERT_TRUE(client) << error;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(write(abort_pipe[1], "x", 1), 1);
+  });
+  std::vector<AgentIdentity> identities;
+  EXPECT_FALSE(client->ListIdentities(&identities, &error));
+  EXPECT_TRUE(client->interrupted());
+  stopper.join();
+  close(abort_pipe[0]);
+  close(abort_pipe[1]);
+  close(listener);
+}
+
 }  // namespace
 }  // namespace tether

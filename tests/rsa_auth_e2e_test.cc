@@ -534,6 +534,29 @@ TEST_F(RsaAuth, AgentEcdsaAndEd25519KeysSignThroughTheSameClient) {
   }
 }
 
+TEST_F(RsaAuth, StopSignalEndsTheWaitForASilentAgent) {
+  ASSERT_TRUE(StartSshd());
+  // An agent socket that takes the connection and never answers.
+  std::string path = scratch_.Join("silent-agent.sock");
+  UniqueFd listener(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
+  ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener.get(), 4), 0);
+  SubprocessOptions opts = ClientOptions();
+  opts.env_set["SSH_AUTH_SOCK"] = path;
+  auto tether = StartTether({}, opts);
+  ASSERT_TRUE(tether);
+  ASSERT_TRUE(WaitUntil([&] { return Contains(tether->Stderr(), "connected to"); }, kSettle))
+      << Diagnostics(*tether);
+  std::this_thread::sleep_for(milliseconds(300));  // now waiting for the agent's answer
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(seconds(5)), 0) << Diagnostics(*tether);
+  EXPECT_TRUE(Contains(tether->Stderr(), "stopped by a signal before the tunnel was up"))
+      << Diagnostics(*tether);
+}
+
 TEST_F(RsaAuth, OldAgentThatSignsOnlyWithSha1) {
   EvpPkeyPtr key;
   std::string detail;

@@ -25,13 +25,18 @@ class AgentClient {
   static constexpr uint32_t kRsaSha2_256 = 2;
   static constexpr uint32_t kRsaSha2_512 = 4;
 
-  /// Connects to the agent's Unix socket; nullptr and *error when it cannot.
+  /// Connects to the agent's Unix socket; nullptr and *error when it cannot. Every wait
+  /// for the agent ends early, failing with interrupted() set, when `abort_fd` (e.g. the
+  /// stop-signal fd; -1 = none) becomes readable.
   static std::unique_ptr<AgentClient> Connect(
       const std::string& socket_path, std::string* error,
-      std::chrono::milliseconds timeout = std::chrono::seconds(30));
+      std::chrono::milliseconds timeout = std::chrono::seconds(30), int abort_fd = -1);
 
-  explicit AgentClient(UniqueFd fd, std::chrono::milliseconds timeout)
-      : fd_(std::move(fd)), timeout_(timeout) {}
+  AgentClient(UniqueFd fd, std::chrono::milliseconds timeout, int abort_fd)
+      : fd_(std::move(fd)), timeout_(timeout), abort_fd_(abort_fd) {}
+
+  /// True when a wait was ended by abort_fd.
+  bool interrupted() const { return interrupted_; }
 
   /// SSH2_AGENTC_REQUEST_IDENTITIES.
   bool ListIdentities(std::vector<AgentIdentity>* identities, std::string* error);
@@ -45,9 +50,15 @@ class AgentClient {
  private:
   /// Sends one message and reads the reply's payload (type byte first).
   bool Exchange(const std::string& request, std::string* reply, std::string* error);
+  /// Waits until the agent's socket is ready for `events`; false on timeout or abort.
+  bool WaitFor(short events);
+  bool WriteAll(std::string_view data);
+  bool ReadAll(char* out, size_t size);
 
   UniqueFd fd_;
   std::chrono::milliseconds timeout_;
+  int abort_fd_;
+  bool interrupted_ = false;
 };
 
 }  // namespace tether

@@ -61,8 +61,13 @@ class Authenticator {
   /// One RSA key (`blob` is its "ssh-rsa" blob) through libssh2 1.10's publickey call with
   /// rsa-sha2 signatures: the algorithms RsaSignaturePlan picks, the "ssh-rsa" fallback at
   /// most once per connection. *why says why the key was refused.
-  Outcome TryRsaKey(const std::string& label, const std::string& blob, const RsaSignFunction& sign,
-                    std::string* why);
+  /// `stop_requested` says whether a signature could not be made because of a stop signal:
+  /// then no other variant is tried.
+  Outcome TryRsaKey(
+      const std::string& label, const std::string& blob, const RsaSignFunction& sign,
+      std::string* why, const std::function<bool()>& stop_requested = [] { return false; });
+  /// Ends authentication for a stop signal noticed while waiting for the agent.
+  Outcome AbandonForSignal();
   /// Loads an RSA key file (asking for its passphrase) and tries it; kNotTried with
   /// *not_rsa set when the file holds another type (then *passphrase is the one given).
   Outcome TryRsaKeyFile(const std::string& path, const KeyFileInfo& info, bool* not_rsa,

@@ -90,6 +90,8 @@ class SessionWaiter {
   /// Serves `background` (not owned; nullptr = none) during every wait.
   void set_background(WaitBackground* background) { background_ = background; }
   bool abandoned() const { return abandoned_; }
+  /// The stop-signal fd, for waits of the setup phase on other fds (e.g. the ssh-agent).
+  int signal_fd() const { return signal_fd_; }
   bool interrupted() const { return interrupted_; }
   const Failure& failure() const { return failure_; }
 
