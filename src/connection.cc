@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 namespace tether {
 
@@ -13,7 +14,9 @@ Connection::Connection(uint64_t id, size_t forward_index, UniqueFd client, std::
 
 // The channel, if still held, belongs to a session that is being torn down; libssh2 frees
 // it together with the session.
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (budget_ != nullptr) budget_->AddBuffered(-static_cast<int64_t>(down_.Size()));
+}
 
 bool Connection::ReadFromClient() {
   while (!client_eof_ && client_.valid()) {
@@ -40,6 +43,7 @@ bool Connection::WriteToClient() {
     if (n > 0) {
       down_.Consume(static_cast<size_t>(n));
       bytes_down_ += static_cast<uint64_t>(n);
+      if (budget_ != nullptr) budget_->AddBuffered(-n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -103,6 +107,7 @@ ChannelResult Connection::ReadFromChannel() {
     if (n > 0) {
       down_.Commit(static_cast<size_t>(n));
       bytes_from_channel_ += static_cast<uint64_t>(n);
+      if (budget_ != nullptr) budget_->AddBuffered(n);
       continue;
     }
     if (n == 0) {
@@ -113,6 +118,34 @@ ChannelResult Connection::ReadFromChannel() {
   }
   ShutClientWriteIfDue();
   return ChannelResult::kOk;
+}
+
+ChannelResult Connection::TuneWindow() {
+  if (budget_ == nullptr || channel_ == nullptr || channel_eof_ || window_target_ == 0) {
+    return ChannelResult::kOk;
+  }
+  if (!adjusting_) {
+    const unsigned long open = libssh2_channel_window_read_ex(channel_, nullptr, nullptr);
+    // Delivery rate x round trip against the window: when a round trip brought nearly a whole
+    // window, the window is what limits the flow (the server waits for our adjusts).
+    bool starved = false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - period_start_ >= round_trip_) {
+      starved = bytes_from_channel_ - period_bytes_ >= uint64_t{window_target_} * 3 / 4;
+      period_start_ = now;
+      period_bytes_ = bytes_from_channel_;
+    }
+    window_target_ = WindowBudget::NextTarget(window_target_, starved, !down_.Full(),
+                                              budget_->channels());
+    if (open >= window_target_ / 2) return ChannelResult::kOk;
+    adjusting_ = true;
+    adjustment_ = static_cast<unsigned long>(window_target_ - open);
+  }
+  unsigned int window = 0;
+  const int rc = libssh2_channel_receive_window_adjust2(channel_, adjustment_, 1, &window);
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Classify(rc, ChannelOp::kAdjust);
+  adjusting_ = false;
+  return rc == 0 ? ChannelResult::kOk : Classify(rc, ChannelOp::kAdjust);
 }
 
 ChannelResult Connection::FreeChannel() {
@@ -139,6 +172,8 @@ ChannelResult Connection::Retry(ChannelOp op) {
       return ReadFromChannel();
     case ChannelOp::kFree:
       return FreeChannel();
+    case ChannelOp::kAdjust:
+      return TuneWindow();
     case ChannelOp::kOpen:
       break;  // opens are repeated by the tunnel, which owns the open slot
   }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "tether/failure.h"
+#include "tether/logging.h"
 
 namespace tether {
 namespace {
@@ -50,6 +51,10 @@ void SessionDriver::Forget(Connection* connection) {
   closing_.erase(id);
   active_.erase(id);
   if (pending_ && pending_->id == id && pending_->orphan == nullptr) pending_.reset();
+}
+
+void SessionDriver::MarkAllActive() {
+  for (const auto& [id, connection] : served_) active_.insert(id);
 }
 
 void SessionDriver::MarkActive(Connection* connection) {
@@ -200,6 +205,7 @@ void SessionDriver::FinishOpen(LIBSSH2_CHANNEL* channel, int rc) {
   if (IsSessionError(rc)) return;  // stays in opening_: TakeWaitingOpens hands it back
   OpenRequest request = std::move(*opening_);
   opening_.reset();
+  last_open_time_ = Clock::now() - open_started_;
   if (std::exchange(opening_cancelled_, false)) {
     if (channel != nullptr) orphans_.push_back(channel);
     return;
@@ -267,6 +273,7 @@ bool SessionDriver::ServeOne(Connection* connection) {
   std::string failure;
   for (bool more = true; more && failure.empty() && !connection->closing();) {
     bool buffer_was_full = !connection->CanReadChannel();
+    const uint64_t read_before = connection->bytes_from_channel();
     if (connection->CanReadChannel() && MayHaveChannelInput(connection)) {
       transport_read_ = true;
       if (!Handle(connection, ChannelOp::kRead, connection->ReadFromChannel())) return false;
@@ -274,11 +281,28 @@ bool SessionDriver::ServeOne(Connection* connection) {
     }
     if (connection->closing()) break;
     if (!connection->WriteToClient()) failure = "client went away";
+    // Sized once the client took what it could: a full buffer now means a slow client.
+    if (failure.empty() && connection->bytes_from_channel() != read_before &&
+        !TuneWindow(connection)) {
+      return false;
+    }
     more = buffer_was_full && connection->CanReadChannel();
   }
   moved_ += connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down() -
             before;
   if (!connection->closing()) callbacks_.served(connection, failure);
+  return true;
+}
+
+bool SessionDriver::TuneWindow(Connection* connection) {
+  const uint32_t window = connection->window_target();
+  if (!Handle(connection, ChannelOp::kAdjust, connection->TuneWindow())) return false;
+  if (connection->window_target() > window) {
+    LogEvent(spdlog::level::trace, "window_grown",
+             "connection #{connection}: receive window grown to {kib} KiB",
+             {{"connection", connection->id()},
+              {"kib", static_cast<uint64_t>(connection->window_target() / 1024)}});
+  }
   return true;
 }
 

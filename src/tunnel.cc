@@ -23,19 +23,6 @@ constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr size_t kQueueLengthBeforeGrowing = 2;
 constexpr std::chrono::milliseconds kQueueWaitBeforeGrowing{200};
 constexpr std::chrono::milliseconds kAcceptPause{1000};
-// The window bounds what the server may send on a channel before we read it. libssh2's
-// default (2 MiB) goes to a lone connection; with more open, their windows share a budget,
-// down to 256 KiB each. Everything the server may have in flight sits in front of the next
-// channel-open confirmation (libssh2 1.10 opens one channel at a time), so with 100 busy
-// 2 MiB windows each open waited ~200 MiB of data: bench/run's 100 streams took 20-30 s to
-// all flow (some never did), 9-23 s with 256 KiB windows.
-constexpr unsigned int kChannelWindowBudget = 2 * 1024 * 1024;
-constexpr unsigned int kMinChannelWindow = 256 * 1024;
-
-unsigned int ChannelWindow(size_t connections) {
-  size_t share = kChannelWindowBudget / std::max<size_t>(connections, 1);
-  return static_cast<unsigned int>(std::max<size_t>(share, kMinChannelWindow));
-}
 void AppendU32(std::string* out, uint32_t value) {
   uint32_t be = htonl(value);
   out->append(reinterpret_cast<const char*>(&be), 4);
@@ -338,6 +325,13 @@ bool Tunnel::Step() {
     if (!AssignOpens()) break;
     more = true;
   }
+  // Channels not read while the buffers were over budget have data nobody will announce.
+  const bool budget_full = !budget_.HasBufferRoom();
+  if (budget_was_full_ && !budget_full) {
+    for (Route& route : drivers_) route.driver->MarkAllActive();
+    more = true;
+  }
+  budget_was_full_ = budget_full;
   for (Route& route : drivers_) UpdateSshInterest(route.driver.get());
   HandleLosses();
   NoticeQueuedOpens();
@@ -374,7 +368,9 @@ bool Tunnel::AssignOpens() {
       if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
         continue;
       }
-      driver->Open(MakeOpenRequest(*connection));
+      SessionDriver::OpenRequest request = MakeOpenRequest(*connection);
+      request_window_[id] = request.window;
+      driver->Open(std::move(request));
       driver_of_[id] = driver;
       assigned = true;
     }
@@ -395,7 +391,7 @@ SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection)
   request.message = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
                                             : DirectTcpipMessage(forward.target, host, port);
   request.type = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
-  request.window = ChannelWindow(connection_count());
+  request.window = WindowBudget::OpenWindow(connection_count());
   return request;
 }
 
@@ -416,7 +412,11 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
     DropConnection(id, "");
     return;
   }
-  connection->AttachChannel(driver->session()->get(), channel);
+  connection->AttachChannel(driver->session()->get(), channel, request_window_[id],
+                            driver->last_open_time());
+  request_window_.erase(id);
+  connection->set_budget(&budget_);
+  budget_.set_channels(connection_count());
   Route* route = RouteOf(driver);
   ++route->carried;
   LogEvent(spdlog::level::debug, "channel_opened",
@@ -550,7 +550,9 @@ void Tunnel::Erase(uint64_t id) {
     owner->second->Forget(it->second.get());
     driver_of_.erase(owner);
   }
+  request_window_.erase(id);
   connections_.erase(it);
+  budget_.set_channels(connection_count());
   ReleaseMemoryIfIdle(true);
 }
 

@@ -161,3 +161,4 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
 
 }  // namespace
 }  // namespace tether::testing
+

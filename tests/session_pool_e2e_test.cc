@@ -88,7 +88,8 @@ class SessionPoolE2E : public E2EFixture {
  protected:
   /// Starts tether through a delaying proxy in front of sshd, with `extra` options, and
   /// waits until its one forward (to the echo service) serves; returns its port or 0.
-  uint16_t StartThroughSlowLink(const std::vector<std::string>& extra) {
+  uint16_t StartThroughSlowLink(const std::vector<std::string>& extra,
+                                const std::string& forward = "") {
     std::string error;
     proxy_ = FaultProxy::Start(sshd_->port(), &error);
     if (proxy_ == nullptr) {
@@ -96,12 +97,19 @@ class SessionPoolE2E : public E2EFixture {
       return 0;
     }
     proxy_->SetDelay(kLinkDelay);
+    return StartThrough(proxy_->port(), extra, forward);
+  }
+
+  /// Starts tether to sshd through whatever listens on `link_port`.
+  uint16_t StartThrough(uint16_t link_port, const std::vector<std::string>& extra,
+                        const std::string& forward) {
     const std::string known_hosts = scratch_.Join("proxy_known_hosts");
-    std::ofstream(known_hosts) << "[127.0.0.1]:" << proxy_->port() << " "
+    std::ofstream(known_hosts) << "[127.0.0.1]:" << link_port << " "
                                << sshd_->host_public_key_line() << "\n";
-    std::vector<std::string> args = {"-p", std::to_string(proxy_->port()), "-i",
+    std::vector<std::string> args = {"-p", std::to_string(link_port), "-i",
                                      sshd_->user_key_path(), "-o",
-                                     "UserKnownHostsFile=" + known_hosts, "-v", "-L", ToEcho()};
+                                     "UserKnownHostsFile=" + known_hosts, "-vv", "-L",
+                                     forward.empty() ? ToEcho() : forward};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back(sshd_->user() + "@127.0.0.1");
     tether_ = LaunchRaw(args);
@@ -212,6 +220,35 @@ TEST_F(SessionPoolE2E, ServerRefusingMoreSessionsLeavesAWorkingTunnelAndAWarning
   EXPECT_TRUE(tether_->Running());
   slot_taker.Reset();
   ExpectStopsCleanly(tether_, {port});
+}
+
+// Over a long link a download runs at most window / round trip: a lone channel's window grows
+// while the server waits for it, up to its cap.
+TEST_F(SessionPoolE2E, WindowGrowsForABulkDownloadOverASlowLink) {
+  constexpr size_t kDownload = size_t{96} * 1024 * 1024;
+  TcpServer source(TcpServer::kGreeting, std::string(kDownload, 'd'));
+  ASSERT_TRUE(source.ok()) << source.error();
+  // The link model of bench/: 60 ms round trip, unpaced. A 2 MiB window allows ~35 MB/s.
+  const std::string port_file = scratch_.Join("relay_port");
+  std::string error;
+  std::unique_ptr<Subprocess> relay =
+      Subprocess::Start({TETHER_DELAY_RELAY, "--to", std::to_string(sshd_->port()), "--rtt",
+                         "60ms", "--port-file", port_file},
+                        SubprocessOptions{}, &error);
+  ASSERT_NE(relay, nullptr) << error;
+  ASSERT_TRUE(WaitUntil([&] { return !ReadAll(port_file).empty(); }, seconds(5)));
+  const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadAll(port_file)));
+  const uint16_t port = StartThrough(relay_port, {}, "0:127.0.0.1:" + std::to_string(source.port()));
+  ASSERT_NE(port, 0);
+  UniqueFd client = ConnectLocal(port, seconds(60));
+  ASSERT_TRUE(client.valid());
+  std::string data(kDownload, '\0');
+  ASSERT_TRUE(ReadExactly(client.get(), data.data(), data.size()));
+  EXPECT_EQ(data.find_first_not_of('d'), std::string::npos);
+  EXPECT_NE(tether_->Stderr().find("receive window grown to 16384 KiB"), std::string::npos)
+      << "the window did not grow to its cap for a lone bulk download";
+  client.Reset();
+  ExpectSigtermStops(tether_, {port});
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 
 #include <libssh2.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 #include "tether/byte_buffer.h"
 #include "tether/ssh_handles.h"
 #include "tether/unique_fd.h"
+#include "tether/window_budget.h"
 
 namespace tether {
 
@@ -20,7 +22,7 @@ enum class ChannelResult {
 };
 
 /// Which libssh2 call a pending send belongs to, so it can be repeated exactly.
-enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen };
+enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen, kAdjust };
 
 /// One accepted client and its SSH channel: two bounded buffers between them, half-close
 /// carried both ways (client EOF -> channel EOF, channel EOF -> shutdown(SHUT_WR)).
@@ -38,10 +40,18 @@ class Connection {
   int client_fd() const { return client_.get(); }
   const std::string& peer() const { return peer_; }
   LIBSSH2_CHANNEL* channel() const { return channel_; }
-  void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel) {
+  /// `window` is the receive window the channel was opened with.
+  /// `round_trip` is how long the open took: the window is sized from it.
+  void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel, uint32_t window = 0,
+                     std::chrono::steady_clock::duration round_trip = {}) {
     session_ = session;
     channel_ = channel;
+    window_target_ = window;
+    if (round_trip > round_trip_) round_trip_ = round_trip;
   }
+  /// Sizes the receive window from how it is used, within `budget`, which also caps what the
+  /// client buffers hold in all. Without one (a jump host's channel), libssh2's fixed window.
+  void set_budget(WindowBudget* budget) { budget_ = budget; }
   uint64_t bytes_up() const { return bytes_up_; }
   uint64_t bytes_down() const { return bytes_down_; }
   /// Bytes taken from the channel so far (some may still wait in the buffer).
@@ -64,6 +74,10 @@ class Connection {
   ChannelResult WriteToChannel();
   ChannelResult SendEofIfDue();
   ChannelResult ReadFromChannel();
+  /// After a read: grows the window while the server is held up by it and the client keeps
+  /// up, shrinks it for a slow client, and tops it up (one WINDOW_ADJUST) when half is used.
+  ChannelResult TuneWindow();
+  uint32_t window_target() const { return window_target_; }
   /// Closes and frees the channel; kOk once it is gone.
   ChannelResult FreeChannel();
   ChannelResult Retry(ChannelOp op);
@@ -74,8 +88,10 @@ class Connection {
   /// EOF has gone to the channel: everything the client sent is on its way.
   bool eof_sent() const { return eof_sent_; }
   bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
-  /// True while the down buffer can take more from the channel.
-  bool CanReadChannel() const { return down_.HasSpace() && !channel_eof_; }
+  /// True while the down buffer can take more from the channel (and the budget allows).
+  bool CanReadChannel() const {
+    return down_.HasSpace() && !channel_eof_ && (budget_ == nullptr || budget_->HasBufferRoom());
+  }
 
  private:
   ChannelResult Classify(int rc, ChannelOp op);
@@ -97,6 +113,15 @@ class Connection {
   uint64_t bytes_down_ = 0;
   uint64_t bytes_from_channel_ = 0;
   bool closing_ = false;
+  WindowBudget* budget_ = nullptr;
+  uint32_t window_target_ = 0;  ///< the receive window tether keeps open for the server
+  bool adjusting_ = false;      ///< a WINDOW_ADJUST is partly sent: repeat it first
+  unsigned long adjustment_ = 0;
+  /// Window sizing: the round trip (how long the channel took to open), and the bytes read
+  /// since the start of the current period of one round trip.
+  std::chrono::steady_clock::duration round_trip_ = std::chrono::milliseconds(1);
+  std::chrono::steady_clock::time_point period_start_{};
+  uint64_t period_bytes_ = 0;
 };
 
 }  // namespace tether

@@ -67,6 +67,8 @@ class SessionDriver {
   void Forget(Connection* connection);
   /// The client side of `connection` moved (bytes read, room made): visit it at the next step.
   void MarkActive(Connection* connection);
+  /// Every channel may have data that waited (the buffer budget has room again).
+  void MarkAllActive();
 
   /// Queues a channel open; one is in flight at a time.
   void Open(OpenRequest request);
@@ -74,6 +76,8 @@ class SessionDriver {
   void CancelOpen(uint64_t id);
   /// Opens queued or in flight.
   size_t opens_waiting() const { return open_queue_.size() + (opening_ ? 1 : 0); }
+  /// How long the last open took from send to answer: a round trip, and the target's connect.
+  Clock::duration last_open_time() const { return last_open_time_; }
   /// When the open in flight was sent, if there is one.
   std::optional<Clock::time_point> open_started() const;
   /// The session is gone: the ids of the opens that never got an answer (the one in flight
@@ -110,6 +114,8 @@ class SessionDriver {
   bool ServeAll();
   bool ServeOne(Connection* connection);
   bool MayHaveChannelInput(Connection* connection);
+  /// Sizes `connection`'s receive window after a read; false as Handle.
+  bool TuneWindow(Connection* connection);
   void FreeClosed();
   void FreeOrphans();
   void SendGlobalKeepalive();
@@ -131,6 +137,7 @@ class SessionDriver {
   std::optional<OpenRequest> opening_;       ///< fixed while the open repeats
   bool opening_cancelled_ = false;
   Clock::time_point open_started_{};
+  Clock::duration last_open_time_{};
   bool probing_ = false;                     ///< a probe open is due or in flight
   bool global_keepalive_due_ = false;
   std::optional<Pending> pending_;

@@ -20,6 +20,7 @@
 #include "tether/listener.h"
 #include "tether/session_driver.h"
 #include "tether/ssh_session.h"
+#include "tether/window_budget.h"
 
 namespace tether {
 
@@ -163,6 +164,9 @@ class Tunnel {
   bool check_accept_recovery_ = false;
   uint64_t next_id_ = 1;
   uint64_t next_session_number_ = 1;
+  WindowBudget budget_;
+  std::map<uint64_t, uint32_t> request_window_;  ///< the window each open asked for
+  bool budget_was_full_ = false;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;
   std::function<void(SshSession*, const std::string&)> on_extra_lost_;
