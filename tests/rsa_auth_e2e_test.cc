@@ -241,6 +241,11 @@ class Terminal {
     return text_;
   }
   bool Type(const std::string& keys) { return WriteAll(master_, keys); }
+  /// True when the terminal echoes what is typed.
+  bool Echoes() const {
+    termios mode{};
+    return tcgetattr(slave_, &mode) == 0 && (mode.c_lflag & ECHO) != 0;
+  }
 
  private:
   int master_ = -1;
@@ -423,6 +428,8 @@ TEST_F(RsaAuth, EncryptedKeyPassphraseTypedAtTheTerminal) {
       WaitUntil([&] { return Contains(terminal.Text(), "Enter passphrase for key"); }, kSettle))
       << terminal.Text() << tether->Stderr();
   EXPECT_TRUE(Contains(terminal.Text(), key));
+  // tether prints the question, then turns echo off (flushing what was typed): type after.
+  ASSERT_TRUE(WaitUntil([&] { return !terminal.Echoes(); }, kSettle)) << "echo never off";
   ASSERT_TRUE(terminal.Type(std::string(kPassphrase) + "\n"));
   std::string stderr_text = ExpectForwardsThenStops(*tether);
   EXPECT_TRUE(Contains(stderr_text, "rsa-sha2-512")) << stderr_text;
