@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -103,6 +104,11 @@ ChannelResult Connection::SendEofIfDue() {
 ChannelResult Connection::ReadFromChannel() {
   while (CanReadChannel()) {
     auto [space, room] = down_.Writable();
+    // Over the budget only a client that took everything may read, a little at a time: it
+    // keeps moving while those that never read hold no more.
+    if (budget_ != nullptr && !budget_->HasBufferRoom()) {
+      room = std::min(room, WindowBudget::kOverBudgetRead);
+    }
     ssize_t n = libssh2_channel_read(channel_, space, room);
     if (n > 0) {
       down_.Commit(static_cast<size_t>(n));

@@ -90,7 +90,8 @@ class Connection {
   bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
   /// True while the down buffer can take more from the channel (and the budget allows).
   bool CanReadChannel() const {
-    return down_.HasSpace() && !channel_eof_ && (budget_ == nullptr || budget_->HasBufferRoom());
+    return down_.HasSpace() && !channel_eof_ &&
+           (budget_ == nullptr || budget_->HasBufferRoom() || down_.Empty());
   }
 
  private:

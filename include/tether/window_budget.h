@@ -15,8 +15,9 @@ namespace tether {
 /// for ~200 MiB of data). A lone channel grows its window while it is the window
 /// that limits it, up to kMaxWindow; many channels share kTotalWindow fairly (none above its
 /// share, none below kMinWindow). Bytes read from channels but not yet taken by slow clients
-/// count against kTotalBuffered: past it, channels are not read (their windows close) until
-/// clients catch up, so no number of clients that never read grows memory past a fixed cap.
+/// count against kTotalBuffered: past it, only channels whose client took everything are read,
+/// kOverBudgetRead at a time, and the others' windows close until clients catch up, so no
+/// number of clients that never read grows memory much past the cap.
 class WindowBudget {
  public:
   static constexpr uint32_t kMinWindow = 64 * 1024;
@@ -24,6 +25,8 @@ class WindowBudget {
   static constexpr uint32_t kMaxWindow = 16 * 1024 * 1024;
   static constexpr uint64_t kTotalWindow = uint64_t{64} * 1024 * 1024;
   static constexpr uint64_t kTotalBuffered = uint64_t{64} * 1024 * 1024;
+  /// Past kTotalBuffered, a channel whose client took everything still reads this much.
+  static constexpr size_t kOverBudgetRead = 16 * 1024;
 
   /// The window a new channel opens with when `channels` are open (itself included).
   static uint32_t OpenWindow(size_t channels);
