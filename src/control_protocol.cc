@@ -69,6 +69,7 @@ bool ApplyStatusField(std::string_view key, std::string_view value, TunnelStatus
                    : key == "bytes_in"  ? &status->bytes_in
                    : key == "bytes_out" ? &status->bytes_out
                    : key == "up"        ? &status->up_seconds
+                   : key == "sessions"  ? &status->sessions
                                         : nullptr;
   if (slot == nullptr && optional_slot == nullptr) return true;  // a newer tunnel's figure
   std::optional<uint64_t> number = ParseCount(value);
@@ -97,7 +98,8 @@ std::string FormatStatusReply(const TunnelStatus& status) {
   return "ok state=" + status.state + " connections=" + std::to_string(status.connections) +
          " bytes_in=" + std::to_string(status.bytes_in) +
          " bytes_out=" + std::to_string(status.bytes_out) +
-         " up=" + std::to_string(status.up_seconds) + " ttl_left=" + ttl + "\n";
+         " up=" + std::to_string(status.up_seconds) + " ttl_left=" + ttl +
+         " sessions=" + std::to_string(status.sessions) + "\n";
 }
 
 std::optional<TunnelStatus> ParseStatusReply(std::string_view line, std::string* error) {

@@ -552,6 +552,7 @@ RegistryEntry ActiveRun::MakeRegistryEntry(pid_t tied_to) const {
 TunnelStatus ActiveRun::Status() const {
   TunnelStatus status;
   status.state = lost_ ? "reconnecting" : "up";
+  status.sessions = lost_ ? 0 : 1 + extras_.size();
   status.connections = tunnel_.connection_count();
   Tunnel::Traffic traffic = tunnel_.traffic();
   status.bytes_in = traffic.from_server;

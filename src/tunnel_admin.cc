@@ -162,7 +162,8 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
          ", \"command\": " + JsonString(tunnel.tied_command) + "}" +
          ", \"connections\": " + figure(&TunnelStatus::connections) +
          ", \"bytes_in\": " + figure(&TunnelStatus::bytes_in) +
-         ", \"bytes_out\": " + figure(&TunnelStatus::bytes_out) + "}";
+         ", \"bytes_out\": " + figure(&TunnelStatus::bytes_out) +
+         ", \"sessions\": " + figure(&TunnelStatus::sessions) + "}";
 }
 
 std::string ProcessName(pid_t pid) {

@@ -46,10 +46,12 @@ TEST(ControlProtocol, RequestsRoundTrip) {
 TEST(ControlProtocol, StatusReplyHasFixedTextAndRoundTrips) {
   TunnelStatus status{"up", 3, 1000, 20, 61, 28739};
   EXPECT_EQ(FormatStatusReply(status),
-            "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=28739\n");
+            "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=28739 "
+            "sessions=1\n");
   status.ttl_left_seconds.reset();
   std::string line = FormatStatusReply(status);
-  EXPECT_EQ(line, "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=none\n");
+  EXPECT_EQ(line, "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=none "
+                  "sessions=1\n");
   std::string error;
   EXPECT_EQ(ParseStatusReply(line.substr(0, line.size() - 1), &error), status);
 }

@@ -277,7 +277,7 @@ TEST_F(ListStopE2E, JsonListHasTheSameFieldsForScripts) {
       R"x("destination": "127\.0\.0\.1", "user": "([^"]*)", "state": "up", "started": ([0-9]+), )x"
       R"x("up_seconds": ([0-9]+), "ttl_left_seconds": ([0-9]+|null), )x"
       R"x("tied_to": \{"pid": ([0-9]+), "command": "tether_tests"\}, )x"
-      R"x("connections": ([0-9]+), "bytes_in": ([0-9]+), "bytes_out": ([0-9]+)\},?)x");
+      R"x("connections": ([0-9]+), "bytes_in": ([0-9]+), "bytes_out": ([0-9]+), "sessions": 1\},?)x");
   std::map<pid_t, std::smatch> by_pid;
   std::vector<std::smatch> matches(2);
   for (size_t i = 0; i < 2; ++i) {

@@ -149,6 +149,16 @@ TEST_F(SessionPoolE2E, BurstIsCarriedBySeveralSessions) {
   EXPECT_GE(sessions.size(), 2u) << "every channel of the burst went over one session";
   EXPECT_LE(sessions.size(), 4u) << "more sessions than the default bound";
   EXPECT_GE(SshdLogins(), sessions.size());
+  // tether list accounts for every session.
+  std::string listed;
+  std::string error;
+  SubprocessOptions opts = sshd_->ClientProcessOptions();
+  opts.stderr_path = "/dev/null";
+  ASSERT_TRUE(RunCommand({TETHER_BINARY, "list", "--json"}, opts, seconds(30), &listed, &error))
+      << error;
+  const size_t at = listed.find("\"sessions\": ");
+  ASSERT_NE(at, std::string::npos) << listed;
+  EXPECT_GE(std::atoi(listed.c_str() + at + 12), static_cast<int>(sessions.size())) << listed;
   // A second burst still works, over whatever sessions the pool has.
   clients_.clear();
   ASSERT_NO_FATAL_FAILURE(Burst(port));

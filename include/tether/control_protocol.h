@@ -31,6 +31,7 @@ struct TunnelStatus {
   uint64_t bytes_out = 0;      ///< from local clients to the server
   uint64_t up_seconds = 0;     ///< since the tunnel started
   std::optional<uint64_t> ttl_left_seconds;  ///< nullopt with --ttl none
+  uint64_t sessions = 1;  ///< SSH sessions carrying the channels (0 while reconnecting)
   friend bool operator==(const TunnelStatus&, const TunnelStatus&) = default;
 };
 
