@@ -194,6 +194,38 @@ TEST_F(JumpE2E, TwoHopsWithJCarryDataIntact) {
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
+// A burst of clients over a slow link to the jump host: the pool's extra sessions go through
+// the same chain (each its own jump connection) and carry some of the channels.
+TEST_F(JumpE2E, BurstIsSpreadOverExtraSessionsThroughTheSameChain) {
+  std::string error;
+  std::unique_ptr<FaultProxy> proxy = FaultProxy::Start(jump_->port(), &error);
+  ASSERT_NE(proxy, nullptr) << error;
+  proxy->SetDelay(milliseconds(15));
+  const std::string config = ConfigThroughProxy(*proxy);
+  Subprocess* tether = nullptr;
+  const uint16_t port =
+      StartReady({"-F", config, "-J", "jump", "-v", "-L", ToEcho(), "target"}, &tether);
+  ASSERT_NE(port, 0) << Logs(tether);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 30; ++i) clients.push_back(ConnectLocal(port, seconds(10)));
+  for (UniqueFd& client : clients) ASSERT_TRUE(client && EchoOnce(client.get(), "b"));
+  EXPECT_GE(CountOccurrences(tether->Stderr(), "carried by session 2"), 1u) << Logs(tether);
+  EXPECT_EQ(CountOccurrences(tether->Stderr(), "carried by session 1") +
+                CountOccurrences(tether->Stderr(), "carried by session 2") +
+                CountOccurrences(tether->Stderr(), "carried by session 3") +
+                CountOccurrences(tether->Stderr(), "carried by session 4"),
+            30u);
+  EXPECT_GE(CountOccurrences(target_->sshd_log(), "Accepted publickey"), 2u) << Logs(tether);
+  EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Accepted publickey"),
+            CountOccurrences(target_->sshd_log(), "Accepted publickey"));
+  clients.clear();
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
+  ExpectGone(*tether, {port});
+  proxy->Stop();
+  EXPECT_TRUE(ServersIdle()) << Logs(tether);
+}
+
 TEST_F(JumpE2E, ProxyJumpInConfigCarriesDataIntact) {
   const std::string config = WriteConfig(StandardConfig("  ProxyJump jump\n"));
   Subprocess* tether = nullptr;
