@@ -149,7 +149,10 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
   std::this_thread::sleep_for(seconds(3));
   EXPECT_LT(CpuSeconds(tether->pid()) - cpu_before, 0.5) << "accept() spins";
   EXPECT_TRUE(tether->Running());
-  EXPECT_EQ(CountOf(tether->Stderr(), "cannot accept clients"), 1u) << tether->Stderr().size();
+  // One warning per episode; an episode lasts at least a pause (1 s).
+  const size_t warnings = CountOf(tether->Stderr(), "cannot accept clients");
+  EXPECT_GE(warnings, 1u) << "descriptors never ran out";
+  EXPECT_LE(warnings, 4u) << tether->Stderr().size();
   EXPECT_LT(tether->Stderr().size(), 64u * 1024) << "the log is flooded";
   // Once descriptors are free again, clients are served.
   clients.clear();

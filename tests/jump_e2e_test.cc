@@ -200,21 +200,21 @@ TEST_F(JumpE2E, BurstIsSpreadOverExtraSessionsThroughTheSameChain) {
   std::string error;
   std::unique_ptr<FaultProxy> proxy = FaultProxy::Start(jump_->port(), &error);
   ASSERT_NE(proxy, nullptr) << error;
-  proxy->SetDelay(milliseconds(15));
+  proxy->SetDelay(milliseconds(20));
   const std::string config = ConfigThroughProxy(*proxy);
   Subprocess* tether = nullptr;
   const uint16_t port =
       StartReady({"-F", config, "-J", "jump", "-v", "-L", ToEcho(), "target"}, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   std::vector<UniqueFd> clients;
-  for (int i = 0; i < 30; ++i) clients.push_back(ConnectLocal(port, seconds(10)));
+  for (int i = 0; i < 60; ++i) clients.push_back(ConnectLocal(port, seconds(10)));
   for (UniqueFd& client : clients) ASSERT_TRUE(client && EchoOnce(client.get(), "b"));
   EXPECT_GE(CountOccurrences(tether->Stderr(), "carried by session 2"), 1u) << Logs(tether);
   EXPECT_EQ(CountOccurrences(tether->Stderr(), "carried by session 1") +
                 CountOccurrences(tether->Stderr(), "carried by session 2") +
                 CountOccurrences(tether->Stderr(), "carried by session 3") +
                 CountOccurrences(tether->Stderr(), "carried by session 4"),
-            30u);
+            60u);
   EXPECT_GE(CountOccurrences(target_->sshd_log(), "Accepted publickey"), 2u) << Logs(tether);
   EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Accepted publickey"),
             CountOccurrences(target_->sshd_log(), "Accepted publickey"));
