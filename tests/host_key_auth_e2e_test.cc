@@ -20,6 +20,7 @@
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
+#include "support/tether_process.h"
 
 namespace tether::testing {
 namespace {
@@ -460,6 +461,33 @@ class TwoFactorAuth : public HostKeyAuth {
 
   std::string askpass_log() const { return scratch_.Join("askpass.log"); }
 };
+
+// The session pool logs in again without asking anyone: after a login that needed a
+// password, tether stays at one session however many clients wait (-v says why).
+TEST_F(TwoFactorAuth, LoginThatNeededAPasswordKeepsOneSession) {
+  auto tether = StartTether({"-v"}, AskpassAnswering(kPassword));
+  ASSERT_TRUE(tether);
+  ASSERT_TRUE(WaitForwarding(*tether)) << Diagnostics(*tether);
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < 30; ++i) {
+    std::string error;
+    clients.push_back(ConnectTcp("127.0.0.1", local_port_, &error));
+    ASSERT_TRUE(clients.back().valid()) << error;
+  }
+  for (UniqueFd& client : clients) {
+    SetIoTimeout(client.get(), seconds(10));
+    EXPECT_TRUE(EchoOnce(client.get(), "x")) << Diagnostics(*tether);
+  }
+  EXPECT_TRUE(Contains(tether->Stderr(), "one SSH session only: the login needed an answer"))
+      << tether->Stderr();
+  EXPECT_FALSE(Contains(tether->Stderr(), "could not open another session")) << tether->Stderr();
+  EXPECT_EQ(CountOccurrences(sshd_->sshd_log(), "Accepted password for"), 1u);
+  EXPECT_EQ(AskpassCalls(askpass_log()), 1);
+  clients.clear();
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(seconds(5)), 0) << Diagnostics(*tether);
+  ExpectGoneAndPortFree(*tether);
+}
 
 TEST_F(TwoFactorAuth, KeyThenPasswordLogsIn) {
   auto tether = StartTether({}, AskpassAnswering(kPassword));
