@@ -175,7 +175,7 @@ TEST_F(SessionPoolE2E, SessionsOneKeepsOneSshConnection) {
   ExpectStopsCleanly(tether_, {port});
 }
 
-TEST_F(SessionPoolE2E, ExtraSessionLostClosesOnlyItsClients) {
+TEST_F(SessionPoolE2E, ExtraSessionLostClosesOnlyItsClientsAndIsReplaced) {
   const uint16_t port = StartThroughSlowLink({});
   ASSERT_NE(port, 0);
   ASSERT_NO_FATAL_FAILURE(Burst(port));
@@ -203,9 +203,15 @@ TEST_F(SessionPoolE2E, ExtraSessionLostClosesOnlyItsClients) {
   EXPECT_GT(closed, 0u) << "the lost session carried no client";
   EXPECT_GT(served, 0u) << "clients of the other sessions were closed too";
   EXPECT_TRUE(tether_->Running()) << "losing an extra session ended the tunnel";
-  // New clients are served after the loss.
+  // New clients are served after the loss, and the pool replaces the lost session when
+  // opens queue again.
   UniqueFd late = ConnectLocal(port, kIoTimeout);
   EXPECT_TRUE(Echoes(late.get()));
+  const int highest = *CarryingSessions(tether_->Stderr()).rbegin();
+  clients_.clear();
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  EXPECT_GT(*CarryingSessions(tether_->Stderr()).rbegin(), highest)
+      << "no new session replaced the lost one";
   ExpectSigtermStops(tether_, {port});
 }
 
