@@ -29,6 +29,17 @@ namespace {
 // contexts but this flag, so libssh2's two directions (and the DRBG) never contend.
 std::atomic<bool> g_served_logging{false};
 
+// The references OSSL_PROVIDER_load hands out, given back at exit just before OpenSSL's own
+// cleanup (registered later, so run earlier): contexts still open then (the DRBGs) keep
+// their own references, and the provider stays usable until OpenSSL frees them.
+OSSL_PROVIDER* g_loaded_default = nullptr;
+OSSL_PROVIDER* g_loaded_ours = nullptr;
+
+void UnloadAtExit() {
+  if (g_loaded_ours != nullptr) OSSL_PROVIDER_unload(g_loaded_ours);
+  if (g_loaded_default != nullptr) OSSL_PROVIDER_unload(g_loaded_default);
+}
+
 constexpr size_t kBlockBytes = 16;
 // The keystream is made ahead this much at most: big enough that AES-NI runs at full
 // speed (~9 GB/s here), small enough to stay in L1/L2 next to the packet.
@@ -487,15 +498,21 @@ bool Install(std::string* error) {
   }
   // Loading any provider explicitly stops OpenSSL from loading "default" on its own, so it
   // is loaded first; both stay loaded for the life of the process.
-  if (OSSL_PROVIDER_load(nullptr, "default") == nullptr) {
+  g_loaded_default = OSSL_PROVIDER_load(nullptr, "default");
+  if (g_loaded_default == nullptr) {
     *error = OpenSslError("cannot load OpenSSL's default provider");
     return false;
   }
-  if (OSSL_PROVIDER_add_builtin(nullptr, kCtrProviderName, &ProviderInit) != 1 ||
-      OSSL_PROVIDER_load(nullptr, kCtrProviderName) == nullptr) {
+  if (OSSL_PROVIDER_add_builtin(nullptr, kCtrProviderName, &ProviderInit) != 1) {
+    *error = OpenSslError("cannot add tether's AES-CTR provider");
+    return false;
+  }
+  g_loaded_ours = OSSL_PROVIDER_load(nullptr, kCtrProviderName);
+  if (g_loaded_ours == nullptr) {
     *error = OpenSslError("cannot load tether's AES-CTR provider");
     return false;
   }
+  std::atexit(UnloadAtExit);
   // Optional ("?"): algorithms the provider lacks still come from the default provider.
   if (EVP_set_default_properties(nullptr, "?provider=tether") != 1) {
     *error = OpenSslError("cannot prefer tether's AES-CTR provider");
