@@ -26,7 +26,7 @@ class WindowBudget {
   static constexpr uint64_t kTotalWindow = uint64_t{64} * 1024 * 1024;
   static constexpr uint64_t kTotalBuffered = uint64_t{64} * 1024 * 1024;
   /// Past kTotalBuffered, a channel whose client took everything still reads this much.
-  static constexpr size_t kOverBudgetRead = 16 * 1024;
+  static constexpr size_t kOverBudgetRead = size_t{16} * 1024;
 
   /// The window a new channel opens with when `channels` are open (itself included).
   static uint32_t OpenWindow(size_t channels);
