@@ -75,14 +75,6 @@ double CpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-size_t CountOf(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 class HostileWorldE2E : public E2EFixture {};
 
 TEST_F(HostileWorldE2E, StuckTargetLeavesOtherForwardsServedAndTheServerAlive) {
@@ -150,7 +142,7 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
   EXPECT_LT(CpuSeconds(tether->pid()) - cpu_before, 0.5) << "accept() spins";
   EXPECT_TRUE(tether->Running());
   // One warning per episode; an episode lasts at least a pause (1 s).
-  const size_t warnings = CountOf(tether->Stderr(), "cannot accept clients");
+  const size_t warnings = CountOccurrences(tether->Stderr(), "cannot accept clients");
   EXPECT_GE(warnings, 1u) << "descriptors never ran out";
   EXPECT_LE(warnings, 4u) << tether->Stderr().size();
   EXPECT_LT(tether->Stderr().size(), 64u * 1024) << "the log is flooded";

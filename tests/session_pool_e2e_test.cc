@@ -40,21 +40,6 @@ constexpr milliseconds kExitTimeout = seconds(10);
 constexpr milliseconds kLinkDelay{15};
 constexpr size_t kBurst = 30;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-size_t CountOf(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-    ++count;
-  }
-  return count;
-}
-
 /// The session numbers of the "carried by session N" lines of a -v log.
 std::set<int> CarryingSessions(const std::string& log) {
   std::set<int> sessions;
@@ -66,7 +51,7 @@ std::set<int> CarryingSessions(const std::string& log) {
 }
 
 pid_t ParentOf(pid_t pid) {
-  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
   const size_t paren = stat.rfind(')');
   if (paren == std::string::npos) return -1;
   std::istringstream rest(stat.substr(paren + 2));
@@ -134,7 +119,7 @@ class SessionPoolE2E : public E2EFixture {
     }
   }
 
-  size_t SshdLogins() const { return CountOf(sshd_->sshd_log(), "Accepted publickey"); }
+  size_t SshdLogins() const { return CountOccurrences(sshd_->sshd_log(), "Accepted publickey"); }
 
   std::unique_ptr<FaultProxy> proxy_;
   Subprocess* tether_ = nullptr;
@@ -252,8 +237,8 @@ TEST_F(SessionPoolE2E, WindowGrowsForABulkDownloadOverASlowLink) {
                          "60ms", "--port-file", port_file},
                         SubprocessOptions{}, &error);
   ASSERT_NE(relay, nullptr) << error;
-  ASSERT_TRUE(WaitUntil([&] { return !ReadAll(port_file).empty(); }, seconds(5)));
-  const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadAll(port_file)));
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(port_file).empty(); }, seconds(5)));
+  const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
   const uint16_t port = StartThrough(relay_port, {}, "0:127.0.0.1:" + std::to_string(source.port()));
   ASSERT_NE(port, 0);
   UniqueFd client = ConnectLocal(port, seconds(60));
