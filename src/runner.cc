@@ -305,8 +305,10 @@ void ActiveRun::OnOpensQueued() {
 void ActiveRun::GrowPool() {
   if (stop_reason_ || lost_) return;
   growing_ = true;
+  // Something that needs the top of the run loop (a loss, a stop, a timer's work) ends the
+  // attempt: the loop would not dispatch meanwhile. Opens still queued ask again.
   LoopBackground background(loop_, [this]() -> std::optional<Failure> {
-    if (!stop_reason_ && !loss_pending_) return std::nullopt;
+    if (!stop_reason_ && !loss_pending_ && !loop_->stopping()) return std::nullopt;
     return Failure{ExitCode::kOk, "stopping"};
   });
   Failure failure;
@@ -314,6 +316,7 @@ void ActiveRun::GrowPool() {
   std::unique_ptr<JumpChain> chain =
       JumpChain::Connect(pool_plan_, -1, &background, &failure, &warnings);
   growing_ = false;
+  if (!chain && failure.code == ExitCode::kOk) return;  // abandoned, see above
   if (stop_reason_ || loss_pending_ || lost_) return;
   if (!chain) {
     pool_pause_until_ = EventLoop::Clock::now() + kPoolRefusalPause;
