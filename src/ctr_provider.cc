@@ -275,7 +275,7 @@ void FreeContext(void* vctx) {
   std::unique_ptr<CtrContext> ctx(AsContext(vctx));
   if (ctx == nullptr || ctx->calls == 0 || !g_served_logging.load()) return;
   try {
-    LogEvent(spdlog::level::debug, "cipher_provider_served",
+    LogEvent(spdlog::level::trace, "cipher_provider_served",
              "{cipher} served {bytes} bytes in {calls} calls from a keystream made ahead",
              {{"cipher", ctx->variant->name}, {"bytes", ctx->bytes_served}, {"calls", ctx->calls}});
   } catch (...) {  // called from OpenSSL's C: nothing may escape

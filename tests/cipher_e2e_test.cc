@@ -60,7 +60,7 @@ class CipherE2E : public E2EFixture {
   /// (checked by length and SHA-256), stops it with SIGTERM and returns its log (stderr).
   std::string EchoThrough(const std::string& ssh_cipher, uint64_t bytes,
                           const std::map<std::string, std::string>& env = {}) {
-    Subprocess* tether = Launch({"-v", "-c", ssh_cipher, "-L", ToEcho()}, env);
+    Subprocess* tether = Launch({"-vv", "-c", ssh_cipher, "-L", ToEcho()}, env);
     if (tether == nullptr) return "";
     if (!WaitForForwarding(*tether, 1, seconds(20))) {
       ADD_FAILURE() << "tether did not start forwarding";

@@ -83,7 +83,7 @@ TEST_F(HostileWorldE2E, StuckTargetLeavesOtherForwardsServedAndTheServerAlive) {
   Subprocess* tether = nullptr;
   // Keepalive silence would be declared after 6 s; the stuck client gives up after 3 s.
   const std::vector<uint16_t> ports =
-      LaunchReady({"--keepalive", "3s", "--keepalive-count", "2", "-o", "ConnectTimeout=3",
+      LaunchReady({"--keepalive", "2s", "--keepalive-count", "3", "-o", "ConnectTimeout=3",
                    "-L", "0:127.0.0.1:" + std::to_string(stuck.port()), "-L", ToEcho()},
                   2, &tether);
   ASSERT_EQ(ports.size(), 2u);
@@ -111,7 +111,7 @@ TEST_F(HostileWorldE2E, StuckOpenOnTheOnlySessionDoesNotGetTheServerDeclaredDead
   ASSERT_NE(stuck.port(), 0);
   Subprocess* tether = nullptr;
   const std::vector<uint16_t> ports =
-      LaunchReady({"--sessions", "1", "--keepalive", "3s", "--keepalive-count", "2", "-o",
+      LaunchReady({"--sessions", "1", "--keepalive", "2s", "--keepalive-count", "3", "-o",
                    "ConnectTimeout=3", "-L", "0:127.0.0.1:" + std::to_string(stuck.port())},
                   1, &tether);
   ASSERT_EQ(ports.size(), 1u);
@@ -126,6 +126,11 @@ TEST_F(HostileWorldE2E, StuckOpenOnTheOnlySessionDoesNotGetTheServerDeclaredDead
 }
 
 TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' own checks need descriptors (UBSan's vptr check opens a pipe to probe
+  // memory) and report false errors without them: this runs in the plain build only.
+  GTEST_SKIP() << "needs free descriptors in the sanitizer runtime";
+#endif
   Subprocess* tether = nullptr;
   const std::vector<uint16_t> ports = LaunchReady({"-L", ToEcho()}, 1, &tether);
   ASSERT_EQ(ports.size(), 1u);

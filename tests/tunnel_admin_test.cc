@@ -154,13 +154,13 @@ TEST(ListFormat, JsonHasEveryField) {
             "\"port\": 0}], \"destination\": \"db\", \"user\": \"alice\", \"state\": \"up\", "
             "\"started\": 1000, \"up_seconds\": 3723, \"ttl_left_seconds\": 25077, \"tied_to\": "
             "{\"pid\": 77, \"command\": \"bash\"}, \"connections\": 2, \"bytes_in\": 2048, "
-            "\"bytes_out\": 10},\n"
+            "\"bytes_out\": 10, \"sessions\": 1},\n"
             "  {\"pid\": 4242, \"forwards\": [{\"listen\": \"127.0.0.1:5432\", \"target\": "
             "\"db:5432\", \"port\": 5432}, {\"listen\": \"/tmp/s\", \"target\": \"/run/x\", "
             "\"port\": 0}], \"destination\": \"d\\\"b\", \"user\": \"alice\", \"state\": null, "
             "\"started\": 1000, \"up_seconds\": 60, \"ttl_left_seconds\": 28740, \"tied_to\": "
             "{\"pid\": 77, \"command\": \"bash\"}, \"connections\": null, \"bytes_in\": null, "
-            "\"bytes_out\": null}\n"
+            "\"bytes_out\": null, \"sessions\": null}\n"
             "]\n");
 }
 
