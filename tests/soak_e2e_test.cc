@@ -195,6 +195,9 @@ TEST_F(SoakE2E, SoakGibibytesThroughTwoHundredConnectionsThenBackToIdle) {
   EXPECT_GE(report.bytes_sent, payload);
   ASSERT_TRUE(tether->Running()) << "exit " << tether->exit_code().value_or(-1);
 
+  // The session pool's extra sessions (one socket each) close after 30 s without a
+  // connection: wait for them, so that "back to idle" covers the pool shrinking too.
+  WaitUntil([&] { return FdCount(pid) <= idle_fds + kFdMargin; }, seconds(45));
   const int fds_after = SettledFdCount(pid, echo_);
   const int64_t rss_after = RssKiB(pid);
   std::cout << "[ soak     ] tether pid " << pid << ": fds idle " << idle_fds << " after "
