@@ -317,7 +317,7 @@ std::string ChoiceWords(std::span<const Choice> choices) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Keywords tether reads. Every other keyword is ignored quietly (DESIGN.md), as ssh users
+// Keywords tether reads. Every other keyword is ignored quietly (see tether(1)), as ssh users
 // with IgnoreUnknown expect; its line must still be well formed.
 
 enum class Kind {

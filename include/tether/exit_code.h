@@ -2,7 +2,7 @@
 
 namespace tether {
 
-/// Process exit codes; scripts branch on these (see DESIGN.md and tether(1)).
+/// Process exit codes; scripts branch on these (see tether(1), EXIT STATUS).
 /// The values follow sysexits.h where one fits.
 enum class ExitCode : int {
   kOk = 0,               ///< stopped on request, parent gone, idle timeout, TTL reached

@@ -41,7 +41,7 @@ struct Options {
   int verbosity = 0;          ///< number of -v
   bool quiet = false;         ///< -q
 
-  // Lifetime (DESIGN.md "tether's own options").
+  // Lifetime (tether(1): the options of its own).
   std::optional<std::chrono::seconds> ttl = std::chrono::hours(8);  ///< nullopt = --ttl none
   std::optional<std::chrono::seconds> idle_timeout;                 ///< nullopt = never
   std::chrono::seconds keepalive_interval{15};  ///< --keepalive / -o ServerAliveInterval; 0 = off
