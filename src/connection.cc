@@ -132,18 +132,24 @@ ChannelResult Connection::TuneWindow() {
   }
   if (!adjusting_) {
     const unsigned long open = libssh2_channel_window_read_ex(channel_, nullptr, nullptr);
-    // Delivery rate x round trip against the window: when a round trip brought nearly a whole
-    // window, the window is what limits the flow (the server waits for our adjusts).
+    // Delivery rate x round trip against the window: the server may have at most the window
+    // in flight, and adjusts go out when a quarter of it is used, so a flow held up by the
+    // window brings between half and all of it per round trip. Half or more: grow.
     bool starved = false;
     const auto now = std::chrono::steady_clock::now();
-    if (now - period_start_ >= round_trip_) {
-      starved = bytes_from_channel_ - period_bytes_ >= uint64_t{window_target_} * 3 / 4;
+    const auto elapsed = now - period_start_;
+    if (elapsed >= round_trip_) {
+      const uint64_t bytes = bytes_from_channel_ - period_bytes_;
+      const auto per_round_trip = static_cast<uint64_t>(
+          static_cast<double>(bytes) * static_cast<double>(round_trip_.count()) /
+          static_cast<double>(elapsed.count()));
+      starved = per_round_trip >= window_target_ / 2;
       period_start_ = now;
       period_bytes_ = bytes_from_channel_;
     }
     window_target_ = WindowBudget::NextTarget(window_target_, starved, !down_.Full(),
                                               budget_->channels());
-    if (open >= window_target_ / 2) return ChannelResult::kOk;
+    if (open >= window_target_ - window_target_ / 4) return ChannelResult::kOk;
     adjusting_ = true;
     adjustment_ = static_cast<unsigned long>(window_target_ - open);
   }
