@@ -33,12 +33,13 @@ namespace {
 using std::chrono::seconds;
 
 constexpr std::string_view kUsageLine =
-    "tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]";
+    "tether [OPTIONS] [-L SPEC]... [user@]host [-- COMMAND [ARG]...]";
 constexpr uint64_t kMaxKeepaliveCount = 1000;
 constexpr uint64_t kMaxSessions = 16;
 
 constexpr std::string_view kHelpText =
-    R"(Usage: tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
+    R"(Usage: tether [OPTIONS] [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
+       tether -G [OPTIONS] [user@]host
        tether list [--json]
        tether stop PID | :PORT | all
 

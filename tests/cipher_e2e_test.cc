@@ -1,4 +1,4 @@
-// End to end through tether's AES-CTR provider (issue 13): tunnels negotiated with
+// End to end through tether's AES-CTR provider (src/ctr_provider.cc): tunnels negotiated with
 // aes128-ctr, aes192-ctr and aes256-ctr against the real sshd carry random streams that are
 // checked byte for byte (length and SHA-256), and tether's own log shows that the provider
 // served the session's cipher contexts in both directions. TETHER_NO_CTR_PROVIDER=1 leaves

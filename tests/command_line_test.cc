@@ -259,7 +259,7 @@ TEST(CommandLineTest, HelpListsEveryOption) {
                                "Exit codes:", "Examples:"}) {
       EXPECT_NE(result.output.find(option), std::string::npos) << option;
     }
-    EXPECT_EQ(result.output.rfind("Usage: tether [OPTIONS] -L SPEC", 0), 0u);
+    EXPECT_EQ(result.output.rfind("Usage: tether [OPTIONS] [-L SPEC]...", 0), 0u);
   }
 }
 
@@ -321,7 +321,7 @@ INSTANTIATE_TEST_SUITE_P(
     CommandLine, CommandLineErrorTest,
     testing::Values(
         ErrorCase{{},
-                  "tether: usage: tether [OPTIONS] -L SPEC [-L SPEC]... [user@]host "
+                  "tether: usage: tether [OPTIONS] [-L SPEC]... [user@]host "
                   "[-- COMMAND [ARG]...] (see tether --help)"},
         ErrorCase{{"-L", "1:a:2"}, "tether: missing destination host"},
         ErrorCase{{"-L", "1:a:2", "--", "h"}, "tether: missing destination host"},

@@ -270,8 +270,8 @@ TEST_F(ListenerUnixTest, RefusesASocketDirectoryThatIsASymbolicLink) {
   EXPECT_FALSE(PathExists(real + "/x.sock"));
 }
 
-// Issue 17: with the socket's directory swapped for a symbolic link between the stale
-// check and the unlink, a root tether deleted a file elsewhere. Here a thread swaps the
+// A race once found: with the socket's directory swapped for a symbolic link between the
+// stale check and the unlink, a root tether deleted a file elsewhere. Here a thread swaps the
 // directory's name between the real directory (holding a stale socket) and a victim
 // directory (holding a file of the same name) as fast as it can, while the forward binds
 // and unbinds again and again: the victim must survive every round.

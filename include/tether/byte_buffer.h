@@ -7,7 +7,7 @@
 
 namespace tether {
 
-/// A fixed-capacity byte queue: producers write at the tail (Space/Commit), consumers read
+/// A fixed-capacity byte queue: producers write at the tail (Writable/Commit), consumers read
 /// from the head (Data/Consume). Memory is allocated once, on the first write, and never
 /// zero-filled: an idle connection costs no buffer pages, and the data path does not
 /// allocate per packet.

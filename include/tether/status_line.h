@@ -14,7 +14,7 @@ namespace tether {
 
 /// What the live status line shows.
 struct StatusFigures {
-  std::string state;     ///< "connecting", "up"
+  std::string state;     ///< "connecting", "up", "reconnecting"
   std::string forwards;  ///< "127.0.0.1:5432 → db:5432"
   uint64_t connections = 0;
   uint64_t bytes_in = 0;   ///< from the server to local clients
