@@ -1,6 +1,5 @@
 #include "tether/command_runner.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tether/fd_pair.h"
 #include "tether/lifetime.h"
 #include "tether/signal_set.h"
 
@@ -66,12 +66,9 @@ bool CommandRunner::Start(const std::vector<std::string>& argv,
   std::vector<std::string> env = MergedEnvironment(extra_env);
   std::vector<char*> arg_pointers = PointerArray(args);
   std::vector<char*> env_pointers = PointerArray(env);
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    *error = ErrnoMessage("pipe2");
-    return false;
-  }
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  std::optional<FdPair> exec_pipe = OpenPipe(error);
+  if (!exec_pipe) return false;
+  UniqueFd read_end = std::move(exec_pipe->first), write_end = std::move(exec_pipe->second);
   pid_t tether_pid = getpid();
   pid_t pid = fork();
   if (pid < 0) {

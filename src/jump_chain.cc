@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "tether/fd_pair.h"
 #include "tether/logging.h"
 
 namespace tether {
@@ -124,14 +125,15 @@ bool JumpChain::OpenChannel(size_t via, const ConnectTarget& target, int signal_
     failure_named_ = true;  // named already: OpenHop must not name it again
     return false;
   }
-  int ends[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, ends) != 0) {
-    *failure = {ExitCode::kInternal, ErrnoMessage("socketpair")};
+  std::string error;
+  std::optional<FdPair> ends = OpenSocketPair(SOCK_STREAM | SOCK_NONBLOCK, &error);
+  if (!ends) {
+    *failure = {ExitCode::kInternal, error};
     failure_named_ = true;
     return false;
   }
-  pumps_.push_back(std::make_unique<ChannelPump>(session, channel, UniqueFd(ends[1])));
-  *next_end = UniqueFd(ends[0]);
+  pumps_.push_back(std::make_unique<ChannelPump>(session, channel, std::move(ends->second)));
+  *next_end = std::move(ends->first);
   return true;
 }
 

@@ -1,6 +1,5 @@
 #include "tether/launch.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "tether/fd_pair.h"
 #include "tether/lifetime.h"
 #include "tether/runner.h"
 #include "tether/standard_output.h"
@@ -88,10 +88,10 @@ int LaunchInBackground(const TunnelPlan& plan, SignalSet* signals, pid_t parent_
   context.follow_pid = starter;
   context.follow_description =
       plan.options.tie_to ? "followed process" : "the process that started tether -f";
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ToInt(ExitCode::kInternal);
-  UniqueFd ready_read(fds[0]);
-  context.ready_pipe.Reset(fds[1]);
+  std::optional<FdPair> ready = OpenPipe(&error);
+  if (!ready) return ToInt(ExitCode::kInternal);
+  UniqueFd ready_read = std::move(ready->first);
+  context.ready_pipe = std::move(ready->second);
   pid_t child = fork();
   if (child < 0) return ToInt(ExitCode::kInternal);
   if (child > 0) {

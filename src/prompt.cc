@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tether/fd_pair.h"
 #include "tether/message_text.h"
 #include "tether/signal_set.h"
 #include "tether/unique_fd.h"
@@ -77,9 +78,10 @@ void EndChild(pid_t pid) {
 
 std::optional<std::string> AskThroughAskpass(const std::string& question) {
   std::string program = EnvOr("SSH_ASKPASS", "");
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return std::nullopt;
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  std::string error;
+  std::optional<FdPair> answer_pipe = OpenPipe(&error);
+  if (!answer_pipe) return std::nullopt;
+  UniqueFd read_end = std::move(answer_pipe->first), write_end = std::move(answer_pipe->second);
   pid_t pid = fork();
   if (pid < 0) return std::nullopt;
   if (pid == 0) {
