@@ -113,7 +113,10 @@ ChannelResult Connection::ReadFromChannel() {
     if (n > 0) {
       down_.Commit(static_cast<size_t>(n));
       bytes_from_channel_ += static_cast<uint64_t>(n);
-      if (budget_ != nullptr) budget_->AddBuffered(n);
+      if (budget_ != nullptr) {
+        budget_->AddBuffered(n);
+        budget_->NoteDelivered(static_cast<uint64_t>(n), std::chrono::steady_clock::now());
+      }
       continue;
     }
     if (n == 0) {
@@ -147,8 +150,7 @@ ChannelResult Connection::TuneWindow() {
       period_start_ = now;
       period_bytes_ = bytes_from_channel_;
     }
-    window_target_ = WindowBudget::NextTarget(window_target_, starved, !down_.Full(),
-                                              budget_->channels());
+    window_target_ = budget_->NextTarget(window_target_, starved, !down_.Full());
     if (open >= window_target_ - window_target_ / 4) return ChannelResult::kOk;
     adjusting_ = true;
     adjustment_ = static_cast<unsigned long>(window_target_ - open);

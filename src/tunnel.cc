@@ -415,6 +415,7 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
   connection->AttachChannel(driver->session()->get(), channel, request_window_[id],
                             driver->last_open_time());
   request_window_.erase(id);
+  budget_.NoteRoundTrip(driver->last_open_time());
   connection->set_budget(&budget_);
   budget_.set_channels(connection_count());
   Route* route = RouteOf(driver);

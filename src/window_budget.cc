@@ -9,19 +9,36 @@ uint32_t WindowBudget::OpenWindow(size_t channels) {
   return static_cast<uint32_t>(std::clamp<uint64_t>(share, kMinWindow, kOpenWindow));
 }
 
-uint32_t WindowBudget::FairShare(size_t channels) {
-  const uint64_t share = kTotalWindow / std::max<size_t>(channels, 1);
+uint32_t WindowBudget::ShareOf(uint64_t total, size_t channels) {
+  const uint64_t share = total / std::max<size_t>(channels, 1);
   return static_cast<uint32_t>(std::clamp<uint64_t>(share, kMinWindow, kMaxWindow));
 }
 
-uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_keeps_up,
-                                  size_t channels) {
+uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_keeps_up) const {
   uint64_t next = target;
   // A slow client needs no smaller window: its channel is not read, so no adjust goes out
   // and the server stops at what was granted. The fair share alone shrinks it.
   if (starved && client_keeps_up) next = uint64_t{target} * 2;
-  return static_cast<uint32_t>(
-      std::clamp<uint64_t>(next, kMinWindow, FairShare(channels)));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(next, kMinWindow, FairShare()));
+}
+
+void WindowBudget::NoteRoundTrip(Clock::duration round_trip) {
+  // The latest open says what the link is now; never below a millisecond, so that loopback
+  // measures over whole bursts of reads rather than single ones.
+  round_trip_ = std::max<Clock::duration>(round_trip, std::chrono::milliseconds(1));
+}
+
+void WindowBudget::NoteDelivered(uint64_t bytes, Clock::time_point now) {
+  period_bytes_ += bytes;
+  const Clock::duration elapsed = now - period_start_;
+  if (elapsed < round_trip_) return;
+  // Per round trip, as the period may have run longer (nothing was read for a while).
+  const auto per_round_trip = static_cast<uint64_t>(static_cast<double>(period_bytes_) *
+                                                    static_cast<double>(round_trip_.count()) /
+                                                    static_cast<double>(elapsed.count()));
+  total_target_ = std::clamp<uint64_t>(2 * per_round_trip, kMinTotalWindow, kTotalWindow);
+  period_start_ = now;
+  period_bytes_ = 0;
 }
 
 }  // namespace tether

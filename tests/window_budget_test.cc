@@ -13,17 +13,19 @@ TEST(WindowBudgetTest, OpenWindowIsAShareOfTheTotal) {
   EXPECT_EQ(WindowBudget::OpenWindow(1), 2 * kMiB);
   EXPECT_EQ(WindowBudget::OpenWindow(4), 2 * kMiB);
   EXPECT_EQ(WindowBudget::OpenWindow(8), kMiB);
-  EXPECT_EQ(WindowBudget::OpenWindow(100), 64 * kMiB / 100 / 8 < 64 * kKiB ? 64 * kKiB
-                                                                         : 64 * kMiB / 100 / 8);
+  EXPECT_EQ(WindowBudget::OpenWindow(100),
+            64 * kMiB / 100 / 8 < 64 * kKiB ? 64 * kKiB : 64 * kMiB / 100 / 8);
   EXPECT_EQ(WindowBudget::OpenWindow(1000), 64 * kKiB);
 }
 
-TEST(WindowBudgetTest, FairShareIsBoundedBothWays) {
-  EXPECT_EQ(WindowBudget::FairShare(1), 16 * kMiB);
-  EXPECT_EQ(WindowBudget::FairShare(4), 16 * kMiB);
-  EXPECT_EQ(WindowBudget::FairShare(8), 8 * kMiB);
-  EXPECT_EQ(WindowBudget::FairShare(100), 64 * kMiB / 100);
-  EXPECT_EQ(WindowBudget::FairShare(10000), 64 * kKiB);
+TEST(WindowBudgetTest, ShareIsBoundedBothWays) {
+  constexpr uint64_t kTotal = WindowBudget::kTotalWindow;
+  EXPECT_EQ(WindowBudget::ShareOf(kTotal, 1), 16 * kMiB);
+  EXPECT_EQ(WindowBudget::ShareOf(kTotal, 4), 16 * kMiB);
+  EXPECT_EQ(WindowBudget::ShareOf(kTotal, 8), 8 * kMiB);
+  EXPECT_EQ(WindowBudget::ShareOf(kTotal, 100), 64 * kMiB / 100);
+  EXPECT_EQ(WindowBudget::ShareOf(kTotal, 10000), 64 * kKiB);
+  EXPECT_EQ(WindowBudget::ShareOf(4 * kMiB, 0), 4 * kMiB);
 }
 
 struct TargetCase {
@@ -36,26 +38,66 @@ struct TargetCase {
 
 class NextTargetTest : public ::testing::TestWithParam<TargetCase> {};
 
+// A budget that has not measured anything yet offers the whole total.
 TEST_P(NextTargetTest, Table) {
   const TargetCase& c = GetParam();
-  EXPECT_EQ(WindowBudget::NextTarget(c.target, c.starved, c.keeps_up, c.channels), c.next);
+  WindowBudget budget;
+  budget.set_channels(c.channels);
+  EXPECT_EQ(budget.NextTarget(c.target, c.starved, c.keeps_up), c.next);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    WindowBudgetTest, NextTargetTest,
-    ::testing::Values(
-        // A lone channel that used its window doubles it, up to 16 MiB.
-        TargetCase{2 * kMiB, true, true, 1, 4 * kMiB},
-        TargetCase{8 * kMiB, true, true, 1, 16 * kMiB},
-        TargetCase{16 * kMiB, true, true, 1, 16 * kMiB},
-        // Not starved: unchanged.
-        TargetCase{4 * kMiB, false, true, 1, 4 * kMiB},
-        // A slow client stops its growth (its channel is not read meanwhile).
-        TargetCase{4 * kMiB, true, false, 1, 4 * kMiB},
-        TargetCase{64 * kKiB, false, false, 1, 64 * kKiB},
-        // Many channels: none above its share, even if it had more.
-        TargetCase{16 * kMiB, true, true, 100, 64 * kMiB / 100},
-        TargetCase{16 * kMiB, false, true, 8, 8 * kMiB}));
+INSTANTIATE_TEST_SUITE_P(WindowBudgetTest, NextTargetTest,
+                         ::testing::Values(
+                             // A lone channel that used its window doubles it, up to 16 MiB.
+                             TargetCase{2 * kMiB, true, true, 1, 4 * kMiB},
+                             TargetCase{8 * kMiB, true, true, 1, 16 * kMiB},
+                             TargetCase{16 * kMiB, true, true, 1, 16 * kMiB},
+                             // Not starved: unchanged.
+                             TargetCase{4 * kMiB, false, true, 1, 4 * kMiB},
+                             // A slow client stops its growth (its channel is not read meanwhile).
+                             TargetCase{4 * kMiB, true, false, 1, 4 * kMiB},
+                             TargetCase{64 * kKiB, false, false, 1, 64 * kKiB},
+                             // Many channels: none above its share, even if it had more.
+                             TargetCase{16 * kMiB, true, true, 100, 64 * kMiB / 100},
+                             TargetCase{16 * kMiB, false, true, 8, 8 * kMiB}));
+
+using std::chrono::milliseconds;
+
+// Delivery measured over one round trip sets the total to twice it.
+TEST(WindowBudgetTest, TotalFollowsDeliveryPerRoundTrip) {
+  WindowBudget budget;
+  budget.NoteRoundTrip(milliseconds(40));
+  const WindowBudget::Clock::time_point start{};
+  budget.NoteDelivered(0, start + milliseconds(1000));  // starts a period (idle before)
+  EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
+  budget.NoteDelivered(5 * kMiB, start + milliseconds(1020));  // half a round trip: no change
+  EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
+  budget.NoteDelivered(0, start + milliseconds(1040));
+  EXPECT_EQ(budget.total_target(), uint64_t{10} * kMiB);
+  // Two round trips brought what one did before: the same rate, the same total.
+  budget.NoteDelivered(10 * kMiB, start + milliseconds(1120));
+  EXPECT_EQ(budget.total_target(), uint64_t{10} * kMiB);
+  // Never above the cap, never below the floor.
+  budget.NoteDelivered(uint64_t{1} << 34, start + milliseconds(1160));
+  EXPECT_EQ(budget.total_target(), WindowBudget::kTotalWindow);
+  budget.NoteDelivered(1, start + milliseconds(5000));
+  EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
+}
+
+// 100 channels sharing 10 MiB of delivery per round trip: each may have a fifth of a MiB,
+// so none runs at more than about twice the average.
+TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
+  WindowBudget budget;
+  budget.set_channels(100);
+  budget.NoteRoundTrip(milliseconds(40));
+  const WindowBudget::Clock::time_point start{};
+  budget.NoteDelivered(0, start + milliseconds(1000));
+  budget.NoteDelivered(10 * kMiB, start + milliseconds(1040));
+  EXPECT_EQ(budget.FairShare(), 20 * kMiB / 100);
+  EXPECT_EQ(budget.NextTarget(kMiB, true, true), 20 * kMiB / 100);
+  budget.set_channels(1);
+  EXPECT_EQ(budget.FairShare(), 16 * kMiB);
+}
 
 TEST(WindowBudgetTest, BufferedBytesAreCountedAgainstTheCap) {
   WindowBudget budget;

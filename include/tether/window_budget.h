@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -9,20 +10,30 @@ namespace tether {
 /// receive window each channel gets, and how many bytes the client buffers may hold in all.
 ///
 /// A channel's window bounds what the server may send before tether reads it, so a download
-/// runs at most window / round trip. New channels open with a share of the total (everything
-/// the server may have in flight sits in front of the next channel-open confirmation, since
-/// libssh2 opens one channel at a time per session: 100 busy 2 MiB windows made each open wait
-/// for ~200 MiB of data). A lone channel grows its window while it is the window
-/// that limits it, up to kMaxWindow; many channels share kTotalWindow fairly (none above its
-/// share, none below kMinWindow). Bytes read from channels but not yet taken by slow clients
-/// count against kTotalBuffered: past it, only channels whose client took everything are read,
-/// kOverBudgetRead at a time, and the others' windows close until clients catch up, so no
-/// number of clients that never read grows memory much past the cap.
+/// runs at most window / round trip. New channels open with a share of kTotalWindow
+/// (everything the server may have in flight sits in front of the next channel-open
+/// confirmation, since libssh2 opens one channel at a time per session: 100 busy 2 MiB
+/// windows made each open wait for ~200 MiB of data). A channel grows its window while the
+/// window is what limits it, up to its fair share of the total target, which follows the
+/// tunnel's delivery: twice what all channels brought in the last round trip (so a flow held
+/// up by the windows can still double), between kMinTotalWindow and kTotalWindow. Sized so,
+/// no channel runs much faster than twice the average one: the sessions of a pool are
+/// separate TCP connections that share the link per connection, not per channel, and a
+/// session carrying few channels would otherwise give each of them many times the share of
+/// one carrying many.
+///
+/// Bytes read from channels but not yet taken by slow clients count against kTotalBuffered:
+/// past it, only channels whose client took everything are read, kOverBudgetRead at a time,
+/// and the others' windows close until clients catch up, so no number of clients that never
+/// read grows memory much past the cap.
 class WindowBudget {
  public:
+  using Clock = std::chrono::steady_clock;
+
   static constexpr uint32_t kMinWindow = 64 * 1024;
   static constexpr uint32_t kOpenWindow = 2 * 1024 * 1024;  ///< a lone channel's first window
   static constexpr uint32_t kMaxWindow = 16 * 1024 * 1024;
+  static constexpr uint64_t kMinTotalWindow = uint64_t{2} * kOpenWindow;
   static constexpr uint64_t kTotalWindow = uint64_t{64} * 1024 * 1024;
   static constexpr uint64_t kTotalBuffered = uint64_t{64} * 1024 * 1024;
   /// Past kTotalBuffered, a channel whose client took everything still reads this much.
@@ -30,24 +41,38 @@ class WindowBudget {
 
   /// The window a new channel opens with when `channels` are open (itself included).
   static uint32_t OpenWindow(size_t channels);
-  /// The most one of `channels` flowing channels may have.
-  static uint32_t FairShare(size_t channels);
+  /// One of `channels` channels' share of `total`, within kMinWindow..kMaxWindow.
+  static uint32_t ShareOf(uint64_t total, size_t channels);
+
+  /// The most one of the open channels may have now.
+  uint32_t FairShare() const { return ShareOf(total_target_, channels_); }
   /// The next target of a channel whose window is `target`: doubled when a round trip brought
-  /// nearly all of it (`starved`) and the client keeps up, never above the fair share.
-  static uint32_t NextTarget(uint32_t target, bool starved, bool client_keeps_up,
-                             size_t channels);
+  /// at least half of it (`starved`) and the client keeps up, never above the fair share.
+  uint32_t NextTarget(uint32_t target, bool starved, bool client_keeps_up) const;
 
   /// Channels open now, for the shares above.
   void set_channels(size_t channels) { channels_ = channels; }
   size_t channels() const { return channels_; }
 
-  void AddBuffered(int64_t delta) { buffered_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_) + delta); }
+  /// A channel took `round_trip` to open: the period over which delivery is measured.
+  void NoteRoundTrip(Clock::duration round_trip);
+  /// `bytes` were read from a channel at `now`; once per round trip the total target follows.
+  void NoteDelivered(uint64_t bytes, Clock::time_point now);
+  uint64_t total_target() const { return total_target_; }
+
+  void AddBuffered(int64_t delta) {
+    buffered_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_) + delta);
+  }
   uint64_t buffered() const { return buffered_; }
   bool HasBufferRoom() const { return buffered_ < kTotalBuffered; }
 
  private:
   uint64_t buffered_ = 0;
   size_t channels_ = 0;
+  uint64_t total_target_ = kTotalWindow;
+  Clock::duration round_trip_ = std::chrono::milliseconds(1);
+  Clock::time_point period_start_{};
+  uint64_t period_bytes_ = 0;
 };
 
 }  // namespace tether
