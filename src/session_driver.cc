@@ -110,6 +110,11 @@ bool SessionDriver::Step() {
   if (lost_) return false;
   transport_read_ = false;
   unsettled_ = false;
+  SocketReader& reader = session_->reader();
+  // Bytes the reader holds are readable data no epoll event announces. Within the step, a
+  // socket found empty is not asked again: what arrives meanwhile wakes the next wait.
+  if (reader.buffered() > 0) readable_ = true;
+  reader.TrustWouldBlock(true);
   for (int round = 0;; ++round) {
     if (round == kMaxRounds) {
       unsettled_ = true;
@@ -131,7 +136,9 @@ bool SessionDriver::Step() {
     AdvanceOpens();
   }
   readable_ = false;
-  return unsettled_ && !Blocked();
+  reader.TrustWouldBlock(false);
+  // Whatever the reader still holds must be served without a socket event: step again soon.
+  return (unsettled_ || reader.buffered() > 0) && !Blocked();
 }
 
 bool SessionDriver::RetryPending() {

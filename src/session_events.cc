@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tether/message_text.h"
+#include "tether/socket_reader.h"
 
 namespace tether {
 namespace {
@@ -16,8 +17,14 @@ ssize_t RecvAndRecord(libssh2_socket_t socket, void* buffer, size_t length, int 
                       void** abstract) {
   auto* events = static_cast<SessionEvents*>(*abstract);
   if (events->banner.refusal) return -EPROTO;
-  ssize_t n = recv(socket, buffer, length, flags);
-  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  ssize_t n = 0;
+  if (events->reader != nullptr) {
+    n = events->reader->Read(socket, buffer, length, flags);
+    if (n < 0) return n;
+  } else {
+    n = recv(socket, buffer, length, flags);
+    if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
   if (n > 0) {
     InboundMonitor& monitor = events->inbound;
     monitor.bytes += static_cast<uint64_t>(n);

@@ -63,6 +63,7 @@ std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionC
   libssh2_session_set_blocking(handle.get(), 0);
   std::unique_ptr<SshSession> session(
       new SshSession(std::move(socket), std::move(handle), config.auth.host_label));
+  session->events_->reader = session->reader_.get();
   InstallSessionEvents(session->get(), session->events_.get());
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");

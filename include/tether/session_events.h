@@ -10,6 +10,8 @@
 
 namespace tether {
 
+class SocketReader;
+
 /// What arrives from the server, counted at the socket by a recv wrapper: libssh2 itself
 /// never says whether its keepalives were answered, or whether a call read anything.
 struct InboundMonitor {
@@ -45,6 +47,9 @@ struct SessionEvents {
   std::optional<std::string> server_disconnect;
   /// The keyboard-interactive prompt context while the Authenticator runs that method.
   void* keyboard_interactive = nullptr;
+  /// When set, the socket is read through it (larger reads, served from its buffer); the
+  /// counts above then see bytes as libssh2 takes them.
+  SocketReader* reader = nullptr;
 };
 
 /// Points the session's abstract pointer at `events` and installs the recv and disconnect

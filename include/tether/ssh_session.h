@@ -13,6 +13,7 @@
 #include "tether/known_hosts.h"
 #include "tether/session_events.h"
 #include "tether/session_waiter.h"
+#include "tether/socket_reader.h"
 #include "tether/ssh_handles.h"
 #include "tether/tcp_connect.h"
 #include "tether/unique_fd.h"
@@ -53,6 +54,10 @@ class SshSession {
   int fd() const { return socket_.get(); }
   const std::string& host_label() const { return host_label_; }
   const InboundMonitor& inbound() const { return events_->inbound; }
+  /// The socket's reads go through this: bytes it holds are readable data that no socket
+  /// event announces.
+  SocketReader& reader() { return *reader_; }
+  const SocketReader& reader() const { return *reader_; }
 
   /// Says goodbye to the server, waiting at most `budget`; the session is unusable after.
   void Disconnect(const std::string& reason, std::chrono::milliseconds budget);
@@ -69,6 +74,7 @@ class SshSession {
   std::string host_label_;
   /// Owned here, outside the session object, so its address stays fixed for the callbacks.
   std::unique_ptr<SessionEvents> events_ = std::make_unique<SessionEvents>();
+  std::unique_ptr<SocketReader> reader_ = std::make_unique<SocketReader>();
   bool disconnected_ = false;
 };
 
