@@ -977,6 +977,26 @@ CommandLine ParseTunnelCommand(const std::vector<std::string>& args) {
 
 }  // namespace
 
+LogFormat LogFormatOnCommandLine(int argc, const char* const* argv) {
+  CLI::App app("tether", "tether");
+  RawArgs raw;
+  DefineTunnelOptions(&app, &raw);
+  constexpr std::string_view kFlag = "--log-format", kFlagWithValue = "--log-format=";
+  std::string_view format;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == kFlag && i + 1 < argc) {
+      format = argv[++i];
+    } else if (arg.rfind(kFlagWithValue, 0) == 0) {
+      format = std::string_view(argv[i]).substr(kFlagWithValue.size());
+    } else if (OptionTakingNextArg(app, arg)) {
+      ++i;  // a value, even one that reads "--log-format"
+    }
+  }
+  return format == "json" ? LogFormat::kJson : LogFormat::kText;
+}
+
 CommandLine ParseCommandLine(int argc, const char* const* argv) {
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);

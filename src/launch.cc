@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <string>
 
 #include "tether/fd_pair.h"
 #include "tether/lifetime.h"
 #include "tether/runner.h"
 #include "tether/standard_output.h"
+#include "tether/stop_reason.h"
 
 namespace tether {
 namespace {
@@ -68,8 +68,7 @@ int WaitForBackground(pid_t child, UniqueFd ready_read, int signal_fd) {
     // SIGTERM stops it as `tether stop` does: listeners closed, registry entry removed.
     kill(child, SIGTERM);
     ExitCodeOf(child);
-    std::fprintf(stderr, "tether: %s; the background tunnel was stopped\n", error.c_str());
-    return ToInt(ExitCode::kCannotWrite);
+    return ReportFailure({ExitCode::kCannotWrite, error + "; the background tunnel was stopped"});
   }
   return 0;
 }
@@ -80,8 +79,7 @@ int LaunchInBackground(const TunnelPlan& plan, SignalSet* signals, pid_t parent_
   pid_t starter = plan.options.tie_to.value_or(parent_at_start);
   context.follow_pidfd = OpenPidfd(starter, &error);
   if (!context.follow_pidfd) {
-    std::fprintf(stderr, "tether: %s\n", error.c_str());
-    return ToInt(ExitCode::kUsage);
+    return ReportFailure({ExitCode::kUsage, plan.options.tie_to ? "--tie-to: " + error : error});
   }
   // Opened after the pid was read: if the parent died in between, the pid may be reused.
   if (!plan.options.tie_to && getppid() != parent_at_start) return 0;
@@ -89,11 +87,11 @@ int LaunchInBackground(const TunnelPlan& plan, SignalSet* signals, pid_t parent_
   context.follow_description =
       plan.options.tie_to ? "followed process" : "the process that started tether -f";
   std::optional<FdPair> ready = OpenPipe(&error);
-  if (!ready) return ToInt(ExitCode::kInternal);
+  if (!ready) return ReportFailure({ExitCode::kInternal, error});
   UniqueFd ready_read = std::move(ready->first);
   context.ready_pipe = std::move(ready->second);
   pid_t child = fork();
-  if (child < 0) return ToInt(ExitCode::kInternal);
+  if (child < 0) return ReportFailure({ExitCode::kInternal, ErrnoMessage("fork")});
   if (child > 0) {
     context.ready_pipe.Reset();
     return WaitForBackground(child, std::move(ready_read), signals->fd());
@@ -111,15 +109,12 @@ int Launch(const TunnelPlan& plan, SignalSet* signals, pid_t parent_at_start) {
   if (plan.options.tie_to) {
     std::string error;
     context.follow_pidfd = OpenPidfd(*plan.options.tie_to, &error);
-    if (!context.follow_pidfd) {
-      std::fprintf(stderr, "tether: --tie-to: %s\n", error.c_str());
-      return ToInt(ExitCode::kUsage);
-    }
+    if (!context.follow_pidfd) return ReportFailure({ExitCode::kUsage, "--tie-to: " + error});
     context.follow_pid = *plan.options.tie_to;
     context.follow_description = "followed process";
   } else if (!ArmParentDeathSignal(parent_at_start)) {
-    std::fprintf(stderr, "tether: parent process already exited; not starting\n");
-    return ToInt(ExitCode::kOk);
+    return ReportStopReason(
+        StopReason::Requested("parent process already exited; not starting", "parent_exited"));
   }
   return RunTunnel(plan, signals, std::move(context));
 }

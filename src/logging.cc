@@ -34,6 +34,8 @@ struct PendingEvent {
 };
 thread_local const PendingEvent* pending_event = nullptr;
 
+LogFormat configured_format = LogFormat::kText;
+
 spdlog::level::level_enum LevelFor(int verbosity, bool quiet) {
   if (quiet) return spdlog::level::err;
   if (verbosity >= 2) return spdlog::level::trace;
@@ -184,6 +186,7 @@ void Emit(spdlog::level::level_enum level, std::string_view event, std::string_v
 bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::string& log_file,
                       std::string* error) {
   spdlog::level::level_enum level = LevelFor(verbosity, quiet);
+  configured_format = format;
   // Loggers are made directly, not through spdlog's factories, which refuse a second
   // logger of the same name while the first is registered.
   if (log_file.empty()) {
@@ -204,6 +207,7 @@ bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::st
 void LogToSyslog(LogFormat format) {
   spdlog::level::level_enum level = spdlog::default_logger()->level();
   const bool json = format == LogFormat::kJson;
+  configured_format = format;
   auto logger = std::make_shared<spdlog::logger>(
       "tether", std::make_shared<spdlog::sinks::syslog_sink_st>("tether", LOG_PID, LOG_DAEMON,
                                                                 /*enable_formatting=*/json));
@@ -214,6 +218,8 @@ void LogToSyslog(LogFormat format) {
   }
   Install(std::move(logger), level);
 }
+
+LogFormat ConfiguredLogFormat() { return configured_format; }
 
 std::string RenderLogText(std::string_view text, std::initializer_list<LogField> fields) {
   std::string out;

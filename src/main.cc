@@ -20,7 +20,11 @@
 
 namespace {
 
-int Fail(const std::string& message, tether::ExitCode code);
+// Every failure is reported alike: "tether: message" on stderr in text, one event through
+// the logger in --log-format json, so that a log shipper reads nothing but JSON.
+int Fail(const std::string& message, tether::ExitCode code) {
+  return tether::ReportFailure({code, message});
+}
 
 // Text a script may read (--help, --version, -G) goes to stdout, and a failed write is an
 // error (exit 71), not a silent success.
@@ -34,23 +38,11 @@ int PrintAndReturn(const tether::CommandLine& command_line) {
   std::string text = command_line.output;
   if (!text.empty() && text.back() != '\n') text += '\n';
   if (*command_line.exit_code == 0) return PrintToStdout(text);
-  std::fputs(text.c_str(), stderr);
-  return *command_line.exit_code;
-}
-
-int Fail(const std::string& message, tether::ExitCode code) {
-  std::fprintf(stderr, "tether: %s\n", message.c_str());
-  return tether::ToInt(code);
-}
-
-// After logging is configured: in JSON the failure is one more event, so that a log shipper
-// reads nothing but JSON; the text stays the line it always was, on stderr.
-int FailAfterLogSetup(const tether::Options& options, const tether::Failure& failure) {
-  if (options.log_format != tether::LogFormat::kJson) return Fail(failure.message, failure.code);
-  const tether::StopReason reason = tether::StopReason::FromFailure(failure);
-  tether::LogEventText(spdlog::level::err, reason.EventName(), reason.message,
-                       {{"exit_code", reason.exit_code}});
-  return reason.exit_code;
+  // The message without the "tether: " that ReportFailure puts back.
+  constexpr std::string_view kPrefix = "tether: ";
+  std::string_view message = command_line.output;
+  if (message.substr(0, kPrefix.size()) == kPrefix) message.remove_prefix(kPrefix.size());
+  return Fail(std::string(message), static_cast<tether::ExitCode>(*command_line.exit_code));
 }
 
 }  // namespace
@@ -72,8 +64,11 @@ int main(int argc, char** argv) {
   // Block the stop signals before anything else, so none is lost to a default handler.
   // SIGQUIT (Ctrl-\) too: by default it would end tether at a prompt with echo off, and
   // leave its socket files and registry entry behind.
-  tether::SignalSet signals;
+  // Until the options are read, failures go to stderr in the format the command line asks
+  // for (a stderr logger never fails to start).
   std::string error;
+  tether::ConfigureLogging(0, false, tether::LogFormatOnCommandLine(argc, argv), "", &error);
+  tether::SignalSet signals;
   if (!signals.Install({SIGINT, SIGTERM, SIGHUP, SIGQUIT, tether::ParentDeathSignal()}, &error)) {
     return Fail(error, tether::ExitCode::kInternal);
   }
@@ -90,8 +85,8 @@ int main(int argc, char** argv) {
   if (!library.ok()) return Fail("libssh2_init failed", tether::ExitCode::kInternal);
   tether::TunnelPlan plan;
   tether::Failure failure;
-  if (!tether::MakeTunnelPlan(options, &plan, &failure)) return FailAfterLogSetup(options, failure);
+  if (!tether::MakeTunnelPlan(options, &plan, &failure)) return tether::ReportFailure(failure);
   if (options.print_config) return PrintToStdout(plan.resolved_settings);
-  if (!tether::PlanJumpChain(&plan, &failure)) return Fail(failure.message, failure.code);
+  if (!tether::PlanJumpChain(&plan, &failure)) return tether::ReportFailure(failure);
   return tether::Launch(plan, &signals, parent_at_start);
 }

@@ -1,5 +1,9 @@
 #include "tether/stop_reason.h"
 
+#include <cstdio>
+
+#include "tether/logging.h"
+
 namespace tether {
 
 std::string_view StopReason::EventName() const {
@@ -26,6 +30,22 @@ std::string_view StopReason::EventName() const {
       break;
   }
   return "failed";
+}
+
+int LogStopReason(const StopReason& reason) {
+  LogEventText(reason.is_error ? spdlog::level::err : spdlog::level::info, reason.EventName(),
+               reason.message, {{"exit_code", reason.exit_code}});
+  return reason.exit_code;
+}
+
+int ReportStopReason(const StopReason& reason) {
+  if (ConfiguredLogFormat() == LogFormat::kJson) return LogStopReason(reason);
+  std::fprintf(stderr, "tether: %s\n", reason.message.c_str());
+  return reason.exit_code;
+}
+
+int ReportFailure(const Failure& failure) {
+  return ReportStopReason(StopReason::FromFailure(failure));
 }
 
 }  // namespace tether

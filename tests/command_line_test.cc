@@ -433,5 +433,24 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{{"-L", "1:a:2", "--tie-to", "99999999999", "h"},
                   "tether: --tie-to: bad value '99999999999' (expected a process id above 0)"}));
 
+LogFormat FormatOn(std::vector<const char*> args) {
+  args.insert(args.begin(), "tether");
+  return LogFormatOnCommandLine(static_cast<int>(args.size()), args.data());
+}
+
+// Read before the rest is checked, so that a usage error is reported in that format too.
+TEST(CommandLineTest, LogFormatIsKnownEvenWhenTheRestIsWrong) {
+  EXPECT_EQ(FormatOn({"--log-format", "json", "-L", "bad", "h"}), LogFormat::kJson);
+  EXPECT_EQ(FormatOn({"--bogus", "--log-format=json"}), LogFormat::kJson);
+  EXPECT_EQ(FormatOn({"--log-format=json", "--log-format", "text"}), LogFormat::kText);
+  EXPECT_EQ(FormatOn({"--log-format", "yaml", "h"}), LogFormat::kText);
+  EXPECT_EQ(FormatOn({"-L", "1:a:2", "h"}), LogFormat::kText);
+  EXPECT_EQ(FormatOn({"h", "--log-format"}), LogFormat::kText);
+  // A value of another option, or an argument of the command after "--", is not the flag.
+  EXPECT_EQ(FormatOn({"-E", "--log-format", "json"}), LogFormat::kText);
+  EXPECT_EQ(FormatOn({"-fE", "--log-format", "json"}), LogFormat::kText);
+  EXPECT_EQ(FormatOn({"h", "--", "cmd", "--log-format", "json"}), LogFormat::kText);
+}
+
 }  // namespace
 }  // namespace tether

@@ -22,6 +22,9 @@ enum class LogFormat { kText, kJson };
 bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::string& log_file,
                       std::string* error);
 
+/// The format given to the last ConfigureLogging or LogToSyslog; text before either.
+LogFormat ConfiguredLogFormat();
+
 /// After -f has detached without -E: log to syslog (daemon facility) instead of stderr, in
 /// the same format.
 void LogToSyslog(LogFormat format);

@@ -69,4 +69,9 @@ struct CommandLine {
 /// Parses argv with ssh-compatible flags. Never touches the network or the file system.
 CommandLine ParseCommandLine(int argc, const char* const* argv);
 
+/// The --log-format argv asks for (the last one given before "--"), read even when the rest
+/// of argv is wrong, so that a usage error is reported in that format too; text when none
+/// is given or its value is not "json".
+LogFormat LogFormatOnCommandLine(int argc, const char* const* argv);
+
 }  // namespace tether

@@ -32,4 +32,17 @@ struct StopReason {
   std::string_view EventName() const;
 };
 
+/// Logs `reason` through the logger, so that --log-format and -E decide where and how: one
+/// line, an error or information, event EventName() with the member "exit_code". Returns
+/// the exit code.
+int LogStopReason(const StopReason& reason);
+
+/// A failure while tether starts (or in the foreground of -f): in --log-format json one
+/// LogStopReason event, so that a log shipper reads nothing but JSON; in text the line
+/// "tether: message" on stderr, even with -E, where whoever started tether sees it.
+/// Returns the exit code.
+int ReportFailure(const Failure& failure);
+/// ReportFailure for a reason that may be no error ("parent process already exited").
+int ReportStopReason(const StopReason& reason);
+
 }  // namespace tether
