@@ -9,7 +9,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -21,11 +20,12 @@
 
 #include "tether/duration.h"
 #include "tether/exit_code.h"
-#include "tether/message_text.h"
 #include "tether/forward_spec.h"
 #include "tether/jump_spec.h"
+#include "tether/message_text.h"
 #include "tether/options.h"
 #include "tether/ssh_config.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
@@ -225,46 +225,22 @@ struct SshOptionHandler {
   SshOptionApply apply;
 };
 
-// Messages must stay on one line even when an argument holds a newline or a NUL byte.
-std::string Escape(std::string_view text) { return EscapeForMessage(text); }
-std::string Quote(std::string_view text) { return QuoteForMessage(text); }
-
 std::string BadValue(std::string_view value, std::string_view expected) {
-  return "bad value " + Quote(value) + " (expected " + std::string(expected) + ")";
-}
-
-std::string Lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
+  return "bad value " + QuoteForMessage(value) + " (expected " + std::string(expected) + ")";
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 
-/// Decimal digits only, no sign or spaces, at most `max`.
-std::optional<uint64_t> ParseNumber(std::string_view text, uint64_t max) {
-  if (text.empty()) return std::nullopt;
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-    if (value > max) return std::nullopt;
-  }
-  return value;
-}
-
 /// A server port as -p and -o Port take it: 1-65535; else *detail names the value.
 std::optional<uint16_t> ParseServerPort(std::string_view text, std::string* detail) {
-  const std::optional<uint64_t> port = ParseNumber(text, 65535);
-  if (port && *port > 0) return static_cast<uint16_t>(*port);
+  if (const std::optional<uint16_t> port = ParsePort(text)) return port;
   *detail = BadValue(text, "a port 1-65535");
   return std::nullopt;
 }
 
 /// --keepalive-count and -o ServerAliveCountMax: 1 to kMaxKeepaliveCount.
 std::optional<int> ParseKeepaliveCount(std::string_view text, std::string* detail) {
-  const std::optional<uint64_t> count = ParseNumber(text, kMaxKeepaliveCount);
+  const std::optional<uint64_t> count = ParseDecimal(text, kMaxKeepaliveCount);
   if (count && *count > 0) return static_cast<int>(*count);
   *detail = BadValue(text, "a number 1-" + std::to_string(kMaxKeepaliveCount));
   return std::nullopt;
@@ -291,7 +267,7 @@ std::optional<bool> ParseYesNo(std::string_view text) {
 bool ApplyUser(const std::vector<std::string>& words, Options* out, std::string* detail) {
   if (!OneWord(words, detail)) return false;
   if (HasControlCharacter(words[0])) {
-    *detail = "bad value " + Quote(words[0]) + ": contains a control character";
+    *detail = "bad value " + QuoteForMessage(words[0]) + ": contains a control character";
     return false;
   }
   out->user = words[0];
@@ -402,7 +378,7 @@ bool ApplyLocalForward(const std::vector<std::string>& words, Options* out, std:
   }
   std::string joined;
   for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
-  *detail = "bad value " + Quote(joined) + ": " + reason;
+  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
   return false;
 }
 
@@ -533,7 +509,7 @@ bool ApplySshOption(const std::string& line, std::set<std::string>* seen, Option
                     std::string* error) {
   std::string key, value;
   if (!SplitKeyValue(line, &key, &value)) {
-    *error = "bad -o " + Quote(line) + ": expected KEY=VALUE";
+    *error = "bad -o " + QuoteForMessage(line) + ": expected KEY=VALUE";
     return false;
   }
   const std::string lower_key = Lowercase(key);
@@ -545,13 +521,13 @@ bool ApplySshOption(const std::string& line, std::set<std::string>* seen, Option
     return true;
   }
   if (handler == nullptr) {
-    *error = "unknown -o option " + Quote(key);
+    *error = "unknown -o option " + QuoteForMessage(key);
     return false;
   }
   const std::string prefix = "-o " + key + ": ";
   std::vector<std::string> words;
   if (!SplitWords(value, &words)) {
-    *error = prefix + "unterminated quote in " + Quote(value);
+    *error = prefix + "unterminated quote in " + QuoteForMessage(value);
     return false;
   }
   if (words.empty()) {
@@ -614,7 +590,7 @@ bool ApplyConfigFlags(const RawArgs& raw, Options* out, std::string* error) {
                                        std::pair{"MACs", raw.macs},
                                        std::pair{"BindAddress", raw.bind_address}}) {
     if (value && HasControlCharacter(*value)) {
-      *error = std::string(keyword) + ": bad value " + Quote(*value) +
+      *error = std::string(keyword) + ": bad value " + QuoteForMessage(*value) +
                ": contains a control character";
       return false;
     }
@@ -661,7 +637,7 @@ bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
     return false;
   }
   if (raw.user && HasControlCharacter(*raw.user)) {
-    *error = "-l: bad value " + Quote(*raw.user) + ": contains a control character";
+    *error = "-l: bad value " + QuoteForMessage(*raw.user) + ": contains a control character";
     return false;
   }
   if (!ApplyConfigFlags(raw, out, error)) return false;
@@ -719,7 +695,7 @@ bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
     out->keepalive_count_given = true;
   }
   if (raw.sessions) {
-    const std::optional<uint64_t> sessions = ParseNumber(*raw.sessions, kMaxSessions);
+    const std::optional<uint64_t> sessions = ParseDecimal(*raw.sessions, kMaxSessions);
     if (!sessions || *sessions == 0) {
       *error = "--sessions: " + BadValue(*raw.sessions, "a number 1-" + std::to_string(kMaxSessions));
       return false;
@@ -737,7 +713,7 @@ bool ApplyLifetimeFlags(const RawArgs& raw, Options* out, std::string* error) {
   }
   if (raw.tie_to) {
     const std::optional<uint64_t> pid =
-        ParseNumber(*raw.tie_to, static_cast<uint64_t>(std::numeric_limits<pid_t>::max()));
+        ParseDecimal(*raw.tie_to, static_cast<uint64_t>(std::numeric_limits<pid_t>::max()));
     if (!pid || *pid == 0) {
       *error = "--tie-to: " + BadValue(*raw.tie_to, "a process id above 0");
       return false;
@@ -757,7 +733,7 @@ std::string HostProblem(std::string_view host) {
   if (host.front() == '-') return "host starts with '-'";
   if (HasControlCharacter(host)) return "host contains a control character";
   const size_t bad = host.find_first_of(" \t/[]");
-  if (bad != std::string_view::npos) return "host contains " + Quote(host.substr(bad, 1));
+  if (bad != std::string_view::npos) return "host contains " + QuoteForMessage(host.substr(bad, 1));
   return "";
 }
 
@@ -769,11 +745,12 @@ bool ApplyDestination(const std::string& destination, bool user_given, Options* 
   if (at != std::string::npos) {
     host.remove_prefix(at + 1);
     if (at == 0) {
-      *error = "bad destination " + Quote(destination) + ": empty user name";
+      *error = "bad destination " + QuoteForMessage(destination) + ": empty user name";
       return false;
     }
     if (HasControlCharacter(destination.substr(0, at))) {
-      *error = "bad destination " + Quote(destination) + ": user contains a control character";
+      *error =
+          "bad destination " + QuoteForMessage(destination) + ": user contains a control character";
       return false;
     }
     // -l is the more deliberate choice, as `ssh -l alice bob@host` logs in as alice.
@@ -784,7 +761,7 @@ bool ApplyDestination(const std::string& destination, bool user_given, Options* 
   }
   const std::string problem = HostProblem(host);
   if (!problem.empty()) {
-    *error = "bad destination " + Quote(destination) + ": " + problem;
+    *error = "bad destination " + QuoteForMessage(destination) + ": " + problem;
     return false;
   }
   out->host = std::string(host);
@@ -797,7 +774,8 @@ bool ApplyPositionals(const RawArgs& raw, Options* out, std::string* error) {
     return false;
   }
   if (raw.positionals.size() > 1) {
-    *error = "unexpected argument " + Quote(raw.positionals[1]) + " (put a command after '--')";
+    *error = "unexpected argument " + QuoteForMessage(raw.positionals[1]) +
+             " (put a command after '--')";
     return false;
   }
   return ApplyDestination(raw.positionals[0], raw.user.has_value(), out, error);
@@ -925,7 +903,7 @@ CommandLine UsageError(std::string_view message) {
   result.exit_code = ToInt(ExitCode::kUsage);
   // Escaping again is harmless: quoted arguments hold no control bytes any more, and this
   // also covers the text of CLI11's own messages.
-  result.output = "tether: " + Escape(message);
+  result.output = "tether: " + EscapeForMessage(message);
   return result;
 }
 
@@ -948,7 +926,7 @@ std::optional<std::string> RunCli11(CLI::App* app, const std::vector<std::string
   }
   const std::vector<std::string> unknown = app->remaining();
   if (unknown.empty()) return std::nullopt;
-  return "unknown option " + Quote(unknown.front()) + " (see tether --help)";
+  return "unknown option " + QuoteForMessage(unknown.front()) + " (see tether --help)";
 }
 
 CommandLine ParseTunnelCommand(const std::vector<std::string>& args) {

@@ -1,10 +1,10 @@
 #include "tether/control_protocol.h"
 
-#include <charconv>
 #include <set>
 #include <vector>
 
 #include "tether/message_text.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
@@ -23,14 +23,6 @@ std::vector<std::string_view> SplitSpaces(std::string_view text) {
     start = end + 1;
   }
   return words;
-}
-
-std::optional<uint64_t> ParseCount(std::string_view text) {
-  uint64_t value = 0;
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 bool IsStateWord(std::string_view text) {
@@ -72,7 +64,7 @@ bool ApplyStatusField(std::string_view key, std::string_view value, TunnelStatus
                    : key == "sessions"  ? &status->sessions
                                         : nullptr;
   if (slot == nullptr && optional_slot == nullptr) return true;  // a newer tunnel's figure
-  std::optional<uint64_t> number = ParseCount(value);
+  std::optional<uint64_t> number = ParseDecimal(value);
   if (!number) return false;
   if (slot != nullptr) *slot = *number;
   if (optional_slot != nullptr) *optional_slot = *number;

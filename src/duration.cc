@@ -26,9 +26,6 @@ constexpr std::string_view kSyntaxHint = "use e.g. 90s, 5m, 1h30m, 2d or plain s
 constexpr std::string_view kOrderHint = "units go largest first (d, h, m, s), each at most once";
 constexpr std::string_view kRangeHint = "longer than 100 years";
 
-// Messages must stay on one line even when the text holds a newline or a NUL byte.
-std::string Quote(std::string_view text) { return QuoteForMessage(text); }
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 /// Reads the digits at *pos; the value saturates just above kMaxSeconds.
@@ -83,7 +80,7 @@ std::optional<seconds> ParseDuration(std::string_view text, std::string* error) 
   int64_t total = 0;
   const std::optional<std::string_view> problem = ParseSeconds(text, &total);
   if (problem) {
-    *error = "bad duration " + Quote(text) + ": " + std::string(*problem);
+    *error = "bad duration " + QuoteForMessage(text) + ": " + std::string(*problem);
     return std::nullopt;
   }
   return seconds(total);

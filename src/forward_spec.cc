@@ -1,5 +1,4 @@
 #include "tether/forward_spec.h"
-#include "tether/message_text.h"
 
 #include <sys/un.h>
 
@@ -7,6 +6,9 @@
 #include <cstdio>
 #include <span>
 #include <vector>
+
+#include "tether/message_text.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
@@ -32,9 +34,6 @@ bool IsControl(char c) {
   const auto byte = static_cast<unsigned char>(c);
   return byte < 0x20 || byte == 0x7f;
 }
-
-// Messages must stay on one line even when the spec holds a newline or a NUL byte.
-std::string Quote(std::string_view text) { return QuoteForMessage(text); }
 
 // A bracketed field is taken literally so that an IPv6 address may contain ':'.
 bool TakeBracketedField(std::string_view* rest, std::vector<Field>* fields, std::string* reason) {
@@ -69,7 +68,7 @@ bool SplitFields(std::string_view spec, std::vector<Field>* fields, std::string*
   }
 }
 
-bool ParsePort(const Field& field, Side side, uint16_t* port, std::string* reason) {
+bool ParsePortField(const Field& field, Side side, uint16_t* port, std::string* reason) {
   const std::string label = side == Side::kListen ? "port" : "target port";
   const uint32_t min = side == Side::kListen ? 0 : 1;
   const std::string& text = field.text;
@@ -78,19 +77,15 @@ bool ParsePort(const Field& field, Side side, uint16_t* port, std::string* reaso
     return false;
   }
   if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    *reason = label + " " + Quote(text) + " is not a number";
+    *reason = label + " " + QuoteForMessage(text) + " is not a number";
     return false;
   }
-  uint32_t value = 0;
-  // Stopping as soon as the value passes kMaxPort keeps any digit count from overflowing.
-  for (size_t i = 0; i < text.size() && value <= kMaxPort; ++i) {
-    value = value * 10 + static_cast<uint32_t>(text[i] - '0');
-  }
-  if (value < min || value > kMaxPort) {
+  const std::optional<uint64_t> value = ParseDecimal(text, kMaxPort);
+  if (!value || *value < min) {
     *reason = label + " " + text + " is out of range (" + std::to_string(min) + "-65535)";
     return false;
   }
-  *port = static_cast<uint16_t>(value);
+  *port = static_cast<uint16_t>(*value);
   return true;
 }
 
@@ -105,7 +100,8 @@ bool CheckHost(const std::string& host, std::string_view label, std::string* rea
   }
   const size_t bad = host.find_first_of(" /[]");
   if (bad != std::string::npos) {
-    *reason = std::string(label) + " " + Quote(host) + " contains " + DescribeChar(host[bad]);
+    *reason =
+        std::string(label) + " " + QuoteForMessage(host) + " contains " + DescribeChar(host[bad]);
     return false;
   }
   return true;
@@ -113,8 +109,9 @@ bool CheckHost(const std::string& host, std::string_view label, std::string* rea
 
 bool ParsePath(const Field& field, Endpoint* endpoint, std::string* reason) {
   if (field.text.size() > kMaxUnixPathLength) {
-    *reason = "socket path " + Quote(field.text) + " is " + std::to_string(field.text.size()) +
-              " bytes, more than the " + std::to_string(kMaxUnixPathLength) + " a socket allows";
+    *reason = "socket path " + QuoteForMessage(field.text) + " is " +
+              std::to_string(field.text.size()) + " bytes, more than the " +
+              std::to_string(kMaxUnixPathLength) + " a socket allows";
     return false;
   }
   endpoint->unix_path = field.text;
@@ -128,7 +125,7 @@ bool ParseTcpListen(std::span<const Field> fields, Endpoint* endpoint, std::stri
     endpoint->host = fields[0].text.empty() ? "*" : fields[0].text;
     if (!CheckHost(endpoint->host, "bind address", reason)) return false;
   }
-  return ParsePort(fields.back(), Side::kListen, &endpoint->port, reason);
+  return ParsePortField(fields.back(), Side::kListen, &endpoint->port, reason);
 }
 
 bool ParseTcpTarget(std::span<const Field> fields, Endpoint* endpoint, std::string* reason) {
@@ -138,7 +135,7 @@ bool ParseTcpTarget(std::span<const Field> fields, Endpoint* endpoint, std::stri
     return false;
   }
   if (!CheckHost(endpoint->host, "target host", reason)) return false;
-  return ParsePort(fields[1], Side::kTarget, &endpoint->port, reason);
+  return ParsePortField(fields[1], Side::kTarget, &endpoint->port, reason);
 }
 
 bool AnyPath(std::span<const Field> fields) {
@@ -187,7 +184,7 @@ std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::st
 std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* error) {
   std::string reason;
   std::optional<ForwardSpec> result = ParseForwardSpecReason(spec, &reason);
-  if (!result) *error = "bad -L " + Quote(spec) + ": " + reason;
+  if (!result) *error = "bad -L " + QuoteForMessage(spec) + ": " + reason;
   return result;
 }
 

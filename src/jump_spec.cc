@@ -4,36 +4,18 @@
 #include <cctype>
 
 #include "tether/message_text.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
 
 constexpr std::string_view kUriScheme = "ssh://";
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool HasControlOrBlank(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) {
     const auto byte = static_cast<unsigned char>(c);
     return byte <= 0x20 || byte == 0x7f;
   });
-}
-
-// Digits only, 1-65535; ssh would also take a service name, which tether refuses.
-std::optional<uint16_t> ParsePort(std::string_view text) {
-  if (text.empty() || text.size() > 5) return std::nullopt;
-  uint32_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (value == 0 || value > 65535) return std::nullopt;
-  return static_cast<uint16_t>(value);
 }
 
 // Splits "host", "host:port", "[v6]" or "[v6]:port" the way ssh's hpdelim does; *reason

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,7 @@
 #include "tether/base64.h"
 #include "tether/hmac_sha1.h"
 #include "tether/regular_file.h"
+#include "tether/text.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -51,12 +51,6 @@ const KeyKind* KindByMask(int mask) {
     if (kind.knownhost_mask == mask) return &kind;
   }
   return nullptr;
-}
-
-std::string Lowercase(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
 }
 
 std::string Trim(const std::string& line) {

@@ -7,16 +7,17 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <tuple>
 
 #include "tether/failure.h"
 #include "tether/message_text.h"
+#include "tether/text.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -74,13 +75,13 @@ std::optional<std::string> UnescapeValue(std::string_view text) {
   return out;
 }
 
+/// ParseDecimal up to the largest T.
 template <typename T>
 std::optional<T> ParseNumber(std::string_view text) {
-  T value{};
-  if (text.empty() || text.front() == '+' || text.front() == '-') return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
+  const std::optional<uint64_t> value =
+      ParseDecimal(text, static_cast<uint64_t>(std::numeric_limits<T>::max()));
+  if (!value) return std::nullopt;
+  return static_cast<T>(*value);
 }
 
 std::vector<std::string_view> Split(std::string_view text, char separator) {

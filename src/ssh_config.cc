@@ -22,6 +22,7 @@
 #include "tether/jump_spec.h"
 #include "tether/message_text.h"
 #include "tether/regular_file.h"
+#include "tether/text.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -38,17 +39,6 @@ constexpr std::string_view kCommandLine = "command line";
 
 // ---------------------------------------------------------------------------------------
 // Text helpers
-
-std::string Lowercase(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && Lowercase(a) == Lowercase(b);
-}
 
 std::string_view SkipBlanks(std::string_view text) {
   const size_t start = text.find_first_not_of(kBlanks);
@@ -227,20 +217,18 @@ std::optional<std::vector<std::string>> SplitArguments(std::string_view text) {
 // ---------------------------------------------------------------------------------------
 // Values
 
-std::optional<long> ParseDigits(std::string_view text, long max) {
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  long value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  return value <= max ? std::optional<long>(value) : std::nullopt;
+// A count, or an amount of time units: digits, at most INT_MAX.
+std::optional<long> ParseCount(std::string_view text) {
+  const std::optional<uint64_t> value = ParseDecimal(text, INT_MAX);
+  if (!value) return std::nullopt;
+  return static_cast<long>(*value);
 }
 
 // ssh's a2port(): 1-65535, or a TCP service name from /etc/services.
-std::optional<int> ParsePort(const std::string& text) {
-  if (std::optional<long> number = ParseDigits(text, 65535)) {
-    return *number > 0 ? std::optional<int>(static_cast<int>(*number)) : std::nullopt;
+std::optional<int> PortOrServiceName(const std::string& text) {
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    const std::optional<uint16_t> port = ParsePort(text);
+    return port ? std::optional<int>(*port) : std::nullopt;
   }
   servent entry{};
   servent* found = nullptr;
@@ -269,7 +257,7 @@ std::optional<long> ParseTime(std::string_view text) {
   long total = 0;
   while (!text.empty()) {
     const size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
-    std::optional<long> amount = ParseDigits(text.substr(0, digits), INT_MAX);
+    std::optional<long> amount = ParseCount(text.substr(0, digits));
     if (!amount) return std::nullopt;
     text.remove_prefix(digits);
     long unit = 1;
@@ -932,11 +920,11 @@ std::optional<std::string> Normalize(const Keyword& key, const std::string& word
                                      std::string* why) {
   switch (key.kind) {
     case Kind::kPort:
-      if (std::optional<int> port = ParsePort(word)) return std::to_string(*port);
+      if (std::optional<int> port = PortOrServiceName(word)) return std::to_string(*port);
       *why = "bad port " + Quote(word);
       return std::nullopt;
     case Kind::kCount:
-      if (std::optional<long> count = ParseDigits(word, INT_MAX)) return std::to_string(*count);
+      if (std::optional<long> count = ParseCount(word)) return std::to_string(*count);
       *why = "bad number " + Quote(word);
       return std::nullopt;
     case Kind::kTime:

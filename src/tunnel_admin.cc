@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "tether/lifetime.h"
 #include "tether/message_text.h"
 #include "tether/standard_output.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
@@ -55,14 +55,6 @@ AdminCommandLine AdminHelp(std::string_view text) {
   result.exit_code = ToInt(ExitCode::kOk);
   result.output = std::string(text);
   return result;
-}
-
-std::optional<uint64_t> ParseDecimal(std::string_view text, uint64_t max) {
-  uint64_t value = 0;
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value > max) return std::nullopt;
-  return value;
 }
 
 AdminCommandLine ParseList(const std::vector<std::string>& args) {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
@@ -15,6 +14,7 @@
 #include "tether/algorithms.h"
 #include "tether/logging.h"
 #include "tether/ssh_config.h"
+#include "tether/text.h"
 
 namespace tether {
 namespace {
@@ -54,10 +54,10 @@ bool IsNo(const std::optional<std::string>& value) { return value && *value == "
 
 std::optional<long> Number(const std::optional<std::string>& value) {
   if (!value) return std::nullopt;
-  char* end = nullptr;
-  long number = std::strtol(value->c_str(), &end, 10);
-  if (end == value->c_str() || *end != '\0') return std::nullopt;
-  return number;
+  const std::optional<uint64_t> number =
+      ParseDecimal(*value, static_cast<uint64_t>(std::numeric_limits<long>::max()));
+  if (!number) return std::nullopt;
+  return static_cast<long>(*number);
 }
 
 std::optional<HostKeyPolicy> PolicyFrom(const std::optional<std::string>& value) {
@@ -188,9 +188,7 @@ void PlanKeepalive(const SshConfig& config, TunnelPlan* plan) {
 
 bool AlgorithmsFromCommandLine(const Options& options) {
   for (const std::string& line : options.ssh_config_lines) {
-    std::string key = line.substr(0, line.find(' '));
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string key = Lowercase(line.substr(0, line.find(' ')));
     if (key == "ciphers" || key == "macs" || key == "kexalgorithms" ||
         key == "hostkeyalgorithms") {
       return true;

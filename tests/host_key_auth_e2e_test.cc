@@ -133,12 +133,8 @@ class HostKeyAuth : public ::testing::Test {
     return "--- tether stderr ---\n" + tether.Stderr() + "--- sshd log ---\n" + sshd_->sshd_log();
   }
 
-  /// The end of every test: the process is gone and the forward's port is free again.
-  void ExpectGoneAndPortFree(const Subprocess& tether) const {
-    EXPECT_TRUE(WaitUntil([&] { return ProcessGone(tether.pid()); }, seconds(2)));
-    EXPECT_TRUE(WaitUntil([&] { return PortIsFree(local_port_); }, seconds(2)))
-        << "port " << local_port_ << " still in use";
-  }
+  /// The end of every test: no tether of this test runs, and the forward's port is free.
+  void ExpectGoneAndPortFree() const { ExpectTunnelGone(*sshd_, {local_port_}); }
 
   /// The tunnel is up: a byte goes through it; then SIGTERM ends tether with status 0.
   void ExpectForwardsThenStops(Subprocess& tether) {
@@ -146,7 +142,7 @@ class HostKeyAuth : public ::testing::Test {
     EXPECT_TRUE(EchoesThrough(local_port_)) << Diagnostics(tether);
     tether.Signal(SIGTERM);
     EXPECT_EQ(tether.WaitExit(seconds(5)), 0) << Diagnostics(tether);
-    ExpectGoneAndPortFree(tether);
+    ExpectGoneAndPortFree();
   }
 
   /// Runs tether to completion and expects it to forward, echo, and stop cleanly.
@@ -162,7 +158,7 @@ class HostKeyAuth : public ::testing::Test {
     if (!tether) return "";
     EXPECT_EQ(tether->WaitExit(kSettle), kExitNotTrusted) << Diagnostics(*tether);
     EXPECT_FALSE(Contains(tether->Stderr(), "forwarding")) << Diagnostics(*tether);
-    ExpectGoneAndPortFree(*tether);
+    ExpectGoneAndPortFree();
     return tether->Stderr();
   }
 
@@ -486,7 +482,7 @@ TEST_F(TwoFactorAuth, LoginThatNeededAPasswordKeepsOneSession) {
   clients.clear();
   tether->Signal(SIGTERM);
   EXPECT_EQ(tether->WaitExit(seconds(5)), 0) << Diagnostics(*tether);
-  ExpectGoneAndPortFree(*tether);
+  ExpectGoneAndPortFree();
 }
 
 TEST_F(TwoFactorAuth, KeyThenPasswordLogsIn) {

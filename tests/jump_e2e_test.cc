@@ -78,11 +78,10 @@ class JumpE2E : public E2EFixture {
   // A Host block reaching `server` with the client's key and the shared known_hosts.
   std::string Block(const std::string& name, uint16_t port, const std::string& extra = "",
                     const std::string& key = "") const {
-    return "Host " + name + "\n  HostName 127.0.0.1\n  Port " + std::to_string(port) +
-           "\n  User " + jump_->user() + "\n  IdentityFile " +
-           (key.empty() ? jump_->user_key_path() : key) +
-           "\n  IdentitiesOnly yes\n  BatchMode yes\n  UserKnownHostsFile " + known_hosts_ +
-           "\n" + extra;
+    return "Host " + name + "\n  HostName 127.0.0.1\n  Port " + std::to_string(port) + "\n  User " +
+           jump_->user() + "\n  IdentityFile " + (key.empty() ? jump_->user_key_path() : key) +
+           "\n  IdentitiesOnly yes\n  BatchMode yes\n  UserKnownHostsFile " + known_hosts_ + "\n" +
+           extra;
   }
 
   std::string WriteConfig(const std::string& text) const {
@@ -262,13 +261,14 @@ TEST_F(JumpE2E, ThreeHopsCarryDataIntact) {
 
 TEST_F(JumpE2E, ChangedHostKeyOnFinalHopExits77AndLeavesNothing) {
   // The target's entry carries the jump host's key: the target's real key is "changed".
-  ASSERT_TRUE(WriteFile(known_hosts_, jump_->known_hosts_line() + "\n[127.0.0.1]:" +
-                                          std::to_string(target_->port()) + " " +
+  ASSERT_TRUE(WriteFile(known_hosts_, jump_->known_hosts_line() +
+                                          "\n[127.0.0.1]:" + std::to_string(target_->port()) + " " +
                                           jump_->host_public_key_line() + "\n"));
   const std::string config = WriteConfig(StandardConfig());
   const uint16_t port = FreeTcpPort();
   Subprocess* tether =
       LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(std::to_string(port)), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   EXPECT_TRUE(Contains(tether->Stderr(), "changed") || Contains(tether->Stderr(), "CHANGED"))
@@ -285,6 +285,7 @@ TEST_F(JumpE2E, ChangedHostKeyOnJumpHostNamesIt) {
   const std::string config = WriteConfig(StandardConfig());
   const size_t target_connections = CountOccurrences(target_->sshd_log(), "Connection from");
   Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: ")) << tether->Stderr();
   ExpectGone(*tether, {});
@@ -294,9 +295,10 @@ TEST_F(JumpE2E, ChangedHostKeyOnJumpHostNamesIt) {
 TEST_F(JumpE2E, JumpHostAuthFailureExits77) {
   const std::string other_key = jump_->dir() + "/unknown_key";
   ASSERT_FALSE(SshdServer::MakeUserKey(other_key, "ed25519", "").empty());
-  const std::string config = WriteConfig(Block("jump", jump_->port(), "", other_key) +
-                                         Block("target", target_->port()));
+  const std::string config =
+      WriteConfig(Block("jump", jump_->port(), "", other_key) + Block("target", target_->port()));
   Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitNotTrusted) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: ")) << tether->Stderr();
   ExpectGone(*tether, {});
@@ -308,6 +310,7 @@ TEST_F(JumpE2E, UnreachableJumpHostExits69) {
   const std::string config = WriteConfig(StandardConfig());
   const std::string hop = "127.0.0.1:" + std::to_string(closed);
   Subprocess* tether = LaunchRaw({"-F", config, "-J", hop, "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host " + hop + ": connect to"))
       << tether->Stderr();
@@ -317,12 +320,14 @@ TEST_F(JumpE2E, UnreachableJumpHostExits69) {
 TEST_F(JumpE2E, JumpHostThatCannotReachTheTargetExits69) {
   // The target's port is closed: the jump host refuses the channel ("connect failed").
   const uint16_t closed = FreeTcpPort();
-  const std::string config =
-      WriteConfig(Block("jump", jump_->port()) + Block("target", closed));
+  const std::string config = WriteConfig(Block("jump", jump_->port()) + Block("target", closed));
   Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
-  EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: cannot open a channel to "
-                                         "127.0.0.1:" + std::to_string(closed) + ": "))
+  EXPECT_TRUE(Contains(tether->Stderr(),
+                       "tether: jump host jump: cannot open a channel to "
+                       "127.0.0.1:" +
+                           std::to_string(closed) + ": "))
       << tether->Stderr();
   ExpectGone(*tether, {});
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
@@ -340,6 +345,7 @@ TEST_F(JumpE2E, ForwardingRefusedByJumpHostExits69) {
   const std::string config =
       WriteConfig(Block("jump", closed_jump->port()) + Block("target", target_->port()));
   Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitUnreachable) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: jump host jump: cannot open a channel to "))
       << tether->Stderr();
@@ -388,8 +394,7 @@ TEST_F(JumpE2E, StoppedTargetBehindLiveJumpHostIsBlamedOnTheTarget) {
   target_->SignalConnections(SIGCONT);
   EXPECT_EQ(code, kExitConnectionLost) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "tether: server " + target_->user() + "@127.0.0.1:" +
-                                             std::to_string(target_->port()) +
-                                             " not responding"))
+                                             std::to_string(target_->port()) + " not responding"))
       << tether->Stderr();
   EXPECT_FALSE(Contains(tether->Stderr(), "tether: jump host")) << tether->Stderr();
   ExpectGone(*tether, {port});
@@ -430,6 +435,7 @@ TEST_F(JumpE2E, SilentTargetBehindJumpHostTimesOutWith69) {
   const std::string config = WriteConfig(StandardConfig("  ConnectTimeout 2\n"));
   ASSERT_EQ(kill(target_->sshd_pid(), SIGSTOP), 0);
   Subprocess* tether = LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   const std::optional<int> code = tether->WaitExit(seconds(15));
   kill(target_->sshd_pid(), SIGCONT);
   EXPECT_EQ(code, kExitUnreachable) << Logs(tether);
@@ -444,10 +450,15 @@ TEST_F(JumpE2E, StopSignalWhileWaitingBehindJumpHostExits0) {
   const uint16_t port = FreeTcpPort();
   Subprocess* tether =
       LaunchRaw({"-F", config, "-J", "jump", "-L", ToEcho(std::to_string(port)), "target"});
-  // Logged in to the jump host, now waiting for the target's banner through it.
+  ASSERT_TRUE(tether);
+  // Logged in to the jump host, which connected to the target and passed tether's banner
+  // on: the stopped target never reads it, so tether now waits for the target's banner.
   const bool waiting = WaitUntil(
-      [&] { return CountOccurrences(jump_->sshd_log(), "Accepted publickey") == 1; }, seconds(10));
-  std::this_thread::sleep_for(milliseconds(300));
+      [&] {
+        return CountOccurrences(jump_->sshd_log(), "Accepted publickey") == 1 &&
+               UnreadBytesAtPort(target_->port()) > 0;
+      },
+      kReadyTimeout);
   tether->Signal(SIGTERM);
   const std::optional<int> code = tether->WaitExit(seconds(5));
   kill(target_->sshd_pid(), SIGCONT);
@@ -460,15 +471,15 @@ TEST_F(JumpE2E, StopSignalWhileWaitingBehindJumpHostExits0) {
 TEST_F(JumpE2E, JNoneOverridesConfigProxyJump) {
   // The configured jump host does not exist: with it the run fails, -J none goes direct.
   const uint16_t closed = FreeTcpPort();
-  const std::string config = WriteConfig(
-      StandardConfig("  ProxyJump 127.0.0.1:" + std::to_string(closed) + "\n"));
+  const std::string config =
+      WriteConfig(StandardConfig("  ProxyJump 127.0.0.1:" + std::to_string(closed) + "\n"));
   Subprocess* failing = LaunchRaw({"-F", config, "-L", ToEcho(), "target"});
+  ASSERT_TRUE(failing);
   EXPECT_EQ(failing->WaitExit(kExitTimeout), kExitUnreachable) << Logs(failing);
   EXPECT_TRUE(Contains(failing->Stderr(), "jump host 127.0.0.1:")) << failing->Stderr();
 
   Subprocess* tether = nullptr;
-  const uint16_t port =
-      StartReady({"-F", config, "-J", "none", "-L", ToEcho(), "target"}, &tether);
+  const uint16_t port = StartReady({"-F", config, "-J", "none", "-L", ToEcho(), "target"}, &tether);
   ASSERT_NE(port, 0) << Logs(tether);
   std::string why;
   EXPECT_TRUE(BulkEchoMatches(port, 1, &why)) << why;
@@ -482,6 +493,7 @@ TEST_F(JumpE2E, ProxyJumpLoopExits65) {
   const std::string config = WriteConfig("Host *\n  ProxyJump jump\n" + StandardConfig());
   const size_t jump_connections = CountOccurrences(jump_->sshd_log(), "Connection from");
   Subprocess* tether = LaunchRaw({"-F", config, "-L", ToEcho(), "target"});
+  ASSERT_TRUE(tether);
   EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitConfig) << Logs(tether);
   EXPECT_TRUE(Contains(tether->Stderr(), "ProxyJump loop: jump -> jump")) << tether->Stderr();
   EXPECT_EQ(CountOccurrences(jump_->sshd_log(), "Connection from"), jump_connections);

@@ -3,7 +3,6 @@
 // tether process is left, that the forward's port can be bound again at once, and that
 // Unix socket files are gone. Durations are short (seconds) so the whole file stays fast.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -42,12 +42,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitCannotListen = 73;
 constexpr int kExitConnectionLost = 74;
 constexpr int kExitNotTrusted = 77;
-
-// Generous where nothing is measured: another engineer's tests share the two cores.
-constexpr milliseconds kReadyTimeout = seconds(15);
-constexpr milliseconds kIoTimeout = seconds(10);
-// The contract measured by every test: gone this soon after the reason to stop.
-constexpr milliseconds kGoneWithin = seconds(2);
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -106,23 +100,6 @@ std::vector<std::string> CommandLineOf(pid_t pid) {
   std::istringstream in(raw);
   for (std::string arg; std::getline(in, arg, '\0');) args.push_back(arg);
   return args;
-}
-
-/// Running tether processes (argv[0] is the binary under test) with `marker` among their
-/// arguments: how a test finds the processes it started itself, wherever they went.
-std::vector<pid_t> TetherPidsWith(const std::string& marker) {
-  std::vector<pid_t> found;
-  std::unique_ptr<DIR, int (*)(DIR*)> proc(opendir("/proc"), closedir);
-  while (dirent* entry = proc ? readdir(proc.get()) : nullptr) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    std::vector<std::string> args = CommandLineOf(pid);
-    if (!args.empty() && args[0] == TETHER_BINARY &&
-        std::find(args.begin(), args.end(), marker) != args.end()) {
-      found.push_back(pid);
-    }
-  }
-  return found;
 }
 
 bool IsTether(pid_t pid) {
@@ -197,12 +174,8 @@ class AdoptedProcess {
   std::optional<int> exit_code_;
 };
 
-/// E2EFixture. The key path is unique to this test's sshd, which makes it the marker for
-/// TetherPidsWith.
 class LifetimeE2E : public E2EFixture {
  protected:
-  std::string Marker() const { return sshd_->user_key_path(); }
-
   /// Runs `sh -c SCRIPT TETHER_BINARY TETHER_ARGS...` in the client environment, so that
   /// the script can start tether as "$0" "$@".
   std::unique_ptr<Subprocess> StartShell(const std::string& script,
@@ -240,12 +213,7 @@ class LifetimeE2E : public E2EFixture {
   /// The end of every test: no tether of this test runs (within `within`), and every port
   /// can be bound again at once.
   void ExpectNothingLeft(const std::vector<uint16_t>& ports, milliseconds within = kGoneWithin) {
-    EXPECT_TRUE(WaitUntil([&] { return TetherPidsWith(Marker()).empty(); }, within))
-        << "tether processes left behind";
-    for (uint16_t port : ports) {
-      EXPECT_NE(port, 0);
-      EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
-    }
+    ExpectTunnelGone(*sshd_, ports, {}, within);
   }
 };
 

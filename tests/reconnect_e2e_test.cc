@@ -10,11 +10,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <chrono>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/e2e_fixture.h"
@@ -166,7 +166,8 @@ TEST_F(ReconnectE2E, ChangedHostKeyOnReconnectStopsWithExit77) {
   std::string error;
   ASSERT_TRUE(sshd_->Restart(true, &error)) << error;
   ExpectEndsWith(77, port);
-  EXPECT_NE(tether_->Stderr().find("REMOTE HOST IDENTIFICATION HAS CHANGED"), std::string::npos) << tether_->Stderr();
+  EXPECT_NE(tether_->Stderr().find("REMOTE HOST IDENTIFICATION HAS CHANGED"), std::string::npos)
+      << tether_->Stderr();
   EXPECT_EQ(CountOccurrences(sshd_->sshd_log(), "Accepted publickey"), 0u)
       << "no login to a server whose key changed";
 }
@@ -176,8 +177,7 @@ TEST_F(ReconnectE2E, TtlEndsAReconnectThatNeverSucceeds) {
   ASSERT_NE(port, 0);
   LoseServer(port);
   EXPECT_EQ(tether_->WaitExit(seconds(15)), 0);
-  EXPECT_TRUE(ProcessGone(tether_->pid()));
-  EXPECT_TRUE(PortIsFree(port));
+  ExpectGone(*tether_, {port});
   EXPECT_NE(tether_->Stderr().find("TTL"), std::string::npos) << tether_->Stderr();
 }
 
@@ -198,7 +198,8 @@ TEST_F(ReconnectE2E, ListAndStopAnswerWhileAnAttemptHangsInTheHandshake) {
   std::string output;
   ASSERT_TRUE(RunCommand({TETHER_BINARY, "stop", std::to_string(tether_->pid())},
                          sshd_->ClientProcessOptions(), seconds(30), &output, &error))
-      << error << "\n" << output;
+      << error << "\n"
+      << output;
   ExpectEndsWith(0, port);
   EXPECT_TRUE(ClosedByPeer(waiting.get()));
 }
@@ -277,8 +278,8 @@ TEST_F(ReconnectE2E, EveryAttemptIsAnEventInTheJsonLog) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "reconnect_attempt"),
             std::count(events.begin(), events.end(), "reconnect_failed") + 1)
       << "each attempt logged, and each but the last failed";
-  EXPECT_EQ(attempts.back(), std::to_string(std::count(events.begin(), events.end(),
-                                                       "reconnect_attempt")));
+  EXPECT_EQ(attempts.back(),
+            std::to_string(std::count(events.begin(), events.end(), "reconnect_attempt")));
 }
 
 // The loss lands in the middle of traffic: sends partly written, channels with data queued.

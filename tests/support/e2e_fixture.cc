@@ -6,16 +6,9 @@
 
 #include "support/net_util.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
-namespace {
-
-// Generous, as other test runs share the machine; named so as not to be mistaken for the
-// test files' own timeouts.
-constexpr std::chrono::milliseconds kForwardingTimeout = std::chrono::seconds(15);
-constexpr std::chrono::milliseconds kStopTimeout = std::chrono::seconds(10);
-
-}  // namespace
 
 UniqueFd ConnectLocal(uint16_t port, std::chrono::milliseconds io_timeout) {
   std::string error;
@@ -63,7 +56,7 @@ std::vector<uint16_t> E2EFixture::LaunchReady(const std::vector<std::string>& ar
                                               Subprocess** tether) {
   *tether = Launch(args);
   if (*tether == nullptr) return {};
-  if (!WaitForForwarding(**tether, forwards, kForwardingTimeout)) {
+  if (!WaitForForwarding(**tether, forwards, kReadyTimeout)) {
     ADD_FAILURE() << "tether did not start forwarding; exit "
                   << (*tether)->exit_code().value_or(-1);
     return {};
@@ -76,15 +69,18 @@ std::string E2EFixture::ToEcho(const std::string& listen) const {
 }
 
 void E2EFixture::ExpectGone(const Subprocess& tether, const std::vector<uint16_t>& ports) {
-  EXPECT_TRUE(ProcessGone(tether.pid())) << "tether " << tether.pid() << " still runs";
-  for (uint16_t port : ports) {
-    EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
+  // Every tether of this test's environment counts, wherever it went (a -f background), but
+  // the other tunnels the test started and still runs.
+  std::vector<pid_t> others;
+  for (const std::unique_ptr<Subprocess>& other : tethers_) {
+    if (other && other.get() != &tether && other->Running()) others.push_back(other->pid());
   }
+  ExpectTunnelGone(*sshd_, ports, others);
 }
 
 void E2EFixture::ExpectSigtermStops(Subprocess* tether, const std::vector<uint16_t>& ports) {
   tether->Signal(SIGTERM);
-  EXPECT_EQ(tether->WaitExit(kStopTimeout), 0) << tether->Stderr();
+  EXPECT_EQ(tether->WaitExit(kExitTimeout), 0) << tether->Stderr();
   ExpectGone(*tether, ports);
 }
 
@@ -94,7 +90,7 @@ void E2EFixture::ExpectStopsCleanly(Subprocess* tether, const std::vector<uint16
 }
 
 bool E2EFixture::SshdIdle() const {
-  return WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kStopTimeout);
+  return WaitUntil([&] { return sshd_->ConnectionPids().empty(); }, kExitTimeout);
 }
 
 }  // namespace tether::testing

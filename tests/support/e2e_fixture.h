@@ -53,8 +53,10 @@ class E2EFixture : public ::testing::Test {
   /// echo service.
   std::string ToEcho(const std::string& listen = "0") const;
 
-  /// Every tunnel's end: the process is gone and each of `ports` is free on 127.0.0.1.
-  /// Suites that check more (IPv6 listeners, registry entries) extend it.
+  /// Every tunnel's end (ExpectTunnelGone): no tether of this test runs but the other ones it
+  /// started and still runs (so a -f background that survived is caught), and each of
+  /// `ports` is free on 127.0.0.1. Suites that check more (IPv6 listeners, registry
+  /// entries) extend it.
   virtual void ExpectGone(const Subprocess& tether, const std::vector<uint16_t>& ports);
   /// SIGTERM must stop a working tunnel with exit 0, and ExpectGone must hold.
   void ExpectSigtermStops(Subprocess* tether, const std::vector<uint16_t>& ports);

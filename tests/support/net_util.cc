@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 namespace tether::testing {
 
@@ -171,6 +173,27 @@ uint16_t LocalPort(int fd) {
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
   return 0;
+}
+
+size_t UnreadBytesAtPort(uint16_t port) {
+  constexpr char kEstablished[] = "01";
+  size_t unread = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      // "sl local_address rem_address st tx_queue:rx_queue ...", addresses as HEX:PORT.
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      if (!(fields >> slot >> local >> remote >> state >> queues)) continue;
+      const size_t colon = local.rfind(':');
+      if (colon == std::string::npos || state != kEstablished) continue;
+      if (std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+      unread += std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
+  }
+  return unread;
 }
 
 bool WriteAll(int fd, const void* data, size_t len) {

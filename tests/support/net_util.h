@@ -41,6 +41,11 @@ UniqueFd ListenUnix(const std::string& path, bool listen_too = true);
 /// The local port a socket is bound to, or 0.
 uint16_t LocalPort(int fd);
 
+/// Bytes that arrived on established TCP connections to local port `port` and that nobody
+/// has read yet (the rx_queue of /proc/net/tcp and tcp6): shows that a client's first bytes
+/// reached a server that is stopped, or has not accepted the connection yet.
+size_t UnreadBytesAtPort(uint16_t port);
+
 /// Writes all `len` bytes (retrying short writes and EINTR); never raises SIGPIPE.
 bool WriteAll(int fd, const void* data, size_t len);
 /// WriteAll for a string.

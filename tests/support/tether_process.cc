@@ -1,6 +1,7 @@
 #include "support/tether_process.h"
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -21,7 +22,61 @@ using std::chrono::milliseconds;
 constexpr int kFirstFieldAfterComm = 3;
 constexpr int kUtimeField = 14;
 
+/// The NUL-separated strings of a /proc/PID file (cmdline, environ); empty once it is gone.
+std::vector<std::string> ProcStrings(pid_t pid, const char* file) {
+  const std::string raw = ReadFile("/proc/" + std::to_string(pid) + "/" + file);
+  std::vector<std::string> strings;
+  std::istringstream in(raw);
+  for (std::string item; std::getline(in, item, '\0');) strings.push_back(item);
+  return strings;
+}
+
+std::string Describe(const std::vector<pid_t>& pids) {
+  std::string text;
+  for (pid_t pid : pids) {
+    text += "\n  " + std::to_string(pid) + ":";
+    for (const std::string& arg : ProcStrings(pid, "cmdline")) text += " " + arg;
+  }
+  return text;
+}
+
 }  // namespace
+
+std::vector<pid_t> TetherPidsOf(const SshdServer& sshd) {
+  const std::string home = "HOME=" + sshd.home();
+  std::vector<pid_t> found;
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(opendir("/proc"), closedir);
+  while (dirent* entry = proc ? readdir(proc.get()) : nullptr) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    const std::vector<std::string> args = ProcStrings(pid, "cmdline");
+    if (args.empty() || args[0] != TETHER_BINARY) continue;
+    const std::vector<std::string> env = ProcStrings(pid, "environ");
+    if (std::find(env.begin(), env.end(), home) != env.end()) found.push_back(pid);
+  }
+  return found;
+}
+
+void ExpectTunnelGone(const SshdServer& sshd, const std::vector<uint16_t>& ports,
+                      const std::vector<pid_t>& still_running, milliseconds within) {
+  std::vector<pid_t> left;
+  auto nothing_left = [&] {
+    left.clear();
+    for (pid_t pid : TetherPidsOf(sshd)) {
+      const bool expected =
+          std::find(still_running.begin(), still_running.end(), pid) != still_running.end();
+      if (!expected) left.push_back(pid);
+    }
+    return left.empty();
+  };
+  EXPECT_TRUE(WaitUntil(nothing_left, within)) << "tether processes left behind:" << Describe(left);
+  for (uint16_t port : ports) {
+    EXPECT_NE(port, 0) << "a forward that never got a port";
+    if (port != 0) {
+      EXPECT_TRUE(PortIsFree(port)) << "127.0.0.1:" << port << " still in use";
+    }
+  }
+}
 
 std::unique_ptr<Subprocess> StartTetherRaw(const SshdServer& sshd,
                                            const std::vector<std::string>& args,

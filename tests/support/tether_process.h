@@ -12,6 +12,7 @@
 
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 
@@ -39,6 +40,19 @@ std::unique_ptr<Subprocess> StartTether(const SshdServer& sshd,
                                         const std::vector<std::string>& args,
                                         std::map<std::string, std::string> extra_env = {},
                                         std::string* error = nullptr);
+
+/// Running processes of the tether binary under test that were started in `sshd`'s client
+/// environment (HOME=sshd.home() in /proc/PID/environ), wherever they went since: a -f
+/// background, a tether that a shell or `script` started. Tests running beside this one
+/// (another sshd, another HOME) never show up; an exited, unreaped tether does not either.
+std::vector<pid_t> TetherPidsOf(const SshdServer& sshd);
+
+/// The one "tunnel is gone" check: within `within`, no tether process of `sshd`'s client
+/// environment runs but those in `still_running` (a test's other tunnels), a surviving -f
+/// background included; then each of `ports` can be bound again at once on 127.0.0.1.
+void ExpectTunnelGone(const SshdServer& sshd, const std::vector<uint16_t>& ports,
+                      const std::vector<pid_t>& still_running = {},
+                      std::chrono::milliseconds within = kGoneWithin);
 
 /// Polls until a TCP connect to 127.0.0.1:`port` succeeds, or `timeout` passes.
 bool WaitForPortAccepting(uint16_t port, std::chrono::milliseconds timeout);
