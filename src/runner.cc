@@ -184,6 +184,8 @@ class ActiveRun {
   void EnablePool();
   void OnOpensQueued();
   void GrowPool();
+  /// Opens one extra session; false when it could not (refused, abandoned, stopping).
+  bool GrowPoolByOne();
   void OnExtraLost(SshSession* session);
   void CheckPool();
   void ArmPoolTimer();
@@ -220,6 +222,7 @@ class ActiveRun {
   bool pool_enabled_ = false;
   bool grow_due_ = false;
   bool growing_ = false;
+  size_t pool_wanted_ = 1;  ///< sessions the opens waiting since the last growth asked for
   EventLoop::Clock::time_point pool_pause_until_{};
   std::vector<ExtraSession> extras_;
   std::vector<SshSession*> extras_to_close_;
@@ -293,8 +296,13 @@ void ActiveRun::EnablePool() {
 // Called from the loop's step while client connections wait for a channel behind the opens
 // in flight: an extra session will carry some of them, opened from the top of the run loop.
 void ActiveRun::OnOpensQueued() {
+  // The sessions this burst asks for: one more for every two opens waiting, so that a burst
+  // that ends before the pool has grown still leaves it ready for the next one.
+  const size_t bound = static_cast<size_t>(plan_.options.max_sessions);
+  pool_wanted_ = std::min(bound, std::max(pool_wanted_, 1 + extras_.size() +
+                                                            (tunnel_.opens_queued() + 1) / 2));
   if (growing_ || grow_due_ || lost_ || stop_reason_) return;
-  if (1 + extras_.size() >= static_cast<size_t>(plan_.options.max_sessions)) return;
+  if (1 + extras_.size() >= bound) return;
   if (EventLoop::Clock::now() < pool_pause_until_) return;
   grow_due_ = true;
   loop_->Stop();
@@ -303,7 +311,15 @@ void ActiveRun::OnOpensQueued() {
 // Connects exactly as the first session did (host keys checked, the same keys, nobody asked)
 // while the loop keeps serving every connection.
 void ActiveRun::GrowPool() {
-  if (stop_reason_ || lost_) return;
+  // One session at a time, each set up while the loop serves everything else, until the
+  // demand seen meanwhile is met.
+  while (GrowPoolByOne() && 1 + extras_.size() < pool_wanted_) {
+  }
+  pool_wanted_ = 1 + extras_.size();
+}
+
+bool ActiveRun::GrowPoolByOne() {
+  if (stop_reason_ || lost_) return false;
   growing_ = true;
   // Something that needs the top of the run loop (a loss, a stop, a timer's work) ends the
   // attempt: the loop would not dispatch meanwhile. Opens still queued ask again.
@@ -316,8 +332,8 @@ void ActiveRun::GrowPool() {
   std::unique_ptr<JumpChain> chain =
       JumpChain::Connect(pool_plan_, -1, &background, &failure, &warnings);
   growing_ = false;
-  if (!chain && failure.code == ExitCode::kOk) return;  // abandoned, see above
-  if (stop_reason_ || loss_pending_ || lost_) return;
+  if (!chain && failure.code == ExitCode::kOk) return false;  // abandoned, see above
+  if (stop_reason_ || loss_pending_ || lost_) return false;
   if (!chain) {
     pool_pause_until_ = EventLoop::Clock::now() + kPoolRefusalPause;
     LogEventText(spdlog::level::warn, "pool_refused",
@@ -326,7 +342,7 @@ void ActiveRun::GrowPool() {
                      std::to_string(1 + extras_.size()),
                  {{"server", plan_.session.auth.host_label},
                   {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
-    return;
+    return false;
   }
   SshSession* session = chain->destination();
   chain->Start(loop_, [this, session](StopReason) { OnExtraLost(session); });
@@ -341,6 +357,7 @@ void ActiveRun::GrowPool() {
            {{"server", plan_.session.auth.host_label},
             {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
   ArmPoolTimer();
+  return true;
 }
 
 void ActiveRun::OnExtraLost(SshSession* session) {

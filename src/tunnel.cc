@@ -357,25 +357,37 @@ void Tunnel::NoticeQueuedOpens() {
   if (open_queue_.size() >= kQueueLengthBeforeGrowing && on_opens_queued_) on_opens_queued_();
 }
 
+// Each open goes to the free session carrying the fewest connections: the sessions are
+// separate TCP connections sharing the link per connection, so even counts keep them fair.
 bool Tunnel::AssignOpens() {
   bool assigned = false;
-  for (Route& route : drivers_) {
-    SessionDriver* driver = route.driver.get();
-    while (driver->opens_waiting() == 0 && !driver->lost() && !open_queue_.empty()) {
-      const uint64_t id = open_queue_.front();
-      open_queue_.pop_front();
-      Connection* connection = Find(id);
-      if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
-        continue;
-      }
-      SessionDriver::OpenRequest request = MakeOpenRequest(*connection);
-      request_window_[id] = request.window;
-      driver->Open(std::move(request));
-      driver_of_[id] = driver;
-      assigned = true;
+  while (!open_queue_.empty()) {
+    Route* route = LeastLoadedFreeRoute();
+    if (route == nullptr) break;
+    const uint64_t id = open_queue_.front();
+    open_queue_.pop_front();
+    Connection* connection = Find(id);
+    if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
+      continue;
     }
+    SessionDriver* driver = route->driver.get();
+    SessionDriver::OpenRequest request = MakeOpenRequest(*connection);
+    request_window_[id] = request.window;
+    driver->Open(std::move(request));
+    driver_of_[id] = driver;
+    assigned = true;
   }
   return assigned;
+}
+
+Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
+  Route* best = nullptr;
+  for (Route& route : drivers_) {
+    const SessionDriver& driver = *route.driver;
+    if (driver.opens_waiting() != 0 || driver.lost()) continue;
+    if (best == nullptr || route.carried < best->carried) best = &route;
+  }
+  return best;
 }
 
 SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection) const {

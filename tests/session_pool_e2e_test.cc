@@ -105,9 +105,9 @@ class SessionPoolE2E : public E2EFixture {
     return ForwardedIpv4Ports(*tether_)[0];
   }
 
-  /// Connects kBurst clients at once, then checks that each is echoed; keeps them open.
-  void Burst(uint16_t port) {
-    for (size_t i = 0; i < kBurst; ++i) clients_.push_back(ConnectLocal(port, kIoTimeout));
+  /// Connects `count` clients at once, then checks that each is echoed; keeps them open.
+  void Burst(uint16_t port, size_t count = kBurst) {
+    for (size_t i = 0; i < count; ++i) clients_.push_back(ConnectLocal(port, kIoTimeout));
     for (UniqueFd& client : clients_) {
       ASSERT_TRUE(client.valid());
       const char byte = 'x';
@@ -147,6 +147,23 @@ TEST_F(SessionPoolE2E, BurstIsCarriedBySeveralSessions) {
   // A second burst still works, over whatever sessions the pool has.
   clients_.clear();
   ASSERT_NO_FATAL_FAILURE(Burst(port));
+  ExpectStopsCleanly(tether_, {port});
+}
+
+// A short burst is served by the first session before an extra one is up (each takes several
+// round trips to set up); the pool still grows to what the burst asked for, one extra session
+// per two waiting opens, so that the next burst finds it ready.
+TEST_F(SessionPoolE2E, PoolGrowsToWhatABurstAskedForAfterItIsServed) {
+  const uint16_t port = StartThroughSlowLink({"--sessions", "3"});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port, 6));
+  clients_.clear();
+  EXPECT_TRUE(WaitForLog(*tether_, "session 3 to", kIoTimeout))
+      << "the pool stopped growing when the burst was served";
+  EXPECT_EQ(tether_->Stderr().find("session 4 to"), std::string::npos) << "grown past --sessions";
+  ASSERT_NO_FATAL_FAILURE(Burst(port, 6));
+  EXPECT_EQ(CarryingSessions(tether_->Stderr()).count(3), 1u)
+      << "the next burst did not use the session grown for it";
   ExpectStopsCleanly(tether_, {port});
 }
 

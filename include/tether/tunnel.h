@@ -70,6 +70,8 @@ class Tunnel {
   }
   /// Called (from the loop) while opens wait for a free open slot: two or more, or one for
   /// longer than a round trip should take. Possibly many times for one wait.
+  /// Client connections waiting for a session's open slot.
+  size_t opens_queued() const { return open_queue_.size(); }
   void set_on_opens_queued(std::function<void()> callback) {
     on_opens_queued_ = std::move(callback);
   }
@@ -118,6 +120,8 @@ class Tunnel {
   void Erase(uint64_t id);
   /// Hands queued opens to sessions whose open slot is free; true when any was handed.
   bool AssignOpens();
+  /// The session with a free open slot carrying the fewest connections, if any.
+  Route* LeastLoadedFreeRoute();
   void ArmWaitTimer();
   /// Closes the clients that waited longer than the connect timeout for their channel.
   void ExpireWaiting();
