@@ -3,9 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -15,6 +14,7 @@
 
 #include "tether/command_runner.h"
 #include "tether/control_socket.h"
+#include "tether/display_format.h"
 #include "tether/event_loop.h"
 #include "tether/jump_chain.h"
 #include "tether/keepalive.h"
@@ -28,7 +28,6 @@
 #include "tether/status_line.h"
 #include "tether/stop_reason.h"
 #include "tether/tunnel.h"
-#include "tether/tunnel_admin.h"
 
 namespace tether {
 namespace {

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include "tether/display_format.h"
 #include "tether/duration.h"
-#include "tether/tunnel_admin.h"
 
 namespace tether {
 

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "tether/control_socket.h"
+#include "tether/display_format.h"
 #include "tether/duration.h"
 #include "tether/exit_code.h"
 #include "tether/json_text.h"
@@ -25,7 +26,6 @@ constexpr std::chrono::milliseconds kControlTimeout{2000};
 // A stopping tunnel disconnects within a second, but ends a -- COMMAND with a 5 s grace.
 constexpr std::chrono::milliseconds kStopWait{10000};
 constexpr int kExitNoMatch = 1;
-constexpr char kArrow[] = "\u2192";
 
 constexpr std::string_view kListHelp =
     R"(Usage: tether list [--json]
@@ -302,26 +302,6 @@ bool StopTargetMatches(const StopTarget& target, const RegistryEntry& entry) {
                          [&](const RegistryForward& f) { return f.port == target.value; });
   }
   return false;
-}
-
-std::string FormatForwards(const std::vector<RegistryForward>& forwards) {
-  std::string text;
-  for (const RegistryForward& forward : forwards) {
-    text += (text.empty() ? "" : ", ") + EscapeForMessage(forward.listen) + " " + kArrow + " " +
-            EscapeForMessage(forward.target);
-  }
-  return text;
-}
-
-std::string FormatBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double value = static_cast<double>(bytes) / 1024;
-  size_t unit = 0;
-  for (; value >= 1024 && unit + 1 < std::size(kUnits); ++unit) value /= 1024;
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
-  return text;
 }
 
 std::string FormatListTable(const std::vector<ListedTunnel>& tunnels, int64_t now_unix) {

@@ -95,16 +95,6 @@ TEST(StopTarget, MatchesPidPortOrAll) {
   EXPECT_FALSE(StopTargetMatches(*ParseStopTarget(":1", &error), Entry(1, {})));
 }
 
-TEST(FormatBytes, BinaryUnitsOneDecimal) {
-  EXPECT_EQ(FormatBytes(0), "0 B");
-  EXPECT_EQ(FormatBytes(1023), "1023 B");
-  EXPECT_EQ(FormatBytes(1024), "1.0 KiB");
-  EXPECT_EQ(FormatBytes(1536), "1.5 KiB");
-  EXPECT_EQ(FormatBytes(uint64_t{3} << 20), "3.0 MiB");
-  EXPECT_EQ(FormatBytes(uint64_t{5} << 40), "5.0 TiB");
-  EXPECT_EQ(FormatBytes(UINT64_MAX), "16384.0 PiB");
-}
-
 ListedTunnel Sample() {
   ListedTunnel tunnel;
   tunnel.entry.pid = 4242;

@@ -54,11 +54,6 @@ struct ListedTunnel {
 std::string FormatListTable(const std::vector<ListedTunnel>& tunnels, int64_t now_unix);
 std::string FormatListJson(const std::vector<ListedTunnel>& tunnels, int64_t now_unix);
 
-/// "127.0.0.1:5432 → db:5432, /tmp/x.sock → /run/y.sock"
-std::string FormatForwards(const std::vector<RegistryForward>& forwards);
-/// "512 B", "1.5 KiB", "3.0 MiB", ...
-std::string FormatBytes(uint64_t bytes);
-
 /// Runs the command against the registry of this user; prints to stdout/stderr and
 /// returns the exit code.
 int RunAdminCommand(const AdminCommand& command);
