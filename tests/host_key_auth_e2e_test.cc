@@ -21,6 +21,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -29,8 +30,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kExitNotTrusted = 77;
-/// How long a tether run may take to come up or to give up. Generous: the machine is shared.
-constexpr milliseconds kSettle = seconds(15);
 constexpr char kPassphrase[] = "correct horse";
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -125,7 +124,7 @@ class HostKeyAuth : public ::testing::Test {
   /// Waits until tether logs that it forwards, or exits. True when it forwards.
   bool WaitForwarding(Subprocess& tether) {
     WaitUntil([&] { return Contains(tether.Stderr(), ForwardingLine()) || !tether.Running(); },
-              kSettle);
+              kReadyTimeout);
     return Contains(tether.Stderr(), ForwardingLine());
   }
 
@@ -156,7 +155,7 @@ class HostKeyAuth : public ::testing::Test {
   std::string ExpectRefused(const std::vector<std::string>& extra, const SubprocessOptions& opts) {
     auto tether = StartTether(extra, opts);
     if (!tether) return "";
-    EXPECT_EQ(tether->WaitExit(kSettle), kExitNotTrusted) << Diagnostics(*tether);
+    EXPECT_EQ(tether->WaitExit(kReadyTimeout), kExitNotTrusted) << Diagnostics(*tether);
     EXPECT_FALSE(Contains(tether->Stderr(), "forwarding")) << Diagnostics(*tether);
     ExpectGoneAndPortFree();
     return tether->Stderr();

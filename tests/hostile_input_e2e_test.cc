@@ -40,6 +40,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -57,9 +58,6 @@ constexpr int kNotTrusted = 77;
 constexpr size_t kMiB = size_t{1} << 20;
 // sshd's -e log line for each TCP connection it accepts.
 constexpr char kSshdConnectionLine[] = "Connection from 127.0.0.1";
-constexpr milliseconds kReadyTimeout = seconds(15);
-constexpr milliseconds kExitTimeout = seconds(10);
-constexpr milliseconds kIoTimeout = seconds(10);
 // A message is one or a few lines a person reads; a 1 MiB input must not be echoed back.
 constexpr size_t kMaxStderrBytes = 4096;
 // Memory a tunnel may use while a client refuses to read 200 MiB (it holds a 256 KiB

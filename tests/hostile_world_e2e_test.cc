@@ -3,8 +3,8 @@
 // healthy server declared dead; running out of file descriptors must not spin or flood the
 // log; and many clients that never read must not grow tether's memory without bound.
 
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -23,15 +23,13 @@
 #include "support/net_util.h"
 #include "support/subprocess.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr milliseconds kIoTimeout = seconds(10);
-constexpr milliseconds kReadyTimeout = seconds(15);
 
 /// A target that accepts no connection: a listener with backlog 0 whose queue is full, so
 /// that the kernel drops every further SYN and whoever connects waits for minutes.
@@ -83,8 +81,8 @@ TEST_F(HostileWorldE2E, StuckTargetLeavesOtherForwardsServedAndTheServerAlive) {
   Subprocess* tether = nullptr;
   // Keepalive silence would be declared after 6 s; the stuck client gives up after 3 s.
   const std::vector<uint16_t> ports =
-      LaunchReady({"--keepalive", "2s", "--keepalive-count", "3", "-o", "ConnectTimeout=3",
-                   "-L", "0:127.0.0.1:" + std::to_string(stuck.port()), "-L", ToEcho()},
+      LaunchReady({"--keepalive", "2s", "--keepalive-count", "3", "-o", "ConnectTimeout=3", "-L",
+                   "0:127.0.0.1:" + std::to_string(stuck.port()), "-L", ToEcho()},
                   2, &tether);
   ASSERT_EQ(ports.size(), 2u);
   UniqueFd waiting = ConnectLocal(ports[0], kIoTimeout);
@@ -162,4 +160,3 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
 
 }  // namespace
 }  // namespace tether::testing
-

@@ -22,6 +22,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -34,8 +35,6 @@ constexpr int kExitConfig = 65;
 constexpr int kExitUnreachable = 69;
 constexpr int kExitConnectionLost = 74;
 constexpr int kExitNotTrusted = 77;
-constexpr milliseconds kReadyTimeout = seconds(20);
-constexpr milliseconds kExitTimeout = seconds(15);
 constexpr size_t kMiB = 1024 * 1024;
 
 bool Contains(const std::string& text, const std::string& part) {

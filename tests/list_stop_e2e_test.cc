@@ -27,6 +27,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 #include "tether/registry.h"
 
 namespace tether::testing {
@@ -35,9 +36,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr milliseconds kReadyTimeout = seconds(15);
-constexpr milliseconds kExitTimeout = seconds(10);
-constexpr milliseconds kIoTimeout = seconds(10);
 constexpr char kArrow[] = "\u2192";
 constexpr char kHeader[] = "PID  FORWARDS";
 
@@ -189,8 +187,7 @@ UniqueFd EchoThrough(uint16_t port, const std::string& text) {
 TEST_F(ListStopE2E, NothingRunningListsHeaderOnlyAndStopFindsNothing) {
   AdminRun list = Admin({"list"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
-  EXPECT_EQ(list.out,
-            "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT  STATE\n");
+  EXPECT_EQ(list.out, "PID  FORWARDS  DESTINATION  UP  TTL LEFT  TIED TO  CONNS  IN  OUT  STATE\n");
   AdminRun json = Admin({"list", "--json"});
   EXPECT_EQ(json.exit_code, 0) << json.err;
   EXPECT_EQ(json.out, "[]\n");
@@ -213,9 +210,9 @@ TEST_F(ListStopE2E, ListShowsEachTunnelWithLiveFigures) {
   EXPECT_EQ(list.err, "");
   std::vector<std::string> lines = Lines(list.out);
   ASSERT_EQ(lines.size(), 3u) << list.out;
-  EXPECT_EQ(Cells(lines[0]), (std::vector<std::string>{"PID", "FORWARDS", "DESTINATION", "UP",
-                                                       "TTL LEFT", "TIED TO", "CONNS", "IN",
-                                                       "OUT", "STATE"}));
+  EXPECT_EQ(Cells(lines[0]),
+            (std::vector<std::string>{"PID", "FORWARDS", "DESTINATION", "UP", "TTL LEFT", "TIED TO",
+                                      "CONNS", "IN", "OUT", "STATE"}));
   const std::string target = "127.0.0.1:" + std::to_string(echo_.port());
   const std::string tied = std::to_string(getpid()) + " (tether_tests)";
   const std::string destination = sshd_->user() + "@127.0.0.1";
@@ -246,8 +243,8 @@ TEST_F(ListStopE2E, ListShowsEachTunnelWithLiveFigures) {
 
   // The connection closes: the count drops, the bytes stay.
   open.Reset();
-  ASSERT_TRUE(WaitUntil([&] { return RowOf(Admin({"list"}).out, a->pid()).at(6) == "0"; },
-                        kExitTimeout));
+  ASSERT_TRUE(
+      WaitUntil([&] { return RowOf(Admin({"list"}).out, a->pid()).at(6) == "0"; }, kExitTimeout));
   EXPECT_EQ(RowOf(Admin({"list"}).out, a->pid()).at(7), "13 B");
 
   a->Signal(SIGTERM);
@@ -323,8 +320,8 @@ TEST_F(ListStopE2E, StopByPortThenByPidStopsOnlyTheMatchingTunnel) {
   // The second forward's port names its tunnel as well as the first one's.
   AdminRun stop = Admin({"stop", ":" + std::to_string(ports_b[1])});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
-  EXPECT_TRUE(Contains(stop.out, "stopped " + std::to_string(b->pid()) + " (127.0.0.1:" +
-                                     std::to_string(ports_b[0])))
+  EXPECT_TRUE(Contains(stop.out, "stopped " + std::to_string(b->pid()) +
+                                     " (127.0.0.1:" + std::to_string(ports_b[0])))
       << stop.out;
   EXPECT_EQ(stop.err, "");
   // `tether stop` returns once the tunnel has ended.
@@ -342,8 +339,7 @@ TEST_F(ListStopE2E, StopByPortThenByPidStopsOnlyTheMatchingTunnel) {
 
   AdminRun again = Admin({"stop", ":" + std::to_string(ports_a[0])});
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_EQ(again.err,
-            "tether: no running tunnel matches ':" + std::to_string(ports_a[0]) + "'\n");
+  EXPECT_EQ(again.err, "tether: no running tunnel matches ':" + std::to_string(ports_a[0]) + "'\n");
   ExpectListsOnly(*c);
 
   c->Signal(SIGTERM);
@@ -427,8 +423,8 @@ TEST_F(ListStopE2E, ReusedPidIsNeverContactedNorSignalledAndItsEntryIsPruned) {
 
   AdminRun stop = Admin({"stop", std::to_string(sleeper->pid())});
   EXPECT_EQ(stop.exit_code, 1);
-  EXPECT_EQ(stop.err, "tether: no running tunnel matches '" + std::to_string(sleeper->pid()) +
-                          "'\n");
+  EXPECT_EQ(stop.err,
+            "tether: no running tunnel matches '" + std::to_string(sleeper->pid()) + "'\n");
   EXPECT_FALSE(SomeoneConnected(listener.get()));
   EXPECT_TRUE(sleeper->Running());
   EXPECT_EQ(DirNames(RegistryDir()), std::vector<std::string>{});

@@ -25,15 +25,13 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr milliseconds kReadyTimeout = seconds(15);
-constexpr milliseconds kExitTimeout = seconds(5);
 
 /// Every line of `text` as a JSON object; a line that is not one fails the test.
 std::vector<JsonValue> JsonLines(const std::string& text) {
@@ -81,7 +79,8 @@ uint16_t ListeningPort(const std::string& text) {
     std::optional<JsonValue> event = ParseJsonObjectLine(line, &error);
     if (!event || Member(*event, "event") != "forward_listening") continue;
     const std::string forward = Member(*event, "forward");
-    if (forward.rfind(prefix, 0) == 0) return static_cast<uint16_t>(std::stoi(forward.substr(prefix.size())));
+    if (forward.rfind(prefix, 0) == 0)
+      return static_cast<uint16_t>(std::stoi(forward.substr(prefix.size())));
   }
   return 0;
 }
@@ -146,7 +145,8 @@ TEST_F(LogFormatE2E, JsonOnStderrDescribesTheWholeRun) {
   const JsonValue* closed = NextEvent(events, "client_closed", &at);
   const JsonValue* stopping = NextEvent(events, "stopping", &at);
   ASSERT_TRUE(connected && authenticated && listening && accepted && closed && stopping)
-      << "events missing or out of order:\n" << tether_->Stderr();
+      << "events missing or out of order:\n"
+      << tether_->Stderr();
   const std::string server = sshd_->user() + "@127.0.0.1:" + std::to_string(sshd_->port());
   const std::string forward = "127.0.0.1:" + std::to_string(port);
   EXPECT_EQ(Member(*connected, "host"), "127.0.0.1");
@@ -156,9 +156,8 @@ TEST_F(LogFormatE2E, JsonOnStderrDescribesTheWholeRun) {
   EXPECT_EQ(Member(*listening, "forward"), forward);
   EXPECT_EQ(Member(*listening, "target"), "127.0.0.1:" + std::to_string(echo_.port()));
   EXPECT_EQ(Member(*listening, "server"), server);
-  EXPECT_EQ(Member(*listening, "message"),
-            "forwarding " + forward + " -> 127.0.0.1:" + std::to_string(echo_.port()) + " via " +
-                server);
+  EXPECT_EQ(Member(*listening, "message"), "forwarding " + forward + " -> 127.0.0.1:" +
+                                               std::to_string(echo_.port()) + " via " + server);
   EXPECT_EQ(Member(*accepted, "level"), "debug");
   EXPECT_EQ(Member(*accepted, "forward"), forward);
   EXPECT_EQ(Member(*accepted, "peer").rfind("127.0.0.1:", 0), 0u);
@@ -248,17 +247,22 @@ UniqueFd BindSyslogSocket(const std::string& path) {
 /// argv that runs `command` in a private mount namespace whose /dev is a tmpfs holding the
 /// usual devices and, as /dev/log, the socket at `syslog_socket`: the machine's /dev (and
 /// its syslog) is never touched. `scratch` holds the namespace's view of the real /dev.
-std::vector<std::string> WithOwnSyslog(const std::string& scratch,
-                                       const std::string& syslog_socket,
+std::vector<std::string> WithOwnSyslog(const std::string& scratch, const std::string& syslog_socket,
                                        const std::vector<std::string>& command) {
   std::vector<std::string> argv = {
-      "unshare", "--mount", "--propagation", "private", "sh", "-c",
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
       "set -e; old=\"$0/dev\"; mkdir -p \"$old\"; mount --bind /dev \"$old\"; "
       "mount -t tmpfs -o mode=0755 tmpfs /dev; "
       "for n in null zero full random urandom; do touch \"/dev/$n\"; "
       "mount --bind \"$old/$n\" \"/dev/$n\"; done; "
       "touch /dev/log; mount --bind \"$1\" /dev/log; shift; exec \"$@\"",
-      scratch, syslog_socket};
+      scratch,
+      syslog_socket};
   argv.insert(argv.end(), command.begin(), command.end());
   return argv;
 }
@@ -284,15 +288,22 @@ TEST_F(LogFormatE2E, AfterDashFJsonEventsGoToSyslog) {
   ASSERT_TRUE(syslog) << socket_path;
   ASSERT_TRUE(SetIoTimeout(syslog.get(), seconds(10)));
   const uint16_t port = FreeTcpPort();
-  std::vector<std::string> tether_argv = {TETHER_BINARY, "-f", "-v", "--log-format", "json",
-                                          "-p", std::to_string(sshd_->port()), "-i",
-                                          sshd_->user_key_path(), "-L",
+  std::vector<std::string> tether_argv = {TETHER_BINARY,
+                                          "-f",
+                                          "-v",
+                                          "--log-format",
+                                          "json",
+                                          "-p",
+                                          std::to_string(sshd_->port()),
+                                          "-i",
+                                          sshd_->user_key_path(),
+                                          "-L",
                                           ToEcho(std::to_string(port)),
                                           sshd_->user() + "@127.0.0.1"};
   std::string error;
-  std::unique_ptr<Subprocess> foreground = Subprocess::Start(
-      WithOwnSyslog(scratch_.path(), socket_path, tether_argv), sshd_->ClientProcessOptions(),
-      &error);
+  std::unique_ptr<Subprocess> foreground =
+      Subprocess::Start(WithOwnSyslog(scratch_.path(), socket_path, tether_argv),
+                        sshd_->ClientProcessOptions(), &error);
   ASSERT_TRUE(foreground) << error;
   ASSERT_EQ(foreground->WaitExit(kReadyTimeout), 0) << foreground->Stderr();
   EchoThrough(port, "to the background");

@@ -24,6 +24,7 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -31,9 +32,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr milliseconds kReadyTimeout = seconds(15);
-constexpr milliseconds kExitTimeout = seconds(10);
-constexpr milliseconds kIoTimeout = seconds(10);
 // The first attempt comes about 1 s after the loss, the next 2 s later: a server back
 // within a few seconds is reached well within this.
 constexpr milliseconds kReconnectTimeout = seconds(20);

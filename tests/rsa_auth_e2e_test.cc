@@ -28,6 +28,7 @@
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
+#include "support/timeouts.h"
 #include "tether/key_file.h"
 #include "tether/rsa_key.h"
 #include "tether/ssh_wire.h"
@@ -40,7 +41,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kExitNotTrusted = 77;
-constexpr milliseconds kSettle = seconds(20);
 constexpr char kPassphrase[] = "correct horse";
 
 bool Contains(const std::string& text, const std::string& part) {
@@ -339,7 +339,7 @@ class RsaAuth : public ::testing::Test {
 
   bool WaitForwarding(Subprocess& tether) {
     std::string line = "forwarding 127.0.0.1:" + std::to_string(local_port_);
-    WaitUntil([&] { return Contains(tether.Stderr(), line) || !tether.Running(); }, kSettle);
+    WaitUntil([&] { return Contains(tether.Stderr(), line) || !tether.Running(); }, kReadyTimeout);
     return Contains(tether.Stderr(), line);
   }
 
@@ -369,7 +369,7 @@ class RsaAuth : public ::testing::Test {
   std::string ExpectRefused(const std::vector<std::string>& extra, const SubprocessOptions& opts) {
     auto tether = StartTether(extra, opts);
     if (!tether) return "";
-    EXPECT_EQ(tether->WaitExit(kSettle), kExitNotTrusted) << Diagnostics(*tether);
+    EXPECT_EQ(tether->WaitExit(kReadyTimeout), kExitNotTrusted) << Diagnostics(*tether);
     EXPECT_FALSE(Contains(tether->Stderr(), "forwarding 127.0.0.1")) << Diagnostics(*tether);
     EXPECT_FALSE(Contains(NewSshdLog(), "Accepted publickey")) << Diagnostics(*tether);
     return tether->Stderr();
@@ -424,12 +424,12 @@ TEST_F(RsaAuth, EncryptedKeyPassphraseTypedAtTheTerminal) {
   std::string error;
   auto tether = Subprocess::Start(argv, opts, &error);
   ASSERT_TRUE(tether) << error;
-  ASSERT_TRUE(
-      WaitUntil([&] { return Contains(terminal.Text(), "Enter passphrase for key"); }, kSettle))
+  ASSERT_TRUE(WaitUntil([&] { return Contains(terminal.Text(), "Enter passphrase for key"); },
+                        kReadyTimeout))
       << terminal.Text() << tether->Stderr();
   EXPECT_TRUE(Contains(terminal.Text(), key));
   // tether prints the question, then turns echo off (flushing what was typed): type after.
-  ASSERT_TRUE(WaitUntil([&] { return !terminal.Echoes(); }, kSettle)) << "echo never off";
+  ASSERT_TRUE(WaitUntil([&] { return !terminal.Echoes(); }, kReadyTimeout)) << "echo never off";
   ASSERT_TRUE(terminal.Type(std::string(kPassphrase) + "\n"));
   std::string stderr_text = ExpectForwardsThenStops(*tether);
   EXPECT_TRUE(Contains(stderr_text, "rsa-sha2-512")) << stderr_text;
@@ -555,7 +555,7 @@ TEST_F(RsaAuth, StopSignalEndsTheWaitForASilentAgent) {
   opts.env_set["SSH_AUTH_SOCK"] = path;
   auto tether = StartTether({}, opts);
   ASSERT_TRUE(tether);
-  ASSERT_TRUE(WaitUntil([&] { return Contains(tether->Stderr(), "connected to"); }, kSettle))
+  ASSERT_TRUE(WaitUntil([&] { return Contains(tether->Stderr(), "connected to"); }, kReadyTimeout))
       << Diagnostics(*tether);
   std::this_thread::sleep_for(milliseconds(300));  // now waiting for the agent's answer
   tether->Signal(SIGTERM);

@@ -18,15 +18,13 @@
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr milliseconds kReady = seconds(15);
-constexpr milliseconds kExit = seconds(10);
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -59,7 +57,7 @@ class SshCompatE2E : public E2EFixture {
 
   /// Forwards, echoes a byte, then stops on SIGTERM: exit 0, process gone, port free.
   void ExpectWorksThenStops(Subprocess* tether) {
-    ASSERT_TRUE(WaitForForwarding(*tether, 1, kReady)) << Diagnostics(tether, *sshd_);
+    ASSERT_TRUE(WaitForForwarding(*tether, 1, kReadyTimeout)) << Diagnostics(tether, *sshd_);
     std::string error;
     UniqueFd client = ConnectTcp("127.0.0.1", local_port_, &error);
     ASSERT_TRUE(client.valid()) << error;
@@ -73,13 +71,13 @@ class SshCompatE2E : public E2EFixture {
   using E2EFixture::ExpectGone;
   /// The process is gone, and the last forward's port free (if there was one).
   void ExpectGone(const Subprocess& tether) {
-    E2EFixture::ExpectGone(tether, local_port_ != 0 ? std::vector<uint16_t>{local_port_}
-                                                    : std::vector<uint16_t>{});
+    E2EFixture::ExpectGone(
+        tether, local_port_ != 0 ? std::vector<uint16_t>{local_port_} : std::vector<uint16_t>{});
   }
 
   /// Runs tether to its end; returns the exit code (-1 if it did not end).
   int RunToEnd(Subprocess* tether) {
-    const std::optional<int> code = tether->WaitExit(kExit);
+    const std::optional<int> code = tether->WaitExit(kExitTimeout);
     return code.value_or(-1);
   }
 
@@ -89,8 +87,8 @@ class SshCompatE2E : public E2EFixture {
 TEST_F(SshCompatE2E, LocalForwardInTheConfigIsEnoughWithoutDashL) {
   local_port_ = FreeTcpPort();
   const std::string config = sshd_->dir() + "/config";
-  ASSERT_TRUE(WriteFile(config, "Host *\n  LocalForward " + std::to_string(local_port_) + " " +
-                                    EchoTarget() + "\n"));
+  ASSERT_TRUE(WriteFile(
+      config, "Host *\n  LocalForward " + std::to_string(local_port_) + " " + EchoTarget() + "\n"));
   Subprocess* tether = Launch({"-F", config});
   ASSERT_TRUE(tether);
   ExpectWorksThenStops(tether);
@@ -117,8 +115,9 @@ TEST_F(SshCompatE2E, CipherAndMacFlagsAreWhatIsNegotiated) {
 TEST_F(SshCompatE2E, AlgorithmKeywordsFromTheConfigAreWhatIsNegotiated) {
   StartSshd({"LogLevel DEBUG1"});
   const std::string config = sshd_->dir() + "/config";
-  ASSERT_TRUE(WriteFile(config, "Host *\n  Ciphers aes192-ctr\n  MACs hmac-sha1\n"
-                                "  KexAlgorithms diffie-hellman-group14-sha256\n"));
+  ASSERT_TRUE(WriteFile(config,
+                        "Host *\n  Ciphers aes192-ctr\n  MACs hmac-sha1\n"
+                        "  KexAlgorithms diffie-hellman-group14-sha256\n"));
   Subprocess* tether = Launch({"-F", config, "-L", Forward()});
   ASSERT_TRUE(tether);
   ExpectWorksThenStops(tether);
@@ -150,9 +149,9 @@ TEST_F(SshCompatE2E, CipherLibssh2LacksIsNamedOnTheCommandLineAndInAFile) {
 
 TEST_F(SshCompatE2E, HashKnownHostsStoresANewKeyHashedThatSshFindsAndStrictCheckingAccepts) {
   const std::string known = sshd_->dir() + "/new_known_hosts";
-  Subprocess* tether = Launch({"-o", "UserKnownHostsFile=" + known, "-o",
-                               "StrictHostKeyChecking=accept-new", "-o", "HashKnownHosts=yes",
-                               "-L", Forward()});
+  Subprocess* tether =
+      Launch({"-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new", "-o",
+              "HashKnownHosts=yes", "-L", Forward()});
   ASSERT_TRUE(tether);
   ExpectWorksThenStops(tether);
   const std::string stored = ReadFile(known);
@@ -161,8 +160,7 @@ TEST_F(SshCompatE2E, HashKnownHostsStoresANewKeyHashedThatSshFindsAndStrictCheck
   EXPECT_FALSE(Contains(stored, "127.0.0.1")) << stored;
   // ssh-keygen -F is OpenSSH's own lookup: it must find the hashed entry.
   std::string output, error;
-  EXPECT_TRUE(RunCommand({"ssh-keygen", "-F", host, "-f", known}, {}, seconds(10), &output,
-                         &error))
+  EXPECT_TRUE(RunCommand({"ssh-keygen", "-F", host, "-f", known}, {}, seconds(10), &output, &error))
       << error << output;
   EXPECT_TRUE(Contains(output, "found: line 1")) << output;
 
@@ -173,9 +171,9 @@ TEST_F(SshCompatE2E, HashKnownHostsStoresANewKeyHashedThatSshFindsAndStrictCheck
 
 TEST_F(SshCompatE2E, AddressFamilyDecidesWhichAddressOfANameIsUsed) {
   // sshd listens on 127.0.0.1 only: "localhost" works over IPv4 and not over IPv6.
-  const std::vector<std::string> common = {"-p", std::to_string(sshd_->port()), "-i",
-                                           sshd_->user_key_path(), "-o",
-                                           "StrictHostKeyChecking=no"};
+  const std::vector<std::string> common = {"-p", std::to_string(sshd_->port()),
+                                           "-i", sshd_->user_key_path(),
+                                           "-o", "StrictHostKeyChecking=no"};
   std::vector<std::string> v4 = common;
   v4.insert(v4.end(), {"-4", "-L", Forward(), sshd_->user() + "@localhost"});
   Subprocess* over_v4 = LaunchRaw(v4);
@@ -195,10 +193,19 @@ TEST_F(SshCompatE2E, ServerAtAnIpv6AddressIsReachedAndKnownUnderItsBracketedName
   if (!ListenTcp("::1", 0, &no_ipv6)) GTEST_SKIP() << "no IPv6 loopback here: " << no_ipv6;
   StartSshd({"ListenAddress ::1"});
   const std::string known = sshd_->dir() + "/v6_known_hosts";
-  const std::vector<std::string> args = {
-      "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(), "-o",
-      "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new", "-o",
-      "HashKnownHosts=no", "-L", Forward(), sshd_->user() + "@::1"};
+  const std::vector<std::string> args = {"-p",
+                                         std::to_string(sshd_->port()),
+                                         "-i",
+                                         sshd_->user_key_path(),
+                                         "-o",
+                                         "UserKnownHostsFile=" + known,
+                                         "-o",
+                                         "StrictHostKeyChecking=accept-new",
+                                         "-o",
+                                         "HashKnownHosts=no",
+                                         "-L",
+                                         Forward(),
+                                         sshd_->user() + "@::1"};
   Subprocess* tether = LaunchRaw(args);
   ASSERT_TRUE(tether);
   ExpectWorksThenStops(tether);
@@ -217,16 +224,23 @@ TEST_F(SshCompatE2E, NameWithSeveralAddressesFallsBackToTheOneThatAnswers) {
   // 127.0.0.1, where the sshd is.
   const std::string hosts = sshd_->dir() + "/hosts";
   ASSERT_TRUE(WriteFile(hosts, "::1 multi\n127.0.0.1 multi\n"));
-  const std::vector<std::string> command = {
-      TETHER_BINARY, "-v", "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(),
-      "-o", "StrictHostKeyChecking=no", "-L", Forward(), sshd_->user() + "@multi"};
+  const std::vector<std::string> command = {TETHER_BINARY,
+                                            "-v",
+                                            "-p",
+                                            std::to_string(sshd_->port()),
+                                            "-i",
+                                            sshd_->user_key_path(),
+                                            "-o",
+                                            "StrictHostKeyChecking=no",
+                                            "-L",
+                                            Forward(),
+                                            sshd_->user() + "@multi"};
   std::string error;
   auto tether = Subprocess::Start(SshdServer::WithFileReplaced(hosts, "/etc/hosts", command),
                                   sshd_->ClientProcessOptions(), &error);
   ASSERT_TRUE(tether) << error;
   ExpectWorksThenStops(tether.get());
-  EXPECT_TRUE(Contains(tether->Stderr(), "connect to ::1: Connection refused"))
-      << tether->Stderr();
+  EXPECT_TRUE(Contains(tether->Stderr(), "connect to ::1: Connection refused")) << tether->Stderr();
   EXPECT_TRUE(Contains(sshd_->sshd_log(), "Connection from 127.0.0.1 port")) << sshd_->sshd_log();
 }
 
@@ -239,8 +253,8 @@ TEST_F(SshCompatE2E, BindAddressIsTheSourceTheServerSees) {
 
 TEST_F(SshCompatE2E, ConnectionAttemptsTriesAgainBeforeGivingUp) {
   const uint16_t closed = FreeTcpPort();
-  Subprocess* tether = LaunchRaw({"-p", std::to_string(closed), "-o", "ConnectionAttempts=2",
-                                  "-L", Forward(), "127.0.0.1"});
+  Subprocess* tether = LaunchRaw(
+      {"-p", std::to_string(closed), "-o", "ConnectionAttempts=2", "-L", Forward(), "127.0.0.1"});
   ASSERT_TRUE(tether);
   EXPECT_EQ(RunToEnd(tether), 69);
   EXPECT_TRUE(Contains(tether->Stderr(), "trying again (2 attempts)")) << tether->Stderr();
@@ -269,8 +283,8 @@ bool SshCompatE2E::BothDashG(const std::vector<std::string>& args,
   std::vector<std::string> ssh_argv = {"ssh"};
   ssh_argv.insert(ssh_argv.end(), args.begin(), args.end());
   std::string ssh_output, ssh_error;
-  const bool ssh_ok = RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10),
-                                 &ssh_output, &ssh_error);
+  const bool ssh_ok =
+      RunCommand(ssh_argv, sshd_->ClientProcessOptions(), seconds(10), &ssh_output, &ssh_error);
   EXPECT_TRUE(ssh_ok) << ssh_error;
   *ours = Settings(tether->Stdout());
   *theirs = Settings(ssh_output);
@@ -289,16 +303,32 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
       "  KexAlgorithms curve25519-sha256,diffie-hellman-group14-sha256\n"
       // Absolute: ssh expands ~ from the passwd entry, tether from $HOME (a documented
       // difference that lets the tests give tether a home of its own).
-      "  UserKnownHostsFile " + sshd_->dir() + "/kh1 " + sshd_->dir() + "/kh2\n"
-      "Host *\n  User nobody\n  Port 1\n  NumberOfPasswordPrompts 2\n  BatchMode yes\n"));
+      "  UserKnownHostsFile " +
+          sshd_->dir() + "/kh1 " + sshd_->dir() +
+          "/kh2\n"
+          "Host *\n  User nobody\n  Port 1\n  NumberOfPasswordPrompts 2\n  BatchMode yes\n"));
   std::map<std::string, std::string> ours, theirs;
   ASSERT_TRUE(BothDashG({"-G", "-F", config, "-o", "GatewayPorts=yes", "db"}, &ours, &theirs));
-  for (const char* key :
-       {"user", "hostname", "port", "localforward", "ciphers", "macs", "hashknownhosts",
-        "stricthostkeychecking", "connectionattempts", "connecttimeout", "addressfamily",
-        "serveraliveinterval", "serveralivecountmax", "bindaddress", "kexalgorithms",
-        "numberofpasswordprompts", "batchmode", "gatewayports", "userknownhostsfile",
-        "globalknownhostsfile"}) {
+  for (const char* key : {"user",
+                          "hostname",
+                          "port",
+                          "localforward",
+                          "ciphers",
+                          "macs",
+                          "hashknownhosts",
+                          "stricthostkeychecking",
+                          "connectionattempts",
+                          "connecttimeout",
+                          "addressfamily",
+                          "serveraliveinterval",
+                          "serveralivecountmax",
+                          "bindaddress",
+                          "kexalgorithms",
+                          "numberofpasswordprompts",
+                          "batchmode",
+                          "gatewayports",
+                          "userknownhostsfile",
+                          "globalknownhostsfile"}) {
     ASSERT_TRUE(theirs.count(key)) << key << " missing from ssh -G";
     ASSERT_TRUE(ours.count(key)) << key << " missing from tether -G";
     EXPECT_EQ(ours.at(key), theirs.at(key)) << key;

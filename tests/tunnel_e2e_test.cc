@@ -26,6 +26,7 @@
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/tether_process.h"
+#include "support/timeouts.h"
 
 namespace tether::testing {
 namespace {
@@ -38,8 +39,6 @@ constexpr size_t kMiB = 1 << 20;
 // Generous, as other test runs may share the machine; yet a stalled stream must fail the
 // test well within the time the whole file may take. kIoTimeout bounds each single read or
 // write, not a whole transfer.
-constexpr milliseconds kExitTimeout = seconds(5);
-constexpr milliseconds kIoTimeout = seconds(5);
 constexpr milliseconds kManyChannelsIoTimeout = seconds(12);
 // sshd's -e log lines that count TCP connections and successful logins.
 constexpr char kSshdConnectionLine[] = "Connection from 127.0.0.1";
