@@ -306,12 +306,15 @@ int RunTarget(const char* port_file) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
     auto* arg = new int(fd);
-    if (pthread_create(&thread, &attr, [](void* p) -> void* {
-          int cfd = *static_cast<int*>(p);
-          delete static_cast<int*>(p);
-          Serve(cfd);
-          return nullptr;
-        }, arg) != 0) {
+    if (pthread_create(
+            &thread, &attr,
+            [](void* p) -> void* {
+              int cfd = *static_cast<int*>(p);
+              delete static_cast<int*>(p);
+              Serve(cfd);
+              return nullptr;
+            },
+            arg) != 0) {
       delete arg;
       close(fd);
     }
@@ -439,7 +442,7 @@ int RunParallel(uint16_t port, int streams, double seconds) {
   r.Add("fairness", hi == 0 ? 0 : static_cast<double>(lo) / static_cast<double>(hi));
   r.Add("all_flowing_s", warmup);
   r.Add("starved", static_cast<double>(std::count_if(counts.begin(), counts.end(),
-                                                      [](auto& c) { return c == 0; })));
+                                                     [](auto& c) { return c == 0; })));
   r.Print();
   return 0;
 }
@@ -457,7 +460,8 @@ int RunShort(uint16_t port, int total, int concurrency, size_t size) {
     while (next.fetch_add(1) < total) {
       auto start = Clock::now();
       int fd = Connect(port);
-      if (fd < 0 || !WriteAll(fd, request.data(), request.size()) || !ReadAll(fd, reply.data(), 1)) {
+      if (fd < 0 || !WriteAll(fd, request.data(), request.size()) ||
+          !ReadAll(fd, reply.data(), 1)) {
         ++failures;
         if (fd >= 0) close(fd);
         continue;
@@ -491,7 +495,8 @@ std::vector<int> OpenEcho(uint16_t port, int n) {
   for (int i = 0; i < n; ++i) {
     int fd = ConnectOrDie(port);
     char probe[2] = {'E', 'x'};
-    if (!WriteAll(fd, probe, 2) || !ReadAll(fd, probe, 1)) Die("echo connection " + std::to_string(i));
+    if (!WriteAll(fd, probe, 2) || !ReadAll(fd, probe, 1))
+      Die("echo connection " + std::to_string(i));
     fds.push_back(fd);
   }
   return fds;
@@ -645,8 +650,8 @@ int RunHold(uint16_t port, int conns, double seconds) {
   if (g_tunnel_pid > 0) {
     r.Add("rss_conns_kib", static_cast<double>(RssKiB(g_tunnel_pid)));
     r.Add("anon_conns_kib",
-          static_cast<double>(ProcKiB("/proc/" + std::to_string(g_tunnel_pid) + "/smaps_rollup",
-                                      "Anonymous")));
+          static_cast<double>(
+              ProcKiB("/proc/" + std::to_string(g_tunnel_pid) + "/smaps_rollup", "Anonymous")));
   }
   CpuSample cpu2 = SampleCpu();
   std::vector<double> many = PingPong(active, 64, seconds);
@@ -656,7 +661,8 @@ int RunHold(uint16_t port, int conns, double seconds) {
   r.Add("rtt_idle_many_p50_ms", Percentile(many, 0.5) * 1e3);
   r.Add("rtt_idle_many_p99_ms", Percentile(many, 0.99) * 1e3);
   if (g_tunnel_pid > 0) {
-    r.Add("cpu_us_per_rt_idle10", (cpu1.tunnel - cpu0.tunnel) / static_cast<double>(few.size()) * 1e6);
+    r.Add("cpu_us_per_rt_idle10",
+          (cpu1.tunnel - cpu0.tunnel) / static_cast<double>(few.size()) * 1e6);
     r.Add("cpu_us_per_rt_idle_many",
           (cpu3.tunnel - cpu2.tunnel) / static_cast<double>(many.size()) * 1e6);
   }

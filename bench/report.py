@@ -115,12 +115,18 @@ def main():
     if len(sys.argv) > 3 and sys.argv[2] == "--link":
         link_tables(data, sys.argv[3])
         return
-    print("| metric | better | tether (median) | ssh (median) | tether/ssh per pair | median ratio |")
-    print("|---|---|---|---|---|---|")
-    for scenario, key, label, better in METRICS:
-        line = row(data, label, better, scenario, key, "ssh")
-        if line:
-            print(line)
+    pairs = [("tether", "ssh")]
+    if any(tool == "tether-b" for tool, _, _ in data):
+        pairs += [("tether-b", "ssh"), ("tether-b", "tether")]
+    for me, other in pairs:
+        print(f"| metric | better | {me} (median) | {other} (median) | {me}/{other} per pair | "
+              f"median ratio |")
+        print("|---|---|---|---|---|---|")
+        for scenario, key, label, better in METRICS:
+            line = row(data, label, better, scenario, key, other, me)
+            if line:
+                print(line)
+        print()
     for tool, name in EXTRA:
         for key, what in (("up_mbps", "up"), ("down_mbps", "down")):
             line = row(data, f"1 stream {what}, MB/s vs {name}", "higher", "stream", key, tool)

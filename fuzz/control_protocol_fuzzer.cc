@@ -46,8 +46,7 @@ void CheckLineSplitting(std::string_view received) {
             "too long only without a newline in the limit", received);
       break;
     case tether::LineState::kIncomplete:
-      Check(received.size() < tether::kMaxControlLine, "incomplete only below the limit",
-            received);
+      Check(received.size() < tether::kMaxControlLine, "incomplete only below the limit", received);
       Check(received.find('\n') == std::string_view::npos, "incomplete only without newline",
             received);
       break;
@@ -69,7 +68,8 @@ void CheckReplies(std::string_view line) {
     Check(IsOneLine(error), "status error is one line", error);
   }
   error.clear();
-  if (!tether::ParseStopReply(line, &error)) Check(IsOneLine(error), "stop error is one line", error);
+  if (!tether::ParseStopReply(line, &error))
+    Check(IsOneLine(error), "stop error is one line", error);
 }
 
 }  // namespace
@@ -80,8 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t newline = input.find('\n');
   CheckReplies(input.substr(0, newline));
   CheckRequest(input);
-  Check(IsOneLine(tether::FormatErrorReply(input).substr(
-            0, tether::FormatErrorReply(input).size() - 1)),
+  Check(IsOneLine(
+            tether::FormatErrorReply(input).substr(0, tether::FormatErrorReply(input).size() - 1)),
         "error reply is one line", input);
   return 0;
 }

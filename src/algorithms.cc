@@ -89,9 +89,8 @@ std::optional<std::string> ResolveAlgorithms(std::string_view keyword, std::stri
     unknown.clear();
     const std::vector<std::string> patterns = SplitCommas(spec.substr(1));
     for (const std::string& name : defaults) {
-      const bool removed = std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-        return MatchPattern(name, p);
-      });
+      const bool removed = std::any_of(patterns.begin(), patterns.end(),
+                                       [&](const std::string& p) { return MatchPattern(name, p); });
       if (!removed) result.push_back(name);
     }
   } else if (mode == '+') {
@@ -105,8 +104,8 @@ std::optional<std::string> ResolveAlgorithms(std::string_view keyword, std::stri
   }
   const std::string prefix = std::string(keyword) + ": ";
   if (!unknown.empty()) {
-    *error = prefix + QuoteForMessage(unknown) + " is not supported by libssh2 " +
-             LIBSSH2_VERSION + " (it supports " + JoinCommas(supported) + ")";
+    *error = prefix + QuoteForMessage(unknown) + " is not supported by libssh2 " + LIBSSH2_VERSION +
+             " (it supports " + JoinCommas(supported) + ")";
     return std::nullopt;
   }
   if (result.empty()) {

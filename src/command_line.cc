@@ -442,12 +442,24 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
 // reader, ahead of the files, which checks their values. Keys ssh has but tether does not
 // honour (HostKeyAlias, ProxyCommand, ...) stay unknown here rather than silently dropped.
 constexpr std::string_view kConfigFileKeys[] = {
-    "addressfamily",          "bindaddress",          "ciphers",
-    "connectionattempts",     "hashknownhosts",       "hostkeyalgorithms",
-    "hostname",               "identitiesonly",       "identityagent",
-    "kbdinteractiveauthentication", "kexalgorithms",  "macs",
-    "numberofpasswordprompts", "passwordauthentication", "pubkeyauthentication",
-    "challengeresponseauthentication", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes",
+    "addressfamily",
+    "bindaddress",
+    "ciphers",
+    "connectionattempts",
+    "hashknownhosts",
+    "hostkeyalgorithms",
+    "hostname",
+    "identitiesonly",
+    "identityagent",
+    "kbdinteractiveauthentication",
+    "kexalgorithms",
+    "macs",
+    "numberofpasswordprompts",
+    "passwordauthentication",
+    "pubkeyauthentication",
+    "challengeresponseauthentication",
+    "pubkeyacceptedalgorithms",
+    "pubkeyacceptedkeytypes",
 };
 
 bool ReadWithConfigFiles(std::string_view lower_key) {
@@ -586,9 +598,9 @@ bool ApplyConfigFlags(const RawArgs& raw, Options* out, std::string* error) {
     return false;
   }
   std::vector<std::string> lines;
-  for (const auto& [keyword, value] : {std::pair{"Ciphers", raw.ciphers},
-                                       std::pair{"MACs", raw.macs},
-                                       std::pair{"BindAddress", raw.bind_address}}) {
+  for (const auto& [keyword, value] :
+       {std::pair{"Ciphers", raw.ciphers}, std::pair{"MACs", raw.macs},
+        std::pair{"BindAddress", raw.bind_address}}) {
     if (value && HasControlCharacter(*value)) {
       *error = std::string(keyword) + ": bad value " + QuoteForMessage(*value) +
                ": contains a control character";
@@ -697,7 +709,8 @@ bool ApplyKeepalive(const RawArgs& raw, Options* out, std::string* error) {
   if (raw.sessions) {
     const std::optional<uint64_t> sessions = ParseDecimal(*raw.sessions, kMaxSessions);
     if (!sessions || *sessions == 0) {
-      *error = "--sessions: " + BadValue(*raw.sessions, "a number 1-" + std::to_string(kMaxSessions));
+      *error =
+          "--sessions: " + BadValue(*raw.sessions, "a number 1-" + std::to_string(kMaxSessions));
       return false;
     }
     out->max_sessions = static_cast<int>(*sessions);

@@ -60,8 +60,8 @@ CommandRunner::~CommandRunner() {
 }
 
 bool CommandRunner::Start(const std::vector<std::string>& argv,
-                          const std::map<std::string, std::string>& extra_env,
-                          std::string* error, int* exec_status) {
+                          const std::map<std::string, std::string>& extra_env, std::string* error,
+                          int* exec_status) {
   std::vector<std::string> args = argv;
   std::vector<std::string> env = MergedEnvironment(extra_env);
   std::vector<char*> arg_pointers = PointerArray(args);

@@ -69,8 +69,7 @@ uint32_t Connection::WantedClientEvents() const {
   return events;
 }
 
-ChannelResult Connection::Classify(int rc, ChannelOp op) {
-  (void)op;
+ChannelResult Connection::Classify(int rc) {
   if (rc == LIBSSH2_ERROR_EAGAIN) {
     bool outbound = libssh2_session_block_directions(session_) & LIBSSH2_SESSION_BLOCK_OUTBOUND;
     return outbound ? ChannelResult::kSendPending : ChannelResult::kOk;
@@ -88,7 +87,7 @@ ChannelResult Connection::WriteToChannel() {
     }
     // 0: the server's window is closed; a window adjust will arrive as inbound data.
     if (n == 0) return ChannelResult::kOk;
-    return Classify(static_cast<int>(n), ChannelOp::kWrite);
+    return Classify(static_cast<int>(n));
   }
   return SendEofIfDue();
 }
@@ -96,7 +95,7 @@ ChannelResult Connection::WriteToChannel() {
 ChannelResult Connection::SendEofIfDue() {
   if (!client_eof_ || !up_.Empty() || eof_sent_) return ChannelResult::kOk;
   int rc = libssh2_channel_send_eof(channel_);
-  if (rc != 0) return Classify(rc, ChannelOp::kSendEof);
+  if (rc != 0) return Classify(rc);
   eof_sent_ = true;
   return ChannelResult::kOk;
 }
@@ -123,7 +122,7 @@ ChannelResult Connection::ReadFromChannel() {
       if (libssh2_channel_eof(channel_)) channel_eof_ = true;
       break;
     }
-    return Classify(static_cast<int>(n), ChannelOp::kRead);
+    return Classify(static_cast<int>(n));
   }
   ShutClientWriteIfDue();
   return ChannelResult::kOk;
@@ -143,9 +142,9 @@ ChannelResult Connection::TuneWindow() {
     const auto elapsed = now - period_start_;
     if (elapsed >= round_trip_) {
       const uint64_t bytes = bytes_from_channel_ - period_bytes_;
-      const auto per_round_trip = static_cast<uint64_t>(
-          static_cast<double>(bytes) * static_cast<double>(round_trip_.count()) /
-          static_cast<double>(elapsed.count()));
+      const auto per_round_trip = static_cast<uint64_t>(static_cast<double>(bytes) *
+                                                        static_cast<double>(round_trip_.count()) /
+                                                        static_cast<double>(elapsed.count()));
       starved = per_round_trip >= window_target_ / 2;
       period_start_ = now;
       period_bytes_ = bytes_from_channel_;
@@ -157,9 +156,9 @@ ChannelResult Connection::TuneWindow() {
   }
   unsigned int window = 0;
   const int rc = libssh2_channel_receive_window_adjust2(channel_, adjustment_, 1, &window);
-  if (rc == LIBSSH2_ERROR_EAGAIN) return Classify(rc, ChannelOp::kAdjust);
+  if (rc == LIBSSH2_ERROR_EAGAIN) return Classify(rc);
   adjusting_ = false;
-  return rc == 0 ? ChannelResult::kOk : Classify(rc, ChannelOp::kAdjust);
+  return rc == 0 ? ChannelResult::kOk : Classify(rc);
 }
 
 ChannelResult Connection::FreeChannel() {
@@ -169,7 +168,7 @@ ChannelResult Connection::FreeChannel() {
     channel_ = nullptr;
     return ChannelResult::kOk;
   }
-  ChannelResult result = Classify(rc, ChannelOp::kFree);
+  ChannelResult result = Classify(rc);
   // Waiting for the server's CLOSE is an ordinary wait; any other error means the channel
   // is as good as gone (libssh2 frees it with the session).
   if (result == ChannelResult::kChannelError) channel_ = nullptr;

@@ -60,9 +60,8 @@ std::unique_ptr<ControlServer> ControlServer::Listen(EventLoop* loop, const std:
     if (rc == 0) unlink(path.c_str());
     return nullptr;
   }
-  auto server = std::make_unique<ControlServer>(PassKey{}, loop, std::move(fd),
-                                                SocketFile(path, st.st_dev, st.st_ino),
-                                                std::move(handlers));
+  auto server = std::make_unique<ControlServer>(
+      PassKey{}, loop, std::move(fd), SocketFile(path, st.st_dev, st.st_ino), std::move(handlers));
   ControlServer* raw = server.get();
   loop->Watch(raw->fd_.get(), EPOLLIN, [raw](uint32_t) { raw->OnAcceptable(); });
   return server;
@@ -95,8 +94,8 @@ void ControlServer::OnAcceptable() {
     Peer& peer = peers_[raw];
     peer.fd = std::move(fd);
     peer.pid = credentials.pid;
-    peer.deadline = loop_->AddTimer(EventLoop::Clock::now() + kPeerDeadline,
-                                    [this, raw] { Drop(raw); });
+    peer.deadline =
+        loop_->AddTimer(EventLoop::Clock::now() + kPeerDeadline, [this, raw] { Drop(raw); });
     loop_->Watch(raw, EPOLLIN, [this, raw](uint32_t) { OnPeerReadable(raw); });
   }
 }

@@ -1,11 +1,12 @@
 #include "tether/duration.h"
-#include "tether/message_text.h"
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+
+#include "tether/message_text.h"
 
 namespace tether {
 namespace {

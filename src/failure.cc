@@ -5,8 +5,6 @@
 
 namespace tether {
 
-std::string ErrnoMessage(const std::string& what) {
-  return what + ": " + std::strerror(errno);
-}
+std::string ErrnoMessage(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 }  // namespace tether

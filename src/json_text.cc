@@ -12,7 +12,7 @@ size_t Utf8SequenceLength(std::string_view text) {
   const unsigned char lead = byte(0);
   if (lead < 0x80) return 1;
   size_t length = 0;
-  unsigned char low = 0x80;   // the range of the second byte, narrower after some leads
+  unsigned char low = 0x80;  // the range of the second byte, narrower after some leads
   unsigned char high = 0xbf;
   if (lead >= 0xc2 && lead <= 0xdf) {
     length = 2;
@@ -37,14 +37,22 @@ size_t Utf8SequenceLength(std::string_view text) {
 // The escape for an ASCII byte, or nullptr when it stands for itself.
 const char* ShortEscape(char c) {
   switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    default: return nullptr;
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    default:
+      return nullptr;
   }
 }
 

@@ -59,8 +59,7 @@ std::unique_ptr<JumpChain> JumpChain::Connect(const TunnelPlan& plan, int signal
   const size_t hops = plan.jumps.size();
   for (size_t i = 0; i <= hops; ++i) {
     const SessionConfig& config = i < hops ? plan.jumps[i].session : plan.session;
-    std::unique_ptr<SshSession> session =
-        chain->OpenHop(i, config, signal_fd, failure, warnings);
+    std::unique_ptr<SshSession> session = chain->OpenHop(i, config, signal_fd, failure, warnings);
     if (!session) return nullptr;
     if (i < hops) {
       spdlog::debug("jump host {}: connected as {}", plan.jumps[i].name, session->host_label());
@@ -92,8 +91,7 @@ std::unique_ptr<SshSession> JumpChain::OpenHop(size_t index, const SessionConfig
   } else {
     UniqueFd next_end;
     if (!OpenChannel(index - 1, config.target, signal_fd, &next_end, failure)) return nullptr;
-    session = SshSession::OpenOver(std::move(next_end), config, signal_fd, this, failure,
-                                   warnings);
+    session = SshSession::OpenOver(std::move(next_end), config, signal_fd, this, failure, warnings);
   }
   // A pump that broke meanwhile already named its own hop.
   if (!session && !failure_named_) *failure = HopFailure(index, *failure);
@@ -181,8 +179,8 @@ bool JumpChain::Drain(size_t index, Clock::time_point deadline) {
     std::vector<pollfd> fds;
     AddPollFds(&fds);
     fds.resize(2 * (index + 1));  // the hops beyond are done
-    const int n = poll(fds.data(), static_cast<nfds_t>(fds.size()),
-                       static_cast<int>(Left(deadline).count()));
+    const int n =
+        poll(fds.data(), static_cast<nfds_t>(fds.size()), static_cast<int>(Left(deadline).count()));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     Failure ignored;
@@ -272,7 +270,8 @@ void JumpChain::OnSilence(size_t index, StopReason reason) {
   Verdict verdict{index, std::move(reason), {}, kMaxSilenceGrace};
   for (size_t j = 0; j < index; ++j) {
     const std::chrono::seconds interval = plan_hops_[j].keepalive_interval;
-    if (interval.count() > 0) verdict.grace = std::min<std::chrono::milliseconds>(verdict.grace, interval);
+    if (interval.count() > 0)
+      verdict.grace = std::min<std::chrono::milliseconds>(verdict.grace, interval);
     verdict.baselines.push_back(hops_[j]->inbound().bytes);
     pumps_[j]->SendKeepalive();
     UpdateInterest(j);
@@ -292,8 +291,8 @@ void JumpChain::FinishVerdict() {
     return stop_({ToInt(ExitCode::kConnectionLost),
                   "jump host " + plan_hops_[j].name + ": server " + hops_[j]->host_label() +
                       " not responding for " + std::to_string(seconds) +
-                      "s (a keepalive unanswered for " +
-                      std::to_string(verdict.grace.count()) + "ms)",
+                      "s (a keepalive unanswered for " + std::to_string(verdict.grace.count()) +
+                      "ms)",
                   true});
   }
   stop_(std::move(verdict.reason));

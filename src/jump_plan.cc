@@ -100,8 +100,8 @@ bool ChainPlanner::AddHop(const JumpSpec& spec, bool follow_own_jumps,
     }
   }
   if (hops_->size() == kMaxJumpHosts) return TooMany(failure);
-  hops_->push_back({name, hop.session, hop.options.keepalive_interval,
-                    hop.options.keepalive_count});
+  hops_->push_back(
+      {name, hop.session, hop.options.keepalive_interval, hop.options.keepalive_count});
   return true;
 }
 
@@ -111,8 +111,9 @@ bool PlanJumpChain(TunnelPlan* plan, Failure* failure) {
   plan->jumps.clear();
   const Options& options = plan->options;
   const bool from_command_line = options.jump_hosts.has_value();
-  const std::string text(from_command_line ? *options.jump_hosts
-                                           : JumpListText(plan->config_proxy_jump.value_or("none")));
+  const std::string text(from_command_line
+                             ? *options.jump_hosts
+                             : JumpListText(plan->config_proxy_jump.value_or("none")));
   std::string error;
   std::optional<std::vector<JumpSpec>> list = ParseJumpList(text, &error);
   if (!list) {
@@ -122,7 +123,8 @@ bool PlanJumpChain(TunnelPlan* plan, Failure* failure) {
   }
   // The destination's own ProxyJump is followed only when -J did not override it.
   std::vector<std::string> stack;
-  if (!from_command_line) stack.push_back(FormatJumpSpec({options.user, options.host, options.port}));
+  if (!from_command_line)
+    stack.push_back(FormatJumpSpec({options.user, options.host, options.port}));
   ChainPlanner planner(options, &plan->jumps);
   if (!planner.AddList(*list, &stack, failure)) return false;
   for (const JumpHop& hop : plan->jumps) {

@@ -63,9 +63,8 @@ void Keepalive::Check() {
   if (silence >= SilenceLimit(interval_, count_)) {
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(silence).count();
     stop_({ToInt(ExitCode::kConnectionLost),
-           "server " + session_->host_label() + " not responding for " +
-               std::to_string(seconds) + "s (" + std::to_string(count_) +
-               " keepalives unanswered)",
+           "server " + session_->host_label() + " not responding for " + std::to_string(seconds) +
+               "s (" + std::to_string(count_) + " keepalives unanswered)",
            true, "keepalive_timeout"});
     return;
   }

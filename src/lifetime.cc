@@ -1,8 +1,8 @@
 #include "tether/lifetime.h"
 
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -91,9 +91,9 @@ void Lifetime::ArmIdleTimer() {
   if (idle_timer_) return;
   idle_timer_ = loop_->AddTimer(EventLoop::Clock::now() + *idle_, [this] {
     idle_timer_.reset();
-    stop_(StopReason::Requested("idle for " + FormatDuration(*idle_) +
-                                " with no client connection; stopping",
-                                "idle_timeout"));
+    stop_(StopReason::Requested(
+        "idle for " + FormatDuration(*idle_) + " with no client connection; stopping",
+        "idle_timeout"));
   });
 }
 
@@ -101,8 +101,7 @@ void Lifetime::Follow(UniqueFd pidfd, pid_t pid, std::string description) {
   followed_ = std::move(pidfd);
   loop_->Watch(followed_.get(), EPOLLIN, [this, pid, description](uint32_t) {
     loop_->Unwatch(followed_.get());
-    stop_(StopReason::Requested(description + " (pid " + std::to_string(pid) +
-                                ") exited; stopping",
+    stop_(StopReason::Requested(description + " (pid " + std::to_string(pid) + ") exited; stopping",
                                 "parent_exited"));
   });
 }

@@ -170,9 +170,11 @@ std::string ReadSmallFile(const std::string& path) {
 bool LoadEntry(const std::string& dir, std::string_view name, RegistryEntry* entry,
                std::vector<std::string>* warnings) {
   std::string error;
-  std::optional<RegistryEntry> parsed = ParseRegistryEntry(ReadSmallFile(dir + "/" + std::string(name)), &error);
+  std::optional<RegistryEntry> parsed =
+      ParseRegistryEntry(ReadSmallFile(dir + "/" + std::string(name)), &error);
   if (!parsed) {
-    warnings->push_back("ignoring registry entry " + dir + "/" + EscapeForMessage(name) + ": " + error);
+    warnings->push_back("ignoring registry entry " + dir + "/" + EscapeForMessage(name) + ": " +
+                        error);
     return false;
   }
   *entry = *parsed;
@@ -323,7 +325,8 @@ std::unique_ptr<Registration> Registration::Publish(const std::string& dir,
   unlink(temp.c_str());
   UniqueFd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   const std::string text = FormatRegistryEntry(entry);
-  bool written = fd && write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  bool written =
+      fd && write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
   if (!written || close(fd.Release()) != 0 || rename(temp.c_str(), path.c_str()) != 0) {
     *error = ErrnoMessage("cannot write registry entry " + EscapeForMessage(path));
     unlink(temp.c_str());

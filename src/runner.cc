@@ -230,9 +230,8 @@ class ActiveRun {
 
 int ActiveRun::Run(RunContext context) {
   loop_->Watch(signals_->fd(), EPOLLIN, [this](uint32_t) { OnSignal(); });
-  tunnel_.set_on_session_lost([this](const Failure& lost) {
-    OnSessionLost(StopReason::FromFailure(lost));
-  });
+  tunnel_.set_on_session_lost(
+      [this](const Failure& lost) { OnSessionLost(StopReason::FromFailure(lost)); });
   tunnel_.set_on_connection_count(
       [this](size_t count) { lifetime_.ConnectionCountChanged(count); });
   EnablePool();
@@ -240,7 +239,8 @@ int ActiveRun::Run(RunContext context) {
   // ready finds it in `tether list`.
   Register(context.follow_pid != 0 ? context.follow_pid : getppid());
   for (const Listener& listener : tunnel_.listeners()) {
-    LogEvent(spdlog::level::info, "forward_listening", "forwarding {forward} -> {target} via {server}",
+    LogEvent(spdlog::level::info, "forward_listening",
+             "forwarding {forward} -> {target} via {server}",
              {{"forward", listener.address},
               {"target", FormatEndpoint(plan_.forwards[listener.forward_index].target)},
               {"server", session_->host_label()}});
@@ -252,7 +252,8 @@ int ActiveRun::Run(RunContext context) {
     Shutdown();
     return Report(*stop_reason_);
   }
-  if (context.ready_pipe) ReportReadyAndDetach(plan_, tunnel_.listeners(), std::move(context.ready_pipe));
+  if (context.ready_pipe)
+    ReportReadyAndDetach(plan_, tunnel_.listeners(), std::move(context.ready_pipe));
   RunLoop();
   Shutdown();
   return Report(*stop_reason_);
@@ -298,8 +299,8 @@ void ActiveRun::OnOpensQueued() {
   // The sessions this burst asks for: one more for every two opens waiting, so that a burst
   // that ends before the pool has grown still leaves it ready for the next one.
   const size_t bound = static_cast<size_t>(plan_.options.max_sessions);
-  pool_wanted_ = std::min(bound, std::max(pool_wanted_, 1 + extras_.size() +
-                                                            (tunnel_.opens_queued() + 1) / 2));
+  pool_wanted_ = std::min(
+      bound, std::max(pool_wanted_, 1 + extras_.size() + (tunnel_.opens_queued() + 1) / 2));
   if (growing_ || grow_due_ || lost_ || stop_reason_) return;
   if (1 + extras_.size() >= bound) return;
   if (EventLoop::Clock::now() < pool_pause_until_) return;
@@ -337,8 +338,7 @@ bool ActiveRun::GrowPoolByOne() {
     pool_pause_until_ = EventLoop::Clock::now() + kPoolRefusalPause;
     LogEventText(spdlog::level::warn, "pool_refused",
                  "could not open another session to " + plan_.session.auth.host_label + ": " +
-                     failure.message + "; carrying on with " +
-                     std::to_string(1 + extras_.size()),
+                     failure.message + "; carrying on with " + std::to_string(1 + extras_.size()),
                  {{"server", plan_.session.auth.host_label},
                   {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
     return false;
@@ -579,7 +579,8 @@ TunnelStatus ActiveRun::Status() const {
   const std::chrono::seconds up = BootTimeNow() - started_;
   status.up_seconds = static_cast<uint64_t>(std::max<int64_t>(up.count(), 0));
   if (plan_.options.ttl) {
-    status.ttl_left_seconds = static_cast<uint64_t>(std::max<int64_t>((*plan_.options.ttl - up).count(), 0));
+    status.ttl_left_seconds =
+        static_cast<uint64_t>(std::max<int64_t>((*plan_.options.ttl - up).count(), 0));
   }
   return status;
 }
@@ -653,8 +654,8 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   std::unique_ptr<StatusLine> status_line;
   if (StatusLine::Wanted(plan.options)) {
     status_line = std::make_unique<StatusLine>(STDERR_FILENO);
-    status_line->Show({"connecting", FormatForwards(ListedForwards(plan, listeners)), 0, 0, 0,
-                       plan.options.ttl});
+    status_line->Show(
+        {"connecting", FormatForwards(ListedForwards(plan, listeners)), 0, 0, 0, plan.options.ttl});
   }
   // The loop first: the chain's keepalives use it and must go before it.
   std::string error;

@@ -183,14 +183,13 @@ void SessionDriver::AdvanceOpens() {
     transport_read_ = true;
     LIBSSH2_SESSION* session = session_->get();
     LIBSSH2_CHANNEL* channel =
-        opening_ ? libssh2_channel_open_ex(
-                       session, opening_->type.c_str(),
-                       static_cast<unsigned int>(opening_->type.size()), opening_->window,
-                       kChannelPacket, opening_->message.data(),
-                       static_cast<unsigned int>(opening_->message.size()))
-                 : libssh2_channel_open_ex(session, kProbeChannelType,
-                                           sizeof(kProbeChannelType) - 1, kProbeWindow,
-                                           kProbeWindow, nullptr, 0);
+        opening_
+            ? libssh2_channel_open_ex(session, opening_->type.c_str(),
+                                      static_cast<unsigned int>(opening_->type.size()),
+                                      opening_->window, kChannelPacket, opening_->message.data(),
+                                      static_cast<unsigned int>(opening_->message.size()))
+            : libssh2_channel_open_ex(session, kProbeChannelType, sizeof(kProbeChannelType) - 1,
+                                      kProbeWindow, kProbeWindow, nullptr, 0);
     const int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
     if (rc == LIBSSH2_ERROR_EAGAIN) {
       if (libssh2_session_block_directions(session) & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
@@ -269,8 +268,8 @@ bool SessionDriver::ServeAll() {
 
 bool SessionDriver::ServeOne(Connection* connection) {
   if (connection->closing() || connection->channel() == nullptr) return true;
-  const uint64_t before = connection->bytes_up() + connection->bytes_from_channel() +
-                          connection->bytes_down();
+  const uint64_t before =
+      connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down();
   if (connection->HasDataForChannel()) {
     transport_read_ = true;
     if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
@@ -295,8 +294,8 @@ bool SessionDriver::ServeOne(Connection* connection) {
     }
     more = buffer_was_full && connection->CanReadChannel();
   }
-  moved_ += connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down() -
-            before;
+  moved_ +=
+      connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down() - before;
   if (!connection->closing()) callbacks_.served(connection, failure);
   return true;
 }

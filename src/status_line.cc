@@ -88,12 +88,11 @@ std::string Rate(double bytes_per_second) {
 
 std::string FormatStatusLine(const StatusFigures& figures, const StatusRates& rates,
                              size_t max_columns) {
-  std::string text = figures.state + " | " + figures.forwards + " | " +
-                     std::to_string(figures.connections) +
-                     (figures.connections == 1 ? " conn" : " conns") + " | in " +
-                     FormatBytes(figures.bytes_in) + " " + Rate(rates.in) + " | out " +
-                     FormatBytes(figures.bytes_out) + " " + Rate(rates.out) + " | TTL " +
-                     (figures.ttl_left ? FormatDuration(*figures.ttl_left) : "none");
+  std::string text =
+      figures.state + " | " + figures.forwards + " | " + std::to_string(figures.connections) +
+      (figures.connections == 1 ? " conn" : " conns") + " | in " + FormatBytes(figures.bytes_in) +
+      " " + Rate(rates.in) + " | out " + FormatBytes(figures.bytes_out) + " " + Rate(rates.out) +
+      " | TTL " + (figures.ttl_left ? FormatDuration(*figures.ttl_left) : "none");
   return CutToColumns(text, max_columns);
 }
 

@@ -41,13 +41,13 @@ AddrInfoPtr Resolve(const ConnectTarget& target, Failure* failure) {
   if (rc == EAI_ADDRFAMILY || (rc == EAI_NONAME && target.family != AF_UNSPEC)) {
     *failure = {ExitCode::kUnreachable,
                 "could not resolve hostname " + EscapeForMessage(target.host) + " as an " +
-                    (target.family == AF_INET ? "IPv4" : "IPv6") + " address: " +
-                    gai_strerror(rc)};
+                    (target.family == AF_INET ? "IPv4" : "IPv6") + " address: " + gai_strerror(rc)};
     return nullptr;
   }
   if (rc != 0) {
-    *failure = {ExitCode::kUnreachable,
-                "could not resolve hostname " + EscapeForMessage(target.host) + ": " + gai_strerror(rc)};
+    *failure = {
+        ExitCode::kUnreachable,
+        "could not resolve hostname " + EscapeForMessage(target.host) + ": " + gai_strerror(rc)};
     return nullptr;
   }
   return AddrInfoPtr(result);
@@ -94,8 +94,7 @@ bool BindLocal(int fd, const addrinfo& remote, const std::string& address, std::
 
 // Sleeps `pause` unless a stop signal arrives or the background breaks first (then true,
 // with the reason in *failure).
-bool InterruptedDuring(std::chrono::milliseconds pause, const ConnectWait& wait,
-                       Failure* failure) {
+bool InterruptedDuring(std::chrono::milliseconds pause, const ConnectWait& wait, Failure* failure) {
   pollfd fds[1] = {{wait.signal_fd, POLLIN, 0}};
   const int ready = PollServing(fds, wait.background, Clock::now() + pause, failure);
   if (ready > 0) *failure = {ExitCode::kOk, kStoppedBySignal};
@@ -112,8 +111,7 @@ void TuneSshSocket(int fd) {
 // "127.0.0.1", "::1": which of a name's addresses an attempt went to, for -v.
 std::string NumericAddress(const addrinfo& address) {
   char host[NI_MAXHOST] = "?";
-  getnameinfo(address.ai_addr, address.ai_addrlen, host, sizeof(host), nullptr, 0,
-              NI_NUMERICHOST);
+  getnameinfo(address.ai_addr, address.ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST);
   return host;
 }
 
@@ -123,8 +121,8 @@ WaitOutcome ConnectRound(const ConnectTarget& target, const addrinfo* addresses,
   auto deadline = Clock::now() + target.timeout;
   std::string last_reason = "no usable address";
   for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
-    UniqueFd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       ai->ai_protocol));
+    UniqueFd fd(
+        socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
     if (!fd) {
       last_reason = std::strerror(errno);
       continue;

@@ -279,7 +279,8 @@ void Tunnel::Accept(const Listener& listener, UniqueFd client, const sockaddr_st
   uint64_t id = next_id_++;
   auto connection =
       std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
-  LogEvent(spdlog::level::debug, "client_accepted", "connection #{connection} from {peer} on {forward}",
+  LogEvent(spdlog::level::debug, "client_accepted",
+           "connection #{connection} from {peer} on {forward}",
            {{"connection", id}, {"peer", peer}, {"forward", listener.address}});
   Connection* raw = connection.get();
   connections_[id] = std::move(connection);

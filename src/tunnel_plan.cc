@@ -96,7 +96,8 @@ std::optional<SshConfig> LoadSshConfig(const Options& options, const std::string
 void PlanTarget(const Options& options, const SshConfig& config, TunnelPlan* plan) {
   ConnectTarget& target = plan->session.target;
   target.host = config.Get("hostname").value_or(options.host);
-  target.port = options.port.value_or(static_cast<uint16_t>(Number(config.Get("port")).value_or(22)));
+  target.port =
+      options.port.value_or(static_cast<uint16_t>(Number(config.Get("port")).value_or(22)));
   std::optional<long> timeout = Number(config.Get("connecttimeout"));
   std::chrono::seconds chosen = options.connect_timeout.value_or(
       timeout ? std::chrono::seconds(*timeout) : kDefaultConnectTimeout);
@@ -105,8 +106,8 @@ void PlanTarget(const Options& options, const SshConfig& config, TunnelPlan* pla
   const std::optional<std::string> family = config.Get("addressfamily");
   target.family = family == "inet" ? AF_INET : family == "inet6" ? AF_INET6 : AF_UNSPEC;
   target.bind_address = config.Get("bindaddress").value_or("");
-  target.attempts = static_cast<int>(
-      std::clamp(Number(config.Get("connectionattempts")).value_or(1), 1L, 1000L));
+  target.attempts =
+      static_cast<int>(std::clamp(Number(config.Get("connectionattempts")).value_or(1), 1L, 1000L));
 }
 
 void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* plan) {
@@ -122,7 +123,8 @@ void PlanHostKeys(const Options& options, const SshConfig& config, TunnelPlan* p
   keys.user_files = ExpandAll(user_files);
   std::vector<std::string> global_files = config.GetAll("globalknownhostsfile");
   if (options.global_known_hosts_file) global_files = {*options.global_known_hosts_file};
-  if (global_files.empty()) global_files = {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"};
+  if (global_files.empty())
+    global_files = {"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"};
   keys.global_files = ExpandAll(global_files);
 }
 
@@ -189,8 +191,7 @@ void PlanKeepalive(const SshConfig& config, TunnelPlan* plan) {
 bool AlgorithmsFromCommandLine(const Options& options) {
   for (const std::string& line : options.ssh_config_lines) {
     const std::string key = Lowercase(line.substr(0, line.find(' ')));
-    if (key == "ciphers" || key == "macs" || key == "kexalgorithms" ||
-        key == "hostkeyalgorithms") {
+    if (key == "ciphers" || key == "macs" || key == "kexalgorithms" || key == "hostkeyalgorithms") {
       return true;
     }
   }
@@ -233,7 +234,8 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
   std::istringstream dumped(config.Dump());
   for (std::string line; std::getline(dumped, line);) {
     const size_t space = line.find(' ');
-    settings.emplace(line.substr(0, space), space == std::string::npos ? "" : line.substr(space + 1));
+    settings.emplace(line.substr(0, space),
+                     space == std::string::npos ? "" : line.substr(space + 1));
   }
   const SessionConfig& session = plan.session;
   const AlgorithmPreferences& algorithms = session.algorithms;
@@ -246,8 +248,9 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
       {"hostname", session.target.host},
       {"port", std::to_string(session.target.port)},
       {"addressfamily", FamilyName(session.target.family)},
-      {"connecttimeout", std::to_string(
-          std::chrono::duration_cast<std::chrono::seconds>(session.target.timeout).count())},
+      {"connecttimeout",
+       std::to_string(
+           std::chrono::duration_cast<std::chrono::seconds>(session.target.timeout).count())},
       {"connectionattempts", std::to_string(session.target.attempts)},
       {"stricthostkeychecking", PolicyName(session.host_keys.policy)},
       {"hashknownhosts", session.host_keys.hash_new_entries ? "yes" : "no"},

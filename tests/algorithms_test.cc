@@ -36,7 +36,8 @@ INSTANTIATE_TEST_SUITE_P(
     Algorithms, ResolveAlgorithmsTest,
     ::testing::Values(
         ResolveCase{"ReplacesTheDefault", "aes256-ctr,aes128-ctr", "aes256-ctr,aes128-ctr"},
-        ResolveCase{"AppendsWithPlus", "+aes256-cbc", "aes128-ctr,aes192-ctr,aes256-ctr,aes256-cbc"},
+        ResolveCase{"AppendsWithPlus", "+aes256-cbc",
+                    "aes128-ctr,aes192-ctr,aes256-ctr,aes256-cbc"},
         ResolveCase{"PlusDoesNotRepeat", "+aes128-ctr", "aes128-ctr,aes192-ctr,aes256-ctr"},
         ResolveCase{"RemovesWithMinus", "-aes192-ctr", "aes128-ctr,aes256-ctr"},
         ResolveCase{"MinusTakesWildcards", "-aes1*", "aes256-ctr"},

@@ -59,10 +59,10 @@ TEST(CommandLineTest, SessionsBoundsThePool) {
 TEST(CommandLineTest, LogFormat) {
   EXPECT_EQ(ParseValid({"--log-format", "json", "-L", "1:a:2", "h"}).log_format, LogFormat::kJson);
   EXPECT_EQ(ParseValid({"--log-format=text", "-L", "1:a:2", "h"}).log_format, LogFormat::kText);
-  EXPECT_EQ(ParseValid({"--log-format=text", "--log-format=json", "-E", "/tmp/t.log", "-L",
-                        "1:a:2", "h"})
-                .log_format,
-            LogFormat::kJson);
+  EXPECT_EQ(
+      ParseValid({"--log-format=text", "--log-format=json", "-E", "/tmp/t.log", "-L", "1:a:2", "h"})
+          .log_format,
+      LogFormat::kJson);
 }
 
 TEST(CommandLineTest, ForwardsInEveryPlaceAndForm) {
@@ -204,15 +204,15 @@ TEST(CommandLineTest, HarmlessSshOptionsAreIgnored) {
 }
 
 TEST(CommandLineTest, FlagsThatStandForConfigLinesComeBeforeDashO) {
-  CommandLine parsed = ParseArgs({"-o", "Ciphers=aes256-ctr", "-o", "AddressFamily inet6",
-                                  "-c", "aes128-ctr", "-m", "hmac-sha2-512", "-4", "-b",
-                                  "127.0.0.2", "-o", "HashKnownHosts=yes", "h"});
+  CommandLine parsed =
+      ParseArgs({"-o", "Ciphers=aes256-ctr", "-o", "AddressFamily inet6", "-c", "aes128-ctr", "-m",
+                 "hmac-sha2-512", "-4", "-b", "127.0.0.2", "-o", "HashKnownHosts=yes", "h"});
   ASSERT_FALSE(parsed.exit_code) << parsed.output;
-  EXPECT_EQ(parsed.options.ssh_config_lines,
-            (std::vector<std::string>{"Ciphers aes128-ctr", "MACs hmac-sha2-512",
-                                      "BindAddress 127.0.0.2", "AddressFamily inet",
-                                      "Ciphers aes256-ctr", "AddressFamily inet6",
-                                      "HashKnownHosts yes"}));
+  EXPECT_EQ(
+      parsed.options.ssh_config_lines,
+      (std::vector<std::string>{"Ciphers aes128-ctr", "MACs hmac-sha2-512", "BindAddress 127.0.0.2",
+                                "AddressFamily inet", "Ciphers aes256-ctr", "AddressFamily inet6",
+                                "HashKnownHosts yes"}));
   EXPECT_TRUE(parsed.options.forwards.empty()) << "forwards may come from LocalForward";
   EXPECT_FALSE(parsed.options.print_config);
   EXPECT_TRUE(ParseArgs({"-G", "h"}).options.print_config);
@@ -245,18 +245,17 @@ TEST(CommandLineTest, HelpListsEveryOption) {
   for (const char* flag : {"--help", "-h"}) {
     const CommandLine result = ParseArgs({flag});
     EXPECT_EQ(result.exit_code, 0);
-    for (const char* option : {"--ttl",       "--idle-timeout",
-                               "--keepalive", "--keepalive-count",
-                               "--tie-to",    "--help",
-                               "--sessions N",
-                               "--version",   "-L SPEC",
-                               "-p PORT",     "-l USER",
-                               "-i FILE",     "-o KEY=VALUE",
-                               "-g",          "-f",
-                               "-E FILE",     "-v",
-                               "-q",          "-N, -T, -n",
-                               "--log-format FORMAT",
-                               "Exit codes:", "Examples:"}) {
+    for (const char* option : {"--ttl",        "--idle-timeout",
+                               "--keepalive",  "--keepalive-count",
+                               "--tie-to",     "--help",
+                               "--sessions N", "--version",
+                               "-L SPEC",      "-p PORT",
+                               "-l USER",      "-i FILE",
+                               "-o KEY=VALUE", "-g",
+                               "-f",           "-E FILE",
+                               "-v",           "-q",
+                               "-N, -T, -n",   "--log-format FORMAT",
+                               "Exit codes:",  "Examples:"}) {
       EXPECT_NE(result.output.find(option), std::string::npos) << option;
     }
     EXPECT_EQ(result.output.rfind("Usage: tether [OPTIONS] [-L SPEC]...", 0), 0u);

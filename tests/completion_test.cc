@@ -52,8 +52,8 @@ class CompletionTest : public ::testing::Test {
                           "Match host x\n"
                           "    User someone\n"));
     // Includes itself back: the reader must not loop.
-    ASSERT_TRUE(WriteFile(home_.Join(".ssh/conf.d/extra.conf"),
-                          "Host included\nInclude ~/.ssh/config\n"));
+    ASSERT_TRUE(
+        WriteFile(home_.Join(".ssh/conf.d/extra.conf"), "Host included\nInclude ~/.ssh/config\n"));
   }
 
   SubprocessOptions Environment() const {
@@ -66,14 +66,17 @@ class CompletionTest : public ::testing::Test {
   /// completed; one candidate per line.
   std::string BashComplete(const std::vector<std::string>& words) {
     std::vector<std::string> argv = {
-        "bash", "--norc", "--noprofile", "-c",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-c",
         "source \"$0\" || exit 1; COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 ));"
         " _tether || exit 1; (( ${#COMPREPLY[@]} == 0 )) || printf '%s\\n' \"${COMPREPLY[@]}\"",
         kBashScript};
     argv.insert(argv.end(), words.begin(), words.end());
     std::string output, error;
-    EXPECT_TRUE(RunCommand(argv, Environment(), seconds(20), &output, &error))
-        << error << "\n" << output;
+    EXPECT_TRUE(RunCommand(argv, Environment(), seconds(20), &output, &error)) << error << "\n"
+                                                                               << output;
     return output;
   }
 
@@ -118,9 +121,9 @@ TEST_F(CompletionTest, BashCompletesOptionsAndTheirValues) {
 }
 
 TEST_F(CompletionTest, BashCompletesHostsFromSshConfig) {
-  EXPECT_EQ(Words(BashComplete({"tether", ""})),
-            (std::set<std::string>{"db", "db-replica", "gateway", "quoted", "included", "list",
-                                   "stop"}));
+  EXPECT_EQ(
+      Words(BashComplete({"tether", ""})),
+      (std::set<std::string>{"db", "db-replica", "gateway", "quoted", "included", "list", "stop"}));
   EXPECT_EQ(BashComplete({"tether", "-L", "5432:localhost:5432", "d"}), "db\ndb-replica\n");
   EXPECT_EQ(BashComplete({"tether", "-L", "1:a:2", "alice@g"}), "alice@gateway\n");
   EXPECT_EQ(BashComplete({"tether", "-L", "1:a:2", "inc"}), "included\n");
@@ -176,9 +179,9 @@ TEST_F(CompletionTest, ZshReadsHostsFromSshConfig) {
   if (!HasProgram("zsh")) GTEST_SKIP() << "zsh is not installed";
   std::string output, error;
   // The script's helper functions, without its last line (which completes, and needs zle).
-  ASSERT_TRUE(RunCommand({"zsh", "-f", "-c", "eval \"$(sed '$d' \"$0\")\" && _tether_config_hosts",
-                          kZshScript},
-                         Environment(), seconds(20), &output, &error))
+  ASSERT_TRUE(RunCommand(
+      {"zsh", "-f", "-c", "eval \"$(sed '$d' \"$0\")\" && _tether_config_hosts", kZshScript},
+      Environment(), seconds(20), &output, &error))
       << error << output;
   EXPECT_EQ(Words(output),
             (std::set<std::string>{"db", "db-replica", "gateway", "quoted", "included"}));

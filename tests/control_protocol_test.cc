@@ -50,8 +50,9 @@ TEST(ControlProtocol, StatusReplyHasFixedTextAndRoundTrips) {
             "sessions=1\n");
   status.ttl_left_seconds.reset();
   std::string line = FormatStatusReply(status);
-  EXPECT_EQ(line, "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=none "
-                  "sessions=1\n");
+  EXPECT_EQ(line,
+            "ok state=up connections=3 bytes_in=1000 bytes_out=20 up=61 ttl_left=none "
+            "sessions=1\n");
   std::string error;
   EXPECT_EQ(ParseStatusReply(line.substr(0, line.size() - 1), &error), status);
 }
@@ -82,10 +83,8 @@ const std::string kGood = "state=up connections=1 bytes_in=2 bytes_out=3 up=4";
 INSTANTIATE_TEST_SUITE_P(
     ControlProtocol, BadStatusReplyTest,
     testing::Values(
-        BadReplyCase{"", "malformed reply ''"},
-        BadReplyCase{"ok", "malformed reply 'ok'"},
-        BadReplyCase{"error not now", "not now"},
-        BadReplyCase{"error bad\x01", "bad\\x01"},
+        BadReplyCase{"", "malformed reply ''"}, BadReplyCase{"ok", "malformed reply 'ok'"},
+        BadReplyCase{"error not now", "not now"}, BadReplyCase{"error bad\x01", "bad\\x01"},
         BadReplyCase{"ok " + kGood + " up=5", "malformed status field 'up=5'"},
         BadReplyCase{"ok " + kGood + " ttl_left=-1", "malformed status field 'ttl_left=-1'"},
         BadReplyCase{"ok " + kGood + " ttl_left=", "malformed status field 'ttl_left='"},
@@ -136,8 +135,7 @@ INSTANTIATE_TEST_SUITE_P(
         LineCase{"", LineState::kIncomplete, "untouched"},
         LineCase{"stat", LineState::kIncomplete, "untouched"},
         LineCase{"status\n", LineState::kLine, "status"},
-        LineCase{"stop\nstatus\n", LineState::kLine, "stop"},
-        LineCase{"\n", LineState::kLine, ""},
+        LineCase{"stop\nstatus\n", LineState::kLine, "stop"}, LineCase{"\n", LineState::kLine, ""},
         LineCase{std::string(kMaxControlLine - 1, 'a') + "\n", LineState::kLine,
                  std::string(kMaxControlLine - 1, 'a')},
         LineCase{std::string(kMaxControlLine - 1, 'a'), LineState::kIncomplete, "untouched"},

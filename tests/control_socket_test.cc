@@ -98,8 +98,7 @@ TEST_F(ControlSocketTest, StopRequestIsAnsweredThenHandedOnWithTheRequester) {
 TEST_F(ControlSocketTest, ClientRefusesAServerThatIsNotTheExpectedProcess) {
   std::string reply, error;
   bool ok = Serve<bool>([&] {
-    return ControlExchange(path_, getpid() + 1, ControlRequest::kStop, seconds(5), &reply,
-                           &error);
+    return ControlExchange(path_, getpid() + 1, ControlRequest::kStop, seconds(5), &reply, &error);
   });
   EXPECT_FALSE(ok);
   EXPECT_EQ(error, "control socket " + path_ + " belongs to pid " + std::to_string(getpid()) +

@@ -45,7 +45,8 @@ void ListFiles(const std::string& root, const std::string& relative, std::set<st
   }
 }
 
-bool RunTool(const std::vector<std::string>& argv, std::string* output, seconds timeout = seconds(60)) {
+bool RunTool(const std::vector<std::string>& argv, std::string* output,
+             seconds timeout = seconds(60)) {
   std::string error;
   const bool ok = RunCommand(argv, SubprocessOptions{}, timeout, output, &error);
   if (!ok) *output += "\n" + error;
@@ -61,8 +62,8 @@ TEST(InstallTest, InstallsExactlyTheExpectedFiles) {
   TempDir prefix;
   ASSERT_TRUE(prefix.ok());
   std::string output;
-  ASSERT_TRUE(RunTool({TETHER_CMAKE_COMMAND, "--install", TETHER_BUILD_DIR, "--prefix", prefix.path()},
-                  &output))
+  ASSERT_TRUE(RunTool(
+      {TETHER_CMAKE_COMMAND, "--install", TETHER_BUILD_DIR, "--prefix", prefix.path()}, &output))
       << output;
   std::set<std::string> files;
   ListFiles(prefix.path(), "", &files);
@@ -87,9 +88,9 @@ TEST(InstallTest, CpackBuildsADebWithTheSameFiles) {
   TempDir out;
   ASSERT_TRUE(out.ok());
   std::string output;
-  ASSERT_TRUE(RunTool({TETHER_CPACK_COMMAND, "--config", TETHER_BUILD_DIR "/CPackConfig.cmake", "-G",
-                   "DEB", "-B", out.path()},
-                  &output, seconds(300)))
+  ASSERT_TRUE(RunTool({TETHER_CPACK_COMMAND, "--config", TETHER_BUILD_DIR "/CPackConfig.cmake",
+                       "-G", "DEB", "-B", out.path()},
+                      &output, seconds(300)))
       << output;
   std::set<std::string> debs;
   ListFiles(out.path(), "", &debs);
@@ -115,8 +116,8 @@ TEST(InstallTest, CpackBuildsADebWithTheSameFiles) {
   EXPECT_EQ(files, expected) << listing;
 
   std::string fields;
-  ASSERT_TRUE(RunTool({"dpkg-deb", "--field", deb, "Package", "Version", "Depends", "Maintainer"},
-                  &fields))
+  ASSERT_TRUE(
+      RunTool({"dpkg-deb", "--field", deb, "Package", "Version", "Depends", "Maintainer"}, &fields))
       << fields;
   EXPECT_NE(fields.find("Package: tether"), std::string::npos) << fields;
   EXPECT_NE(fields.find("Version: " TETHER_VERSION), std::string::npos) << fields;

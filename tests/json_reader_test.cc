@@ -29,12 +29,29 @@ TEST(JsonReaderTest, ReadsAnObjectLine) {
 }
 
 TEST(JsonReaderTest, RejectsWhatIsNotJson) {
-  const std::vector<std::string> bad_texts = {
-       "", "{", "{\"a\":1,}", "{\"a\" 1}", "{'a':1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":+1}",
-        "{\"a\":1e}", "{\"a\":tru}", "{\"a\":\"\t\"}", "{\"a\":\"\\x41\"}", "{\"a\":\"\\u12\"}",
-        "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\xc0\xaf\"}",
-        "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":1,\"a\":2}", "{\"a\":1} x", "[1,]", "{\"a\":\"x}",
-        std::string("{\"a\":\"\0\"}", 9)};
+  const std::vector<std::string> bad_texts = {"",
+                                              "{",
+                                              "{\"a\":1,}",
+                                              "{\"a\" 1}",
+                                              "{'a':1}",
+                                              "{\"a\":01}",
+                                              "{\"a\":1.}",
+                                              "{\"a\":+1}",
+                                              "{\"a\":1e}",
+                                              "{\"a\":tru}",
+                                              "{\"a\":\"\t\"}",
+                                              "{\"a\":\"\\x41\"}",
+                                              "{\"a\":\"\\u12\"}",
+                                              "{\"a\":\"\\ud800\"}",
+                                              "{\"a\":\"\\udc00\"}",
+                                              "{\"a\":\"\xff\"}",
+                                              "{\"a\":\"\xc0\xaf\"}",
+                                              "{\"a\":\"\xed\xa0\x80\"}",
+                                              "{\"a\":1,\"a\":2}",
+                                              "{\"a\":1} x",
+                                              "[1,]",
+                                              "{\"a\":\"x}",
+                                              std::string("{\"a\":\"\0\"}", 9)};
   for (const std::string& bad : bad_texts) {
     std::string error;
     EXPECT_FALSE(ParseJson(bad, &error)) << bad;

@@ -43,8 +43,7 @@ INSTANTIATE_TEST_SUITE_P(
         EscapeCase{"plain text 127.0.0.1:5432", R"("plain text 127.0.0.1:5432")",
                    "plain text 127.0.0.1:5432"},
         EscapeCase{"say \"hi\"", R"("say \"hi\"")", "say \"hi\""},
-        EscapeCase{"C:\\dir", R"("C:\\dir")", "C:\\dir"},
-        EscapeCase{"a/b", R"("a/b")", "a/b"},
+        EscapeCase{"C:\\dir", R"("C:\\dir")", "C:\\dir"}, EscapeCase{"a/b", R"("a/b")", "a/b"},
         EscapeCase{"\b\f\n\r\t", R"("\b\f\n\r\t")", "\b\f\n\r\t"},
         EscapeCase{std::string("nul\0end", 7), R"("nul\u0000end")", std::string("nul\0end", 7)},
         EscapeCase{"\x01\x1b[31m\x1f", R"("\u0001\u001b[31m\u001f")", "\x01\x1b[31m\x1f"},
@@ -58,17 +57,17 @@ INSTANTIATE_TEST_SUITE_P(
         // Not UTF-8: each bad byte becomes U+FFFD, what follows it is kept.
         EscapeCase{"\xff", R"("\ufffd")", "\xef\xbf\xbd"},
         EscapeCase{"a\x80z", R"("a\ufffdz")", "a\xef\xbf\xbdz"},
-        EscapeCase{Bytes({0xc3}), R"("\ufffd")", "\xef\xbf\xbd"},           // truncated
-        EscapeCase{Bytes({0xc3, 'x'}), R"("\ufffdx")", "\xef\xbf\xbdx"},    // bad continuation
-        EscapeCase{Bytes({0xc0, 0xaf}), R"("\ufffd\ufffd")",                 // overlong '/'
+        EscapeCase{Bytes({0xc3}), R"("\ufffd")", "\xef\xbf\xbd"},         // truncated
+        EscapeCase{Bytes({0xc3, 'x'}), R"("\ufffdx")", "\xef\xbf\xbdx"},  // bad continuation
+        EscapeCase{Bytes({0xc0, 0xaf}), R"("\ufffd\ufffd")",              // overlong '/'
                    "\xef\xbf\xbd\xef\xbf\xbd"},
-        EscapeCase{Bytes({0xe0, 0x80, 0xaf}), R"("\ufffd\ufffd\ufffd")",     // overlong, 3 bytes
+        EscapeCase{Bytes({0xe0, 0x80, 0xaf}), R"("\ufffd\ufffd\ufffd")",  // overlong, 3 bytes
                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
-        EscapeCase{Bytes({0xed, 0xa0, 0x80}), R"("\ufffd\ufffd\ufffd")",     // surrogate D800
+        EscapeCase{Bytes({0xed, 0xa0, 0x80}), R"("\ufffd\ufffd\ufffd")",  // surrogate D800
                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
         EscapeCase{Bytes({0xf4, 0x90, 0x80, 0x80}), R"("\ufffd\ufffd\ufffd\ufffd")",  // > 10FFFF
                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
-        EscapeCase{Bytes({0xf0, 0x9f, 0x94}), R"("\ufffd\ufffd\ufffd")",     // cut 4-byte form
+        EscapeCase{Bytes({0xf0, 0x9f, 0x94}), R"("\ufffd\ufffd\ufffd")",  // cut 4-byte form
                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}));
 
 TEST(JsonStringTest, AppendsToWhatIsThere) {

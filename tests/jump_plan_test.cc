@@ -20,9 +20,7 @@ using Hops = std::vector<std::string>;
 
 class JumpPlanTest : public ::testing::Test {
  protected:
-  void WriteConfig(const std::string& text) {
-    ASSERT_TRUE(WriteFile(dir_.Join("config"), text));
-  }
+  void WriteConfig(const std::string& text) { ASSERT_TRUE(WriteFile(dir_.Join("config"), text)); }
 
   // Plans `options` (-F the test's config) with its jump chain.
   bool Plan(Options options, TunnelPlan* plan, Failure* failure) {

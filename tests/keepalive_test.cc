@@ -71,15 +71,15 @@ struct SilenceLimitCase {
 
 TEST(KeepaliveSilenceLimitTest, MultipliesAndSaturatesAtTenYears) {
   const int64_t ten_years_s = kTenYearsMs / 1000;
-  for (const SilenceLimitCase& c : std::initializer_list<SilenceLimitCase>{
-           {15, 3, 45},
-           {1, 1, 1},
-           {0, 3, 0},
-           {3600, 2147483647, ten_years_s},
-           {ten_years_s, 1, ten_years_s},
-           {ten_years_s - 1, 2, ten_years_s},
-           {int64_t{1} << 62, 3, ten_years_s},
-           {int64_t{1} << 40, 2147483647, ten_years_s}}) {
+  for (const SilenceLimitCase& c :
+       std::initializer_list<SilenceLimitCase>{{15, 3, 45},
+                                               {1, 1, 1},
+                                               {0, 3, 0},
+                                               {3600, 2147483647, ten_years_s},
+                                               {ten_years_s, 1, ten_years_s},
+                                               {ten_years_s - 1, 2, ten_years_s},
+                                               {int64_t{1} << 62, 3, ten_years_s},
+                                               {int64_t{1} << 40, 2147483647, ten_years_s}}) {
     EXPECT_EQ(Keepalive::SilenceLimit(seconds(c.interval_s), c.count).count(), c.expected_s)
         << c.interval_s << " x " << c.count;
   }

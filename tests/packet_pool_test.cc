@@ -40,8 +40,8 @@ TEST_F(PacketPoolTest, PacketSizedBlocksAreReused) {
 }
 
 TEST_F(PacketPoolTest, SmallAndLargeBlocksBypassTheList) {
-  for (size_t size : {size_t{0}, size_t{1}, size_t{48}, kMinPooledBytes, kBlockBytes + 1,
-                      size_t{1} << 20}) {
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{48}, kMinPooledBytes, kBlockBytes + 1, size_t{1} << 20}) {
     void* block = Allocate(size, &abstract_);
     ASSERT_NE(block, nullptr) << size;
     if (size > 0) std::memset(block, 0x5a, size);

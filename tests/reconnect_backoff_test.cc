@@ -39,7 +39,8 @@ TEST(ReconnectBackoffTest, ResetStartsAgainAtOneSecond) {
 TEST(ReconnectBackoffTest, JitterSpreadsTunnelsThatLostTheSameServer) {
   // Twenty tunnels cut off at once must not all come back at the same millisecond.
   std::set<int64_t> first_waits;
-  for (uint64_t seed = 0; seed < 20; ++seed) first_waits.insert(ReconnectBackoff(seed).Next().count());
+  for (uint64_t seed = 0; seed < 20; ++seed)
+    first_waits.insert(ReconnectBackoff(seed).Next().count());
   EXPECT_GT(first_waits.size(), 10u);
 }
 

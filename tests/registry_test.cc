@@ -143,8 +143,8 @@ TEST_P(RegistryDirModeTest, GroupOrWorldWritableIsRefused) {
   if (!GetParam().accepted) {
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(GetParam().mode));
-    EXPECT_EQ(error, "registry directory " + dir + " refused: writable by others (mode " +
-                         mode + ")");
+    EXPECT_EQ(error,
+              "registry directory " + dir + " refused: writable by others (mode " + mode + ")");
   }
 }
 
@@ -265,8 +265,8 @@ TEST(Registry, UnreadableEntryOfALiveOwnerIsReportedNotRemoved) {
   std::vector<std::string> warnings;
   EXPECT_TRUE(LoadLiveEntries(temp.path(), &warnings).empty());
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_EQ(warnings[0], "ignoring registry entry " + path +
-                             ": not a tether registry entry (version 1)");
+  EXPECT_EQ(warnings[0],
+            "ignoring registry entry " + path + ": not a tether registry entry (version 1)");
   EXPECT_TRUE(Exists(path));
 }
 

@@ -91,9 +91,14 @@ class SessionPoolE2E : public E2EFixture {
     const std::string known_hosts = scratch_.Join("proxy_known_hosts");
     std::ofstream(known_hosts) << "[127.0.0.1]:" << link_port << " "
                                << sshd_->host_public_key_line() << "\n";
-    std::vector<std::string> args = {"-p", std::to_string(link_port), "-i",
-                                     sshd_->user_key_path(), "-o",
-                                     "UserKnownHostsFile=" + known_hosts, "-vv", "-L",
+    std::vector<std::string> args = {"-p",
+                                     std::to_string(link_port),
+                                     "-i",
+                                     sshd_->user_key_path(),
+                                     "-o",
+                                     "UserKnownHostsFile=" + known_hosts,
+                                     "-vv",
+                                     "-L",
                                      forward.empty() ? ToEcho() : forward};
     args.insert(args.end(), extra.begin(), extra.end());
     args.push_back(sshd_->user() + "@127.0.0.1");
@@ -257,7 +262,8 @@ TEST_F(SessionPoolE2E, WindowGrowsForABulkDownloadOverASlowLink) {
   ASSERT_NE(relay, nullptr) << error;
   ASSERT_TRUE(WaitUntil([&] { return !ReadFile(port_file).empty(); }, seconds(5)));
   const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
-  const uint16_t port = StartThrough(relay_port, {}, "0:127.0.0.1:" + std::to_string(source.port()));
+  const uint16_t port =
+      StartThrough(relay_port, {}, "0:127.0.0.1:" + std::to_string(source.port()));
   ASSERT_NE(port, 0);
   UniqueFd client = ConnectLocal(port, seconds(60));
   ASSERT_TRUE(client.valid());

@@ -25,8 +25,8 @@ class SshConfigE2E : public E2EFixture {
  protected:
   // A Host block that names everything tether needs, reached through the alias "db".
   std::string AliasBlock() const {
-    return "Host db\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd_->port()) +
-           "\n  User " + sshd_->user() + "\n  IdentityFile " + sshd_->user_key_path() +
+    return "Host db\n  HostName 127.0.0.1\n  Port " + std::to_string(sshd_->port()) + "\n  User " +
+           sshd_->user() + "\n  IdentityFile " + sshd_->user_key_path() +
            "\n  UserKnownHostsFile " + sshd_->known_hosts_path() + "\n";
   }
 
@@ -59,14 +59,12 @@ TEST_F(SshConfigE2E, UserConfigAliasGivesServerPortUserKeyAndLocalForward) {
 
 TEST_F(SshConfigE2E, ExplicitFileReplacesTheUserConfig) {
   // The user file points at a closed port; -F must make tether ignore it.
-  ASSERT_TRUE(WriteFile(sshd_->home() + "/.ssh/config",
-                        "Host db\n  HostName 127.0.0.1\n  Port " +
-                            std::to_string(FreeTcpPort()) + "\n"));
+  ASSERT_TRUE(WriteFile(sshd_->home() + "/.ssh/config", "Host db\n  HostName 127.0.0.1\n  Port " +
+                                                            std::to_string(FreeTcpPort()) + "\n"));
   std::string explicit_file = sshd_->dir() + "/explicit_config";
   ASSERT_TRUE(WriteFile(explicit_file, AliasBlock()));
   uint16_t port = FreeTcpPort();
-  Subprocess* tether =
-      LaunchRaw({"-F", explicit_file, "-L", ToEcho(std::to_string(port)), "db"});
+  Subprocess* tether = LaunchRaw({"-F", explicit_file, "-L", ToEcho(std::to_string(port)), "db"});
   ASSERT_NE(tether, nullptr);
   ASSERT_TRUE(WaitForForwarding(*tether, 1, milliseconds(15000))) << Diagnostics(tether, *sshd_);
   ExpectEcho(port);

@@ -125,19 +125,19 @@ class StatusLineE2E : public ::testing::Test {
     const std::string target = "127.0.0.1:" + std::to_string(echo_.port());
     std::string error;
     tether_ = testing::Subprocess::Start(
-        {TETHER_BINARY, flag, "-p", std::to_string(sshd_->port()), "-i",
-         sshd_->user_key_path(), "-L", "0:" + target, sshd_->user() + "@127.0.0.1"},
+        {TETHER_BINARY, flag, "-p", std::to_string(sshd_->port()), "-i", sshd_->user_key_path(),
+         "-L", "0:" + target, sshd_->user() + "@127.0.0.1"},
         opts, &error);
     EXPECT_TRUE(tether_) << error;
     const std::regex forwarding("tether: forwarding 127\\.0\\.0\\.1:([0-9]+) ");
     std::smatch match;
     std::string text;
     const bool forwarding_seen = tether_ && testing::WaitUntil(
-        [&] {
-          text = pty_.Text();
-          return std::regex_search(text, match, forwarding);
-        },
-        seconds(15));
+                                                [&] {
+                                                  text = pty_.Text();
+                                                  return std::regex_search(text, match, forwarding);
+                                                },
+                                                seconds(15));
     EXPECT_TRUE(forwarding_seen) << text;
     if (!forwarding_seen) return text;
     port_ = static_cast<uint16_t>(std::stoi(match[1]));
@@ -169,10 +169,15 @@ TEST_F(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
   std::string back(5, '\0');
   ASSERT_TRUE(testing::WriteAll(client.get(), "hello") &&
               testing::ReadExactly(client.get(), back.data(), back.size()));
-  const std::regex live("\rup \\| [^\r]* \\| 1 conn \\| in 5 B [0-9.]+ [KMG]?i?B/s \\| out 5 B "
-                        "[0-9.]+ [KMG]?i?B/s \\| TTL (8h|7h59m[0-9]*s?)\x1b\\[K");
-  EXPECT_TRUE(testing::WaitUntil([&] { text = pty_.Text(); return std::regex_search(text, live); },
-                                 seconds(5)))
+  const std::regex live(
+      "\rup \\| [^\r]* \\| 1 conn \\| in 5 B [0-9.]+ [KMG]?i?B/s \\| out 5 B "
+      "[0-9.]+ [KMG]?i?B/s \\| TTL (8h|7h59m[0-9]*s?)\x1b\\[K");
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        text = pty_.Text();
+        return std::regex_search(text, live);
+      },
+      seconds(5)))
       << text;
   client.Reset();
 
@@ -185,8 +190,8 @@ TEST_F(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
   // after the status line was erased.
   for (size_t at = text.find("tether: "); at != std::string::npos;
        at = text.find("tether: ", at + 1)) {
-    const bool own_line = at == 0 || text[at - 1] == '\n' ||
-                          (at >= 4 && text.compare(at - 4, 4, "\r\x1b[K") == 0);
+    const bool own_line =
+        at == 0 || text[at - 1] == '\n' || (at >= 4 && text.compare(at - 4, 4, "\r\x1b[K") == 0);
     EXPECT_TRUE(own_line) << "log line glued to the status line at " << at << ": " << text;
   }
   EXPECT_TRUE(Contains(text, "\r\x1b[Ktether: stopped by SIGTERM")) << text;
@@ -200,8 +205,8 @@ TEST_F(StatusLineE2E, SaysReconnectingWhileTheServerIsAwayThenUpAgain) {
   ASSERT_NE(port_, 0);
   std::string error;
   std::string text;
-  ASSERT_TRUE(testing::WaitUntil([&] { return Contains(pty_.Text(), "\rup | " + forwards_); },
-                                 seconds(5)))
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return Contains(pty_.Text(), "\rup | " + forwards_); }, seconds(5)))
       << pty_.Text();
 
   sshd_->Stop();

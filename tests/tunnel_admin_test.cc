@@ -60,13 +60,12 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{{"stop", ":0"}, 64, "tether: stop: bad port ':0' (expected :1-65535)"},
         UsageCase{{"stop", ":65536"}, 64, "tether: stop: bad port ':65536' (expected :1-65535)"},
         UsageCase{{"stop", ":"}, 64, "tether: stop: bad port ':' (expected :1-65535)"},
-        UsageCase{{"stop", "0"}, 64,
-                  "tether: stop: bad target '0' (expected PID, :PORT or all)"},
-        UsageCase{{"stop", "-1"}, 64,
-                  "tether: stop: bad target '-1' (expected PID, :PORT or all)"},
-        UsageCase{{"stop", "ALL"}, 64,
-                  "tether: stop: bad target 'ALL' (expected PID, :PORT or all)"},
-        UsageCase{{"stop", "12\n"}, 64,
+        UsageCase{{"stop", "0"}, 64, "tether: stop: bad target '0' (expected PID, :PORT or all)"},
+        UsageCase{{"stop", "-1"}, 64, "tether: stop: bad target '-1' (expected PID, :PORT or all)"},
+        UsageCase{
+            {"stop", "ALL"}, 64, "tether: stop: bad target 'ALL' (expected PID, :PORT or all)"},
+        UsageCase{{"stop", "12\n"},
+                  64,
                   "tether: stop: bad target '12\\x0a' (expected PID, :PORT or all)"}));
 
 RegistryEntry Entry(pid_t pid, std::vector<uint16_t> ports) {
@@ -117,14 +116,13 @@ TEST(ListFormat, TableAlignsColumnsAndCountsTheArrowAsOneColumn) {
   silent.entry.ttl_end_unix.reset();
   silent.tied_command = "";
   silent.status.reset();
-  EXPECT_EQ(
-      FormatListTable({Sample(), silent}, 1000 + 90),
-      "PID   FORWARDS                                   DESTINATION  UP      TTL LEFT  "
-      "TIED TO    CONNS  IN       OUT   STATE\n"
-      "4242  127.0.0.1:5432 \u2192 db:5432, /tmp/s \u2192 /run/x  alice@db     1h2m3s  "
-      "6h57m57s  77 (bash)  2      2.0 KiB  10 B  up\n"
-      "7     [::1]:1 \u2192 h:2                              db           1m30s   none      "
-      "77         ?      ?        ?     ?\n");
+  EXPECT_EQ(FormatListTable({Sample(), silent}, 1000 + 90),
+            "PID   FORWARDS                                   DESTINATION  UP      TTL LEFT  "
+            "TIED TO    CONNS  IN       OUT   STATE\n"
+            "4242  127.0.0.1:5432 \u2192 db:5432, /tmp/s \u2192 /run/x  alice@db     1h2m3s  "
+            "6h57m57s  77 (bash)  2      2.0 KiB  10 B  up\n"
+            "7     [::1]:1 \u2192 h:2                              db           1m30s   none      "
+            "77         ?      ?        ?     ?\n");
 }
 
 TEST(ListFormat, EmptyTableIsTheHeader) {

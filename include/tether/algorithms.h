@@ -33,7 +33,6 @@ std::optional<std::string> ResolveAlgorithms(std::string_view keyword, std::stri
 
 /// Reads Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms from `config`, checked against
 /// what this libssh2 supports. False with *error ("Ciphers: ...") for a bad list.
-bool PlanAlgorithms(const SshConfig& config, AlgorithmPreferences* preferences,
-                    std::string* error);
+bool PlanAlgorithms(const SshConfig& config, AlgorithmPreferences* preferences, std::string* error);
 
 }  // namespace tether

@@ -17,8 +17,9 @@ namespace tether {
 /// Carries the next SSH connection of a jump chain: moves bytes between a jump host's
 /// direct-tcpip channel and the local end of a socketpair whose other end the next libssh2
 /// session uses as its socket. The jump host's session carries nothing else; its libssh2 calls
-/// are made by a SessionDriver, as the tunnel's are. Non-blocking throughout; the owner polls (setup) or watches (epoll loop) the two fds
-/// with the events asked for and calls Service on any of them.
+/// are made by a SessionDriver, as the tunnel's are. Non-blocking throughout; the owner polls
+/// (setup) or watches (epoll loop) the two fds with the events asked for and calls Service on any
+/// of them.
 class ChannelPump {
  public:
   /// Takes `channel` (open on `session`) and `local`; `session` must outlive the pump.

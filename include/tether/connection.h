@@ -15,10 +15,10 @@ namespace tether {
 
 /// What one libssh2 call on a channel left behind.
 enum class ChannelResult {
-  kOk,           ///< did what it could; any wait is for inbound data or window space
-  kSendPending,  ///< a packet is partly sent: retry this same call first when writable
-  kChannelError, ///< this connection is broken; close it
-  kSessionError, ///< the SSH session itself is broken
+  kOk,            ///< did what it could; any wait is for inbound data or window space
+  kSendPending,   ///< a packet is partly sent: retry this same call first when writable
+  kChannelError,  ///< this connection is broken; close it
+  kSessionError,  ///< the SSH session itself is broken
 };
 
 /// Which libssh2 call a pending send belongs to, so it can be repeated exactly.
@@ -95,7 +95,8 @@ class Connection {
   }
 
  private:
-  ChannelResult Classify(int rc, ChannelOp op);
+  /// What a libssh2 error code means for this channel (the caller knows which operation).
+  ChannelResult Classify(int rc);
   void ShutClientWriteIfDue();
 
   uint64_t id_;

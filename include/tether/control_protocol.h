@@ -25,11 +25,11 @@ std::string FormatControlRequest(ControlRequest request);
 
 /// Live figures of one tunnel, as `tether list` shows them.
 struct TunnelStatus {
-  std::string state = "up";    ///< one word: "connecting", "up"
-  uint64_t connections = 0;    ///< open client connections
-  uint64_t bytes_in = 0;       ///< from the server to local clients
-  uint64_t bytes_out = 0;      ///< from local clients to the server
-  uint64_t up_seconds = 0;     ///< since the tunnel started
+  std::string state = "up";                  ///< one word: "connecting", "up"
+  uint64_t connections = 0;                  ///< open client connections
+  uint64_t bytes_in = 0;                     ///< from the server to local clients
+  uint64_t bytes_out = 0;                    ///< from local clients to the server
+  uint64_t up_seconds = 0;                   ///< since the tunnel started
   std::optional<uint64_t> ttl_left_seconds;  ///< nullopt with --ttl none
   uint64_t sessions = 1;  ///< SSH sessions carrying the channels (0 while reconnecting)
   friend bool operator==(const TunnelStatus&, const TunnelStatus&) = default;

@@ -80,10 +80,10 @@ class JumpChain : private WaitBackground {
   void Detach();
 
   std::vector<JumpHop> plan_hops_;
-  std::vector<std::unique_ptr<SshSession>> hops_;   ///< hops_[i] carries pumps_[i]
+  std::vector<std::unique_ptr<SshSession>> hops_;  ///< hops_[i] carries pumps_[i]
   std::vector<std::unique_ptr<ChannelPump>> pumps_;
   std::unique_ptr<SshSession> destination_;
-  bool failure_named_ = false;  ///< the setup failure already names its hop
+  bool failure_named_ = false;       ///< the setup failure already names its hop
   WaitBackground* outer_ = nullptr;  ///< the caller's background, served during Connect
 
   EventLoop* loop_ = nullptr;  ///< set between Start and Shutdown

@@ -25,10 +25,10 @@ struct HostKeyCheckConfig {
 
 /// The server's host key as received in the handshake.
 struct ServerHostKey {
-  std::string blob;       ///< raw SSH wire encoding
-  int libssh2_type = 0;   ///< LIBSSH2_HOSTKEY_TYPE_*
-  std::string algorithm;  ///< "ssh-ed25519", "ecdsa-sha2-nistp256", ...
-  std::string fingerprint;///< "SHA256:..." as ssh prints it
+  std::string blob;         ///< raw SSH wire encoding
+  int libssh2_type = 0;     ///< LIBSSH2_HOSTKEY_TYPE_*
+  std::string algorithm;    ///< "ssh-ed25519", "ecdsa-sha2-nistp256", ...
+  std::string fingerprint;  ///< "SHA256:..." as ssh prints it
 };
 
 /// known_hosts as OpenSSH reads it, checked through libssh2's knownhost API. Lines libssh2

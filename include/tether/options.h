@@ -19,16 +19,16 @@ enum class HostKeyPolicy { kStrict, kAcceptNew, kOff };
 /// Everything the command line asked for. Values left unset here fall back to ssh_config
 /// and then to built-in defaults when the tunnel is planned.
 struct Options {
-  std::vector<ForwardSpec> forwards;  ///< in command-line order (LocalForward may add more)
-  std::string host;                   ///< destination as typed (without user@)
-  std::string user;                   ///< -l, user@host or -o User; empty = not given
-  std::optional<uint16_t> port;       ///< -p or -o Port
-  std::vector<std::string> identity_files;           ///< -i, then -o IdentityFile
-  std::vector<std::string> user_known_hosts_files;   ///< -o UserKnownHostsFile (split on spaces)
-  std::optional<std::string> global_known_hosts_file;///< -o GlobalKnownHostsFile
-  std::optional<HostKeyPolicy> host_key_policy;      ///< -o StrictHostKeyChecking
+  std::vector<ForwardSpec> forwards;        ///< in command-line order (LocalForward may add more)
+  std::string host;                         ///< destination as typed (without user@)
+  std::string user;                         ///< -l, user@host or -o User; empty = not given
+  std::optional<uint16_t> port;             ///< -p or -o Port
+  std::vector<std::string> identity_files;  ///< -i, then -o IdentityFile
+  std::vector<std::string> user_known_hosts_files;      ///< -o UserKnownHostsFile (split on spaces)
+  std::optional<std::string> global_known_hosts_file;   ///< -o GlobalKnownHostsFile
+  std::optional<HostKeyPolicy> host_key_policy;         ///< -o StrictHostKeyChecking
   std::optional<std::chrono::seconds> connect_timeout;  ///< -o ConnectTimeout
-  std::string config_file;    ///< -F: replaces ~/.ssh/config and /etc/ssh/ssh_config
+  std::string config_file;  ///< -F: replaces ~/.ssh/config and /etc/ssh/ssh_config
   /// ssh_config lines from -c, -m, -b, -4, -6 and the -o keys not kept above, in the order
   /// they win; read before the configuration files.
   std::vector<std::string> ssh_config_lines;
@@ -36,25 +36,25 @@ struct Options {
   /// -J, else -o ProxyJump, as typed (already checked): the jump hosts, first hop first;
   /// "none" connects directly. nullopt = not given (ssh_config ProxyJump may apply).
   std::optional<std::string> jump_hosts;
-  bool batch_mode = false;    ///< -o BatchMode=yes: never prompt
-  bool gateway_ports = false; ///< -g or -o GatewayPorts=yes
-  int verbosity = 0;          ///< number of -v
-  bool quiet = false;         ///< -q
+  bool batch_mode = false;     ///< -o BatchMode=yes: never prompt
+  bool gateway_ports = false;  ///< -g or -o GatewayPorts=yes
+  int verbosity = 0;           ///< number of -v
+  bool quiet = false;          ///< -q
 
   // Lifetime (tether(1): the options of its own).
   std::optional<std::chrono::seconds> ttl = std::chrono::hours(8);  ///< nullopt = --ttl none
   std::optional<std::chrono::seconds> idle_timeout;                 ///< nullopt = never
   std::chrono::seconds keepalive_interval{15};  ///< --keepalive / -o ServerAliveInterval; 0 = off
   int keepalive_count = 3;                      ///< --keepalive-count / -o ServerAliveCountMax
-  bool keepalive_interval_given = false;  ///< set on the command line (else ssh_config may)
+  bool keepalive_interval_given = false;        ///< set on the command line (else ssh_config may)
   bool keepalive_count_given = false;
-  int max_sessions = 4;  ///< --sessions: SSH sessions the channels may be spread over
-  bool reconnect = false;                       ///< --reconnect
-  std::optional<pid_t> tie_to;                  ///< --tie-to PID
-  bool fork_after_ready = false;                ///< -f
-  std::string log_file;                         ///< -E FILE; empty = stderr
-  LogFormat log_format = LogFormat::kText;      ///< --log-format
-  std::vector<std::string> command;             ///< after "--"; empty = none
+  int max_sessions = 4;           ///< --sessions: SSH sessions the channels may be spread over
+  bool reconnect = false;         ///< --reconnect
+  std::optional<pid_t> tie_to;    ///< --tie-to PID
+  bool fork_after_ready = false;  ///< -f
+  std::string log_file;           ///< -E FILE; empty = stderr
+  LogFormat log_format = LogFormat::kText;  ///< --log-format
+  std::vector<std::string> command;         ///< after "--"; empty = none
 };
 
 /// What ParseCommandLine decided.

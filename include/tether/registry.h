@@ -26,12 +26,12 @@ struct RegistryEntry {
   /// Start time of `pid` in clock ticks after boot (/proc/PID/stat field 22): a later
   /// process that gets the same pid has a different one, so it is never taken for this.
   uint64_t start_ticks = 0;
-  int64_t started_unix = 0;              ///< wall clock, seconds since the epoch
-  std::optional<int64_t> ttl_end_unix;   ///< nullopt with --ttl none
+  int64_t started_unix = 0;             ///< wall clock, seconds since the epoch
+  std::optional<int64_t> ttl_end_unix;  ///< nullopt with --ttl none
   std::vector<RegistryForward> forwards;
-  std::string destination;               ///< the host as typed
-  std::string user;                      ///< the user on the server
-  pid_t tied_to = 0;                     ///< the process whose end stops the tunnel
+  std::string destination;  ///< the host as typed
+  std::string user;         ///< the user on the server
+  pid_t tied_to = 0;        ///< the process whose end stops the tunnel
   friend bool operator==(const RegistryEntry&, const RegistryEntry&) = default;
 };
 

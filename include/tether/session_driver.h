@@ -32,10 +32,10 @@ class SessionDriver {
   using Clock = std::chrono::steady_clock;
 
   struct OpenRequest {
-    uint64_t id = 0;           ///< the caller's, handed back with the result
-    std::string type;          ///< "direct-tcpip", "direct-streamlocal@openssh.com"
-    std::string message;       ///< the type's own data (RFC 4254 7.2 for direct-tcpip)
-    unsigned int window = 0;   ///< initial receive window
+    uint64_t id = 0;          ///< the caller's, handed back with the result
+    std::string type;         ///< "direct-tcpip", "direct-streamlocal@openssh.com"
+    std::string message;      ///< the type's own data (RFC 4254 7.2 for direct-tcpip)
+    unsigned int window = 0;  ///< initial receive window
   };
 
   struct Callbacks {
@@ -134,15 +134,16 @@ class SessionDriver {
   std::unordered_set<uint64_t> active_;      ///< client side moved since the last step
   std::vector<LIBSSH2_CHANNEL*> orphans_;    ///< opened for a cancelled request: to free
   std::deque<OpenRequest> open_queue_;
-  std::optional<OpenRequest> opening_;       ///< fixed while the open repeats
+  std::optional<OpenRequest> opening_;  ///< fixed while the open repeats
   bool opening_cancelled_ = false;
   Clock::time_point open_started_{};
   Clock::duration last_open_time_{};
-  bool probing_ = false;                     ///< a probe open is due or in flight
+  bool probing_ = false;  ///< a probe open is due or in flight
   bool global_keepalive_due_ = false;
   std::optional<Pending> pending_;
   bool readable_ = false;
-  bool transport_read_ = false;  ///< some libssh2 call read the socket during this step
+  bool transport_read_ =
+      false;  ///< a libssh2 call that may read the socket was made this step (else Step probes)
   bool socket_drained_ = false;  ///< a channel read of this pass read the socket
   bool unsettled_ = false;
   uint64_t inbound_seen_ = 0;     ///< socket bytes counted at the end of the last full pass

@@ -43,8 +43,7 @@ class SshSession {
   /// nullptr) is served during every wait, so the jump hosts keep moving the bytes.
   static std::unique_ptr<SshSession> OpenOver(UniqueFd socket, const SessionConfig& config,
                                               int signal_fd, WaitBackground* background,
-                                              Failure* failure,
-                                              std::vector<std::string>* warnings);
+                                              Failure* failure, std::vector<std::string>* warnings);
 
   ~SshSession();
   SshSession(const SshSession&) = delete;
@@ -64,12 +63,13 @@ class SshSession {
 
  private:
   SshSession(UniqueFd socket, SessionPtr session, std::string host_label)
-      : socket_(std::move(socket)), session_(std::move(session)),
+      : socket_(std::move(socket)),
+        session_(std::move(session)),
         host_label_(std::move(host_label)) {}
   bool Handshake(const SessionConfig& config, SessionWaiter* waiter, Failure* failure,
                  std::vector<std::string>* warnings);
 
-  UniqueFd socket_;     // declared first: destroyed after the session that uses it
+  UniqueFd socket_;  // declared first: destroyed after the session that uses it
   SessionPtr session_;
   std::string host_label_;
   /// Owned here, outside the session object, so its address stays fixed for the callbacks.

@@ -17,8 +17,8 @@ struct StatusFigures {
   std::string state;     ///< "connecting", "up", "reconnecting"
   std::string forwards;  ///< "127.0.0.1:5432 → db:5432"
   uint64_t connections = 0;
-  uint64_t bytes_in = 0;   ///< from the server to local clients
-  uint64_t bytes_out = 0;  ///< from local clients to the server
+  uint64_t bytes_in = 0;                         ///< from the server to local clients
+  uint64_t bytes_out = 0;                        ///< from local clients to the server
   std::optional<std::chrono::seconds> ttl_left;  ///< nullopt with --ttl none
 };
 

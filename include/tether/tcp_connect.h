@@ -15,7 +15,7 @@ struct ConnectTarget {
   std::string host;  ///< name or address literal (no brackets)
   uint16_t port = 22;
   std::chrono::milliseconds timeout{30000};
-  int family = 0;  ///< AF_UNSPEC, AF_INET or AF_INET6
+  int family = 0;            ///< AF_UNSPEC, AF_INET or AF_INET6
   std::string bind_address;  ///< BindAddress / -b: local address to connect from; empty = any
   int attempts = 1;          ///< ConnectionAttempts: rounds over all addresses, 1 s apart
 };
@@ -27,11 +27,12 @@ struct ConnectWait {
 };
 
 /// Resolves `target.host` and connects to each address in turn until one answers, all within
-/// `target.timeout`; when none does, tries again up to `target.attempts` rounds. Returns a connected, non-blocking, close-on-exec socket, or an invalid
-/// fd with *failure set (ExitCode::kUnreachable: lookup failure, refusal, timeout).
-/// `wait.signal_fd` is watched too: if it becomes readable the attempt is abandoned, so
-/// Ctrl-C works while a connect hangs; so it is when `wait.background` breaks. Then
-/// *interrupted is set and *failure says why (code kOk for a signal).
+/// `target.timeout`; when none does, tries again up to `target.attempts` rounds. Returns a
+/// connected, non-blocking, close-on-exec socket, or an invalid fd with *failure set
+/// (ExitCode::kUnreachable: lookup failure, refusal, timeout). `wait.signal_fd` is watched too: if
+/// it becomes readable the attempt is abandoned, so Ctrl-C works while a connect hangs; so it is
+/// when `wait.background` breaks. Then *interrupted is set and *failure says why (code kOk for a
+/// signal).
 UniqueFd ConnectTcp(const ConnectTarget& target, const ConnectWait& wait, bool* interrupted,
                     Failure* failure);
 

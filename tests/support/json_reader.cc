@@ -96,9 +96,9 @@ class Parser {
       return ParseString(&value->text);
     }
     if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(value);
-    for (const auto& [word, kind] : {std::pair{"true", JsonValue::Kind::kBool},
-                                     std::pair{"false", JsonValue::Kind::kBool},
-                                     std::pair{"null", JsonValue::Kind::kNull}}) {
+    for (const auto& [word, kind] :
+         {std::pair{"true", JsonValue::Kind::kBool}, std::pair{"false", JsonValue::Kind::kBool},
+          std::pair{"null", JsonValue::Kind::kNull}}) {
       if (Consume(word)) {
         value->kind = kind;
         value->text = word;
@@ -213,14 +213,30 @@ class Parser {
     if (AtEnd()) return Fail("unterminated string");
     const char c = text_[pos_++];
     switch (c) {
-      case '"': case '\\': case '/': out->push_back(c); return true;
-      case 'b': out->push_back('\b'); return true;
-      case 'f': out->push_back('\f'); return true;
-      case 'n': out->push_back('\n'); return true;
-      case 'r': out->push_back('\r'); return true;
-      case 't': out->push_back('\t'); return true;
-      case 'u': return ParseUnicodeEscape(out);
-      default: return Fail("bad escape");
+      case '"':
+      case '\\':
+      case '/':
+        out->push_back(c);
+        return true;
+      case 'b':
+        out->push_back('\b');
+        return true;
+      case 'f':
+        out->push_back('\f');
+        return true;
+      case 'n':
+        out->push_back('\n');
+        return true;
+      case 'r':
+        out->push_back('\r');
+        return true;
+      case 't':
+        out->push_back('\t');
+        return true;
+      case 'u':
+        return ParseUnicodeEscape(out);
+      default:
+        return Fail("bad escape");
     }
   }
 

@@ -16,8 +16,8 @@ struct JsonValue {
   /// kString: the decoded text (UTF-8); kNumber: the number as written; kBool: "true" or
   /// "false"; kNull: "null".
   std::string text;
-  std::vector<JsonValue> items;               ///< kArray
-  std::map<std::string, JsonValue> members;   ///< kObject; a repeated key is a parse error
+  std::vector<JsonValue> items;              ///< kArray
+  std::map<std::string, JsonValue> members;  ///< kObject; a repeated key is a parse error
 
   bool IsString() const { return kind == Kind::kString; }
   bool IsNumber() const { return kind == Kind::kNumber; }

@@ -283,9 +283,15 @@ bool SshdServer::PasswordsUsable(std::string* why) { return PrivateMountsUsable(
 std::vector<std::string> SshdServer::WithFileReplaced(const std::string& replacement,
                                                       const std::string& target,
                                                       const std::vector<std::string>& command) {
-  std::vector<std::string> wrapped = {"unshare", "--mount", "--propagation", "private", "sh",
-                                      "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\"",
-                                      replacement, target};
+  std::vector<std::string> wrapped = {"unshare",
+                                      "--mount",
+                                      "--propagation",
+                                      "private",
+                                      "sh",
+                                      "-c",
+                                      "mount --bind \"$0\" \"$1\" && shift && exec \"$@\"",
+                                      replacement,
+                                      target};
   wrapped.insert(wrapped.end(), command.begin(), command.end());
   return wrapped;
 }

@@ -59,8 +59,8 @@ class SshdServer {
   /// argv that runs `command` with `replacement` bound over `target` (an /etc file) in a
   /// private mount namespace: the same pid, and nothing changes for other processes.
   static std::vector<std::string> WithFileReplaced(const std::string& replacement,
-                                                  const std::string& target,
-                                                  const std::vector<std::string>& command);
+                                                   const std::string& target,
+                                                   const std::vector<std::string>& command);
   /// Start with the default configuration.
   static std::unique_ptr<SshdServer> Start(std::string* error);
   /// MakeUserKey, reachable through the class as well.
