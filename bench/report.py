@@ -88,6 +88,14 @@ def row(data, label, better, scenario, key, other, me="tether", limit=None):
     return line
 
 
+def tool_pairs(data):
+    """tether against ssh; with TETHER_BENCH_BIN_B, tether-b against ssh and against tether."""
+    pairs = [("tether", "ssh")]
+    if any(tool == "tether-b" for tool, _, _ in data):
+        pairs += [("tether-b", "ssh"), ("tether-b", "tether")]
+    return pairs
+
+
 def link_tables(data, link):
     """One table per measured tether (tether, and tether-b when TETHER_BENCH_BIN_B was set)
     against ssh, with the relay-alone (raw TCP) figures as the link's limit."""
@@ -96,10 +104,7 @@ def link_tables(data, link):
     if ping:
         print(f"Round trip through the relay alone (64 B ping-pong, p50): "
               f"{fmt(statistics.median(ping.values()))} ms\n")
-    pairs = [("tether", "ssh")]
-    if any(tool == "tether-b" for tool, _, _ in data):
-        pairs += [("tether-b", "ssh"), ("tether-b", "tether")]
-    for me, other in pairs:
+    for me, other in tool_pairs(data):
         print(f"| metric | better | {me} (median) | {other} (median) | {me}/{other} per pair | "
               f"median ratio | raw TCP (limit) | {me}/raw | {other}/raw |")
         print("|---|---|---|---|---|---|---|---|---|")
@@ -115,10 +120,7 @@ def main():
     if len(sys.argv) > 3 and sys.argv[2] == "--link":
         link_tables(data, sys.argv[3])
         return
-    pairs = [("tether", "ssh")]
-    if any(tool == "tether-b" for tool, _, _ in data):
-        pairs += [("tether-b", "ssh"), ("tether-b", "tether")]
-    for me, other in pairs:
+    for me, other in tool_pairs(data):
         print(f"| metric | better | {me} (median) | {other} (median) | {me}/{other} per pair | "
               f"median ratio |")
         print("|---|---|---|---|---|---|")

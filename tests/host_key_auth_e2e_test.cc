@@ -32,10 +32,6 @@ using std::chrono::seconds;
 constexpr int kExitNotTrusted = 77;
 constexpr char kPassphrase[] = "correct horse";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::string Lowercase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -39,6 +39,7 @@
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
+#include "support/terminal.h"
 #include "support/tether_process.h"
 #include "support/timeouts.h"
 
@@ -71,10 +72,6 @@ void ExpectRssBounded(int64_t before, int64_t now) {
 #if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(now, kMaxRssKiB);
 #endif
-}
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 std::string LongName(size_t length) { return std::string(length, 'a'); }
@@ -717,55 +714,6 @@ INSTANTIATE_TEST_SUITE_P(
 // ---------------------------------------------------------------------------------------
 // Waits before the tunnel is up: a stop signal ends every one, and the terminal is left as
 // it was.
-
-/// A pseudo-terminal for a child to take as its controlling terminal; what the child writes
-/// to it is collected on a thread.
-class Terminal {
- public:
-  bool Open() {
-    if (openpty(&master_, &slave_, nullptr, nullptr, nullptr) != 0) return false;
-    reader_ = std::thread([this] { Read(); });
-    return true;
-  }
-  ~Terminal() {
-    stop_ = true;
-    if (reader_.joinable()) reader_.join();
-    if (master_ >= 0) close(master_);
-    if (slave_ >= 0) close(slave_);
-  }
-  std::string SlavePath() const { return ttyname(slave_); }
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return text_;
-  }
-  /// Keys typed at the terminal: "\x03" is Ctrl-C, "\x1c" Ctrl-\\.
-  bool Type(const std::string& keys) { return WriteAll(master_, keys); }
-  /// True when the terminal echoes what is typed.
-  bool Echoes() const {
-    termios mode{};
-    return tcgetattr(slave_, &mode) == 0 && (mode.c_lflag & ECHO) != 0;
-  }
-
- private:
-  void Read() {
-    while (!stop_) {
-      pollfd entry{master_, POLLIN, 0};
-      if (poll(&entry, 1, 20) != 1) continue;
-      char buffer[4096];
-      const ssize_t n = read(master_, buffer, sizeof(buffer));
-      if (n <= 0) continue;
-      std::lock_guard<std::mutex> lock(mu_);
-      text_.append(buffer, static_cast<size_t>(n));
-    }
-  }
-
-  int master_ = -1;
-  int slave_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread reader_;
-  std::mutex mu_;
-  std::string text_;
-};
 
 /// A real sshd, and a passphrase-protected key that no agent holds: tether must ask.
 class PromptTest : public ::testing::Test {

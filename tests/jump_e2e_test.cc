@@ -37,10 +37,6 @@ constexpr int kExitConnectionLost = 74;
 constexpr int kExitNotTrusted = 77;
 constexpr size_t kMiB = 1024 * 1024;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// E2EFixture, whose sshd is the jump host (the client's HOME is its), and a target server
 /// behind it.
 class JumpE2E : public E2EFixture {

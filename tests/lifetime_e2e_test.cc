@@ -43,10 +43,6 @@ constexpr int kExitCannotListen = 73;
 constexpr int kExitConnectionLost = 74;
 constexpr int kExitNotTrusted = 77;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::string ShellQuote(const std::string& text) {
   std::string out = "'";
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);

@@ -39,10 +39,6 @@ using std::chrono::seconds;
 constexpr char kArrow[] = "\u2192";
 constexpr char kHeader[] = "PID  FORWARDS";
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// The output of one `tether list` / `tether stop` run.
 struct AdminRun {
   int exit_code = -1;

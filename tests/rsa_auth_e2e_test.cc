@@ -28,6 +28,8 @@
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
+#include "support/terminal.h"
+#include "support/tether_process.h"
 #include "support/timeouts.h"
 #include "tether/key_file.h"
 #include "tether/rsa_key.h"
@@ -42,10 +44,6 @@ using std::chrono::seconds;
 
 constexpr int kExitNotTrusted = 77;
 constexpr char kPassphrase[] = "correct horse";
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 int Count(const std::string& text, const std::string& part) {
   int n = 0;
@@ -209,51 +207,6 @@ class OldAgent {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int> sign_requests_{0};
-};
-
-/// A pseudo-terminal to be tether's controlling terminal; its output collected on a thread.
-class Terminal {
- public:
-  bool Open() {
-    if (openpty(&master_, &slave_, nullptr, nullptr, nullptr) != 0) return false;
-    reader_ = std::thread([this] {
-      while (!stop_) {
-        pollfd entry{master_, POLLIN, 0};
-        if (poll(&entry, 1, 20) != 1) continue;
-        char buffer[1024];
-        ssize_t n = read(master_, buffer, sizeof(buffer));
-        if (n <= 0) continue;
-        std::lock_guard<std::mutex> lock(mu_);
-        text_.append(buffer, static_cast<size_t>(n));
-      }
-    });
-    return true;
-  }
-  ~Terminal() {
-    stop_ = true;
-    if (reader_.joinable()) reader_.join();
-    if (master_ >= 0) close(master_);
-    if (slave_ >= 0) close(slave_);
-  }
-  std::string SlavePath() const { return ttyname(slave_); }
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return text_;
-  }
-  bool Type(const std::string& keys) { return WriteAll(master_, keys); }
-  /// True when the terminal echoes what is typed.
-  bool Echoes() const {
-    termios mode{};
-    return tcgetattr(slave_, &mode) == 0 && (mode.c_lflag & ECHO) != 0;
-  }
-
- private:
-  int master_ = -1;
-  int slave_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread reader_;
-  std::mutex mu_;
-  std::string text_;
 };
 
 class RsaAuth : public ::testing::Test {

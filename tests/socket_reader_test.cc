@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "tether/fd_pair.h"
 #include "tether/unique_fd.h"
 
 namespace tether {
@@ -21,9 +24,11 @@ struct Pair {
 };
 
 Pair MakePair() {
-  int fds[2] = {-1, -1};
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-  return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+  std::string error;
+  std::optional<FdPair> pair = OpenSocketPair(SOCK_STREAM | SOCK_NONBLOCK, &error);
+  EXPECT_TRUE(pair.has_value()) << error;
+  if (!pair) return {};
+  return {std::move(pair->first), std::move(pair->second)};
 }
 
 void Send(int fd, const std::string& bytes) {

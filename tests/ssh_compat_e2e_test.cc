@@ -26,10 +26,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// E2EFixture, whose sshd a test may replace by one with more configuration, and whose
 /// forwards get a fresh local port each: local_port_, the last one.
 class SshCompatE2E : public E2EFixture {

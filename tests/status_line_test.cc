@@ -18,12 +18,15 @@
 #include "support/net_util.h"
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
+#include "support/terminal.h"
+#include "support/tether_process.h"
 
 namespace tether {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::Contains;
 
 StatusFigures Figures() {
   StatusFigures figures;
@@ -56,55 +59,6 @@ TEST(StatusLineFormat, CutToTheTerminalWidthNeverInsideACharacter) {
   EXPECT_EQ(FormatStatusLine(Figures(), {}, 0), "");
 }
 
-/// Everything the terminal side of a pty receives, read on a thread so the writer never
-/// blocks.
-class PtyCapture {
- public:
-  bool Open() {
-    winsize size{};
-    size.ws_col = 250;
-    size.ws_row = 40;
-    if (openpty(&master_, &slave_, nullptr, nullptr, &size) != 0) return false;
-    reader_ = std::thread([this] { Read(); });
-    return true;
-  }
-  ~PtyCapture() {
-    stop_ = true;
-    if (reader_.joinable()) reader_.join();
-    if (master_ >= 0) close(master_);
-    if (slave_ >= 0) close(slave_);
-  }
-  std::string SlavePath() const { return ttyname(slave_); }
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return text_;
-  }
-
- private:
-  void Read() {
-    while (!stop_) {
-      pollfd entry{master_, POLLIN, 0};
-      if (poll(&entry, 1, 20) != 1) continue;
-      char buffer[4096];
-      ssize_t n = read(master_, buffer, sizeof(buffer));
-      if (n <= 0) continue;
-      std::lock_guard<std::mutex> lock(mu_);
-      text_.append(buffer, static_cast<size_t>(n));
-    }
-  }
-
-  int master_ = -1;
-  int slave_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread reader_;
-  std::mutex mu_;
-  std::string text_;
-};
-
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// A real sshd and echo service, and tether started with its stderr on a pty.
 class StatusLineE2E : public ::testing::Test {
  protected:
@@ -113,7 +67,7 @@ class StatusLineE2E : public ::testing::Test {
     sshd_ = testing::SshdServer::Start(&error);
     ASSERT_TRUE(sshd_) << error;
     ASSERT_TRUE(echo_.ok());
-    ASSERT_TRUE(pty_.Open());
+    ASSERT_TRUE(pty_.Open(250, 40));
   }
 
   /// Starts `tether FLAG -L 0:echo` on the terminal and waits for its forwarding line; sets
@@ -147,7 +101,7 @@ class StatusLineE2E : public ::testing::Test {
 
   std::unique_ptr<testing::SshdServer> sshd_;
   testing::TcpServer echo_;
-  PtyCapture pty_;
+  testing::Terminal pty_;
   std::unique_ptr<testing::Subprocess> tether_;
   uint16_t port_ = 0;
   std::string forwards_;

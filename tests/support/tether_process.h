@@ -87,6 +87,9 @@ int64_t HeapRssKiB(pid_t pid);
 /// Open file descriptors of `pid` (entries of /proc/PID/fd), or -1.
 int FdCount(pid_t pid);
 
+/// Whether `part` occurs in `text` (a log, a message).
+bool Contains(const std::string& text, const std::string& part);
+
 /// How many times `needle` occurs in `text`: e.g. "Accepted publickey" in an sshd log counts
 /// authenticated connections.
 size_t CountOccurrences(const std::string& text, const std::string& needle);
