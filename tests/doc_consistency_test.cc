@@ -190,6 +190,12 @@ bool LooksLikeRepositoryPath(const std::string& word) {
     return false;
   }
   if (HasPlaceholder(word)) return false;
+  // Build directories (build/, bench/build/, build-asan/) are made by the scripts the
+  // documents describe and ignored by git: a fresh clone has none of them.
+  if (EndsWith(word, "/")) {
+    const std::string trimmed = word.substr(0, word.size() - 1);
+    if (StartsWith(trimmed.substr(trimmed.rfind('/') + 1), "build")) return false;
+  }
   if (StartsWith(word, "../")) return true;
   if (StartsWith(word, "./")) return LooksLikeRepositoryPath(word.substr(2));
   for (const std::string& top : TopDirectories()) {
