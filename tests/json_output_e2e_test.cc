@@ -139,6 +139,11 @@ TEST_F(JsonOutputE2E, LogFileThatCannotBeOpenedIsAnEventOnStderr) {
 // event loop, socket): whichever runs out, stderr holds one JSON event, and the ready pipe's
 // failure is among them, named, instead of a silent exit 70.
 TEST_F(JsonOutputE2E, EveryDescriptorShortageIsAnEvent) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizer runtime needs descriptors of its own (at start and for its checks) and
+  // writes its own reports when they run out: this runs in the plain build only.
+  GTEST_SKIP() << "needs free descriptors in the sanitizer runtime";
+#endif
   const std::string closed_port = std::to_string(FreeTcpPort());
   bool pipe_failure_seen = false;
   for (int limit = 4; limit <= 12; ++limit) {
