@@ -101,6 +101,8 @@ ChannelResult Connection::SendEofIfDue() {
 }
 
 ChannelResult Connection::ReadFromChannel() {
+  uint64_t delivered = 0;
+  ChannelResult result = ChannelResult::kOk;
   while (CanReadChannel()) {
     auto [space, room] = down_.Writable();
     // Over the budget only a client that took everything may read, a little at a time: it
@@ -112,18 +114,22 @@ ChannelResult Connection::ReadFromChannel() {
     if (n > 0) {
       down_.Commit(static_cast<size_t>(n));
       bytes_from_channel_ += static_cast<uint64_t>(n);
-      if (budget_ != nullptr) {
-        budget_->AddBuffered(n);
-        budget_->NoteDelivered(static_cast<uint64_t>(n), std::chrono::steady_clock::now());
-      }
+      delivered += static_cast<uint64_t>(n);
+      if (budget_ != nullptr) budget_->AddBuffered(n);
       continue;
     }
     if (n == 0) {
       if (libssh2_channel_eof(channel_)) channel_eof_ = true;
       break;
     }
-    return Classify(static_cast<int>(n));
+    result = Classify(static_cast<int>(n));
+    break;
   }
+  // One clock read per pass, not per read.
+  if (budget_ != nullptr && delivered > 0) {
+    budget_->NoteDelivered(delivered, std::chrono::steady_clock::now(), &delivery_mark_);
+  }
+  if (result != ChannelResult::kOk) return result;
   ShutClientWriteIfDue();
   return ChannelResult::kOk;
 }

@@ -14,6 +14,14 @@ uint32_t WindowBudget::ShareOf(uint64_t total, size_t channels) {
   return static_cast<uint32_t>(std::clamp<uint64_t>(share, kMinWindow, kMaxWindow));
 }
 
+uint32_t WindowBudget::FairShare() const {
+  // Before the first measured round trip every open channel counts.
+  const size_t sharing = delivering_channels_ == 0
+                             ? channels_
+                             : std::min(delivering_channels_, std::max<size_t>(channels_, 1));
+  return ShareOf(total_target_, sharing);
+}
+
 uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_keeps_up) const {
   uint64_t next = target;
   // A slow client needs no smaller window: its channel is not read, so no adjust goes out
@@ -28,8 +36,12 @@ void WindowBudget::NoteRoundTrip(Clock::duration round_trip) {
   round_trip_ = std::max<Clock::duration>(round_trip, std::chrono::milliseconds(1));
 }
 
-void WindowBudget::NoteDelivered(uint64_t bytes, Clock::time_point now) {
+void WindowBudget::NoteDelivered(uint64_t bytes, Clock::time_point now, uint64_t* channel_mark) {
   period_bytes_ += bytes;
+  if (bytes > 0 && *channel_mark != period_index_) {
+    *channel_mark = period_index_;
+    ++period_channels_;
+  }
   const Clock::duration elapsed = now - period_start_;
   if (elapsed < round_trip_) return;
   // Per round trip, as the period may have run longer (nothing was read for a while).
@@ -37,8 +49,11 @@ void WindowBudget::NoteDelivered(uint64_t bytes, Clock::time_point now) {
                                                     static_cast<double>(round_trip_.count()) /
                                                     static_cast<double>(elapsed.count()));
   total_target_ = std::clamp<uint64_t>(2 * per_round_trip, kMinTotalWindow, kTotalWindow);
+  delivering_channels_ = std::max<size_t>(period_channels_, 1);
   period_start_ = now;
   period_bytes_ = 0;
+  period_channels_ = 0;
+  ++period_index_;
 }
 
 }  // namespace tether

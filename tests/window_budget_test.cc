@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace tether {
 namespace {
 
@@ -66,21 +68,23 @@ using std::chrono::milliseconds;
 // Delivery measured over one round trip sets the total to twice it.
 TEST(WindowBudgetTest, TotalFollowsDeliveryPerRoundTrip) {
   WindowBudget budget;
+  uint64_t mark = 0;
   budget.NoteRoundTrip(milliseconds(40));
   const WindowBudget::Clock::time_point start{};
-  budget.NoteDelivered(0, start + milliseconds(1000));  // starts a period (idle before)
+  budget.NoteDelivered(0, start + milliseconds(1000), &mark);  // starts a period (idle before)
   EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
-  budget.NoteDelivered(5 * kMiB, start + milliseconds(1020));  // half a round trip: no change
+  budget.NoteDelivered(5 * kMiB, start + milliseconds(1020),
+                       &mark);  // half a round trip: no change
   EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
-  budget.NoteDelivered(0, start + milliseconds(1040));
+  budget.NoteDelivered(0, start + milliseconds(1040), &mark);
   EXPECT_EQ(budget.total_target(), uint64_t{10} * kMiB);
   // Two round trips brought what one did before: the same rate, the same total.
-  budget.NoteDelivered(10 * kMiB, start + milliseconds(1120));
+  budget.NoteDelivered(10 * kMiB, start + milliseconds(1120), &mark);
   EXPECT_EQ(budget.total_target(), uint64_t{10} * kMiB);
   // Never above the cap, never below the floor.
-  budget.NoteDelivered(uint64_t{1} << 34, start + milliseconds(1160));
+  budget.NoteDelivered(uint64_t{1} << 34, start + milliseconds(1160), &mark);
   EXPECT_EQ(budget.total_target(), WindowBudget::kTotalWindow);
-  budget.NoteDelivered(1, start + milliseconds(5000));
+  budget.NoteDelivered(1, start + milliseconds(5000), &mark);
   EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
 }
 
@@ -91,12 +95,37 @@ TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
   budget.set_channels(100);
   budget.NoteRoundTrip(milliseconds(40));
   const WindowBudget::Clock::time_point start{};
-  budget.NoteDelivered(0, start + milliseconds(1000));
-  budget.NoteDelivered(10 * kMiB, start + milliseconds(1040));
-  EXPECT_EQ(budget.FairShare(), 20 * kMiB / 100);
-  EXPECT_EQ(budget.NextTarget(kMiB, true, true), 20 * kMiB / 100);
+  std::vector<uint64_t> marks(100, 0);
+  budget.NoteDelivered(0, start + milliseconds(1000), &marks[0]);
+  for (uint64_t& mark : marks) budget.NoteDelivered(kMiB / 10, start + milliseconds(1020), &mark);
+  budget.NoteDelivered(0, start + milliseconds(1040), &marks[0]);
+  EXPECT_EQ(budget.FairShare(), 2 * (kMiB / 10));
+  EXPECT_EQ(budget.NextTarget(kMiB, true, true), 2 * (kMiB / 10));
   budget.set_channels(1);
   EXPECT_EQ(budget.FairShare(), 16 * kMiB);
+}
+
+// A download next to an idle channel (iperf3's control connection, a second psql session
+// that waits): the idle one does not halve the busy one's share, so it can still double.
+TEST(WindowBudgetTest, IdleChannelsDoNotShareTheTotal) {
+  WindowBudget budget;
+  budget.set_channels(2);
+  budget.NoteRoundTrip(milliseconds(40));
+  const WindowBudget::Clock::time_point start{};
+  uint64_t busy = 0;
+  uint64_t idle = 0;
+  budget.NoteDelivered(0, start + milliseconds(1000), &idle);
+  budget.NoteDelivered(2 * kMiB, start + milliseconds(1040), &busy);
+  EXPECT_EQ(budget.total_target(), 4 * kMiB);
+  EXPECT_EQ(budget.FairShare(), 4 * kMiB);
+  EXPECT_EQ(budget.NextTarget(2 * kMiB, true, true), 4 * kMiB);
+  // Once both deliver, they share it; one delivery counts a channel once per round trip.
+  budget.NoteDelivered(kMiB, start + milliseconds(1050), &busy);
+  budget.NoteDelivered(kMiB, start + milliseconds(1060), &busy);
+  budget.NoteDelivered(kMiB, start + milliseconds(1070), &idle);
+  budget.NoteDelivered(kMiB, start + milliseconds(1080), &idle);
+  EXPECT_EQ(budget.total_target(), 8 * kMiB);
+  EXPECT_EQ(budget.FairShare(), 4 * kMiB);
 }
 
 TEST(WindowBudgetTest, BufferedBytesAreCountedAgainstTheCap) {

@@ -124,6 +124,7 @@ class Connection {
   std::chrono::steady_clock::duration round_trip_ = std::chrono::milliseconds(1);
   std::chrono::steady_clock::time_point period_start_{};
   uint64_t period_bytes_ = 0;
+  uint64_t delivery_mark_ = 0;  ///< the window budget's count of delivering channels
 };
 
 }  // namespace tether

@@ -16,7 +16,9 @@ namespace tether {
 /// windows made each open wait for ~200 MiB of data). A channel grows its window while the
 /// window is what limits it, up to its fair share of the total target, which follows the
 /// tunnel's delivery: twice what all channels brought in the last round trip (so a flow held
-/// up by the windows can still double), between kMinTotalWindow and kTotalWindow. Sized so,
+/// up by the windows can still double), between kMinTotalWindow and kTotalWindow, shared by
+/// the channels that brought something in that round trip (an idle one, such as a download
+/// tool's control connection, neither needs a share nor halves the busy one's). Sized so,
 /// no channel runs much faster than twice the average one: the sessions of a pool are
 /// separate TCP connections that share the link per connection, not per channel, and a
 /// session carrying few channels would otherwise give each of them many times the share of
@@ -44,8 +46,9 @@ class WindowBudget {
   /// One of `channels` channels' share of `total`, within kMinWindow..kMaxWindow.
   static uint32_t ShareOf(uint64_t total, size_t channels);
 
-  /// The most one of the open channels may have now.
-  uint32_t FairShare() const { return ShareOf(total_target_, channels_); }
+  /// The most one of the open channels may have now: its share among those that delivered in
+  /// the last round trip.
+  uint32_t FairShare() const;
   /// The next target of a channel whose window is `target`: doubled when a round trip brought
   /// at least half of it (`starved`) and the client keeps up, never above the fair share.
   uint32_t NextTarget(uint32_t target, bool starved, bool client_keeps_up) const;
@@ -56,8 +59,10 @@ class WindowBudget {
 
   /// A channel took `round_trip` to open: the period over which delivery is measured.
   void NoteRoundTrip(Clock::duration round_trip);
-  /// `bytes` were read from a channel at `now`; once per round trip the total target follows.
-  void NoteDelivered(uint64_t bytes, Clock::time_point now);
+  /// `bytes` were read at `now` from the channel whose delivery mark is `*channel_mark` (kept
+  /// by the channel, starting at 0; the budget updates it to count each channel once per
+  /// round trip). Once per round trip the total target and the busy channels follow.
+  void NoteDelivered(uint64_t bytes, Clock::time_point now, uint64_t* channel_mark);
   uint64_t total_target() const { return total_target_; }
 
   void AddBuffered(int64_t delta) {
@@ -73,6 +78,9 @@ class WindowBudget {
   Clock::duration round_trip_ = std::chrono::milliseconds(1);
   Clock::time_point period_start_{};
   uint64_t period_bytes_ = 0;
+  uint64_t period_index_ = 1;       ///< the current period's mark
+  size_t period_channels_ = 0;      ///< channels that delivered in the current period
+  size_t delivering_channels_ = 0;  ///< ... in the last one; 0 before any was measured
 };
 
 }  // namespace tether
