@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "tether/base64.h"
@@ -274,6 +275,10 @@ bool KnownHosts::AppendKey(const ServerHostKey& key, Failure* failure) {
     return false;
   }
   std::string line = StoredHostName() + " " + key.algorithm + " " + Base64Encode(key.blob) + "\n";
+  // The pool's setup threads may learn a key at the same moment: the newline check and the
+  // write go together.
+  static std::mutex append_mutex;
+  const std::lock_guard<std::mutex> lock(append_mutex);
   if (fd && !FileEndsWithNewline(fd.get())) line.insert(0, "\n");
   if (!fd || write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     *failure = {ExitCode::kNotTrusted, ErrnoMessage("cannot add the host key to " + path)};

@@ -1,7 +1,6 @@
 #include "tether/logging.h"
 
 #include <fcntl.h>
-#include <spdlog/details/null_mutex.h>
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -15,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 
 #include "tether/json_text.h"
 #include "tether/message_text.h"
@@ -26,8 +26,9 @@ namespace {
 constexpr char kFilePattern[] = "%Y-%m-%dT%H:%M:%S%z tether[%P]: %l: %v";
 
 /// The event being logged while LogEvent runs. spdlog hands a formatter only the rendered
-/// text, so the event's name and fields travel beside it; logging is synchronous and
-/// single-threaded, and a line logged straight through spdlog finds none here.
+/// text, so the event's name and fields travel beside it; logging is synchronous, the
+/// formatter runs on the logging thread (the pool's setup threads log too), and a line
+/// logged straight through spdlog finds none here.
 struct PendingEvent {
   std::string_view name;
   std::initializer_list<LogField> fields;
@@ -102,7 +103,7 @@ class JsonFormatter final : public spdlog::formatter {
 /// Appends each formatted line to a file descriptor it owns, with one write() per line:
 /// nothing is buffered, so a line is in the file once logged, and O_APPEND keeps lines of
 /// two tethers sharing a file whole.
-class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   explicit FdSink(UniqueFd fd) : fd_(std::move(fd)) {}
 
@@ -191,7 +192,7 @@ bool ConfigureLogging(int verbosity, bool quiet, LogFormat format, const std::st
   // logger of the same name while the first is registered.
   if (log_file.empty()) {
     auto logger = std::make_shared<spdlog::logger>(
-        "tether", std::make_shared<spdlog::sinks::stderr_sink_st>());
+        "tether", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     SetFormat(logger.get(), format, "tether: %v");
     Install(std::move(logger), level);
     return true;
@@ -209,7 +210,7 @@ void LogToSyslog(LogFormat format) {
   const bool json = format == LogFormat::kJson;
   configured_format = format;
   auto logger = std::make_shared<spdlog::logger>(
-      "tether", std::make_shared<spdlog::sinks::syslog_sink_st>("tether", LOG_PID, LOG_DAEMON,
+      "tether", std::make_shared<spdlog::sinks::syslog_sink_mt>("tether", LOG_PID, LOG_DAEMON,
                                                                 /*enable_formatting=*/json));
   if (json) {
     logger->set_formatter(std::make_unique<JsonFormatter>(/*newline=*/false));

@@ -25,6 +25,7 @@
 #include "tether/prompt.h"
 #include "tether/reconnect_backoff.h"
 #include "tether/registry.h"
+#include "tether/session_connector.h"
 #include "tether/status_line.h"
 #include "tether/stop_reason.h"
 #include "tether/tunnel.h"
@@ -41,6 +42,10 @@ constexpr std::chrono::milliseconds kCommandGrace{5000};
 constexpr std::chrono::seconds kPoolIdleLimit{30};
 constexpr std::chrono::seconds kPoolCheckInterval{5};
 constexpr std::chrono::seconds kPoolRefusalPause{30};
+/// Extra sessions set up at once: enough that a burst over a long link waits for about one
+/// setup, not one after another; well under sshd's MaxStartups (10 unauthenticated
+/// connections by default, past which it drops new ones at random).
+constexpr size_t kParallelSetups = 4;
 
 // The plan of an extra session: the same server, hops and keys, but nobody is ever asked.
 TunnelPlan PoolPlan(const TunnelPlan& plan) {
@@ -182,9 +187,13 @@ class ActiveRun {
   };
   void EnablePool();
   void OnOpensQueued();
-  void GrowPool();
-  /// Opens one extra session; false when it could not (refused, abandoned, stopping).
-  bool GrowPoolByOne();
+  /// Starts setups (on the connector's threads) until the sessions up and coming meet the
+  /// demand, kParallelSetups at a time.
+  void StartPoolSetups();
+  /// Takes the sessions the connector finished into the pool, from the top of the run loop.
+  void AdoptArrivals();
+  void AdoptExtra(std::unique_ptr<JumpChain> chain);
+  void OnPoolRefused(const Failure& failure);
   void OnExtraLost(SshSession* session);
   void CheckPool();
   void ArmPoolTimer();
@@ -219,13 +228,14 @@ class ActiveRun {
 
   const TunnelPlan pool_plan_;
   bool pool_enabled_ = false;
-  bool grow_due_ = false;
-  bool growing_ = false;
-  size_t pool_wanted_ = 1;  ///< sessions the opens waiting since the last growth asked for
+  size_t pool_wanted_ = 1;  ///< sessions the opens waiting since the pool last settled asked for
   EventLoop::Clock::time_point pool_pause_until_{};
   std::vector<ExtraSession> extras_;
   std::vector<SshSession*> extras_to_close_;
   std::optional<EventLoop::TimerId> pool_timer_;
+  std::vector<SessionConnector::Outcome> pool_arrivals_;  ///< finished setups, not yet taken
+  /// Last: its destructor ends the setups still running before anything they use goes.
+  std::unique_ptr<SessionConnector> connector_;
 };
 
 int ActiveRun::Run(RunContext context) {
@@ -276,7 +286,7 @@ void ActiveRun::RunLoop() {
     if (std::exchange(loss_pending_, false)) BeginReconnecting();
     if (std::exchange(attempt_due_, false)) AttemptReconnect();
     CloseMarkedExtras();
-    if (std::exchange(grow_due_, false)) GrowPool();
+    AdoptArrivals();
   }
 }
 
@@ -288,61 +298,74 @@ void ActiveRun::EnablePool() {
     return;
   }
   pool_enabled_ = true;
+  connector_ = std::make_unique<SessionConnector>(loop_, pool_plan_,
+                                                  [this](SessionConnector::Outcome outcome) {
+                                                    pool_arrivals_.push_back(std::move(outcome));
+                                                    loop_->Stop();
+                                                  });
   tunnel_.set_on_opens_queued([this] { OnOpensQueued(); });
   tunnel_.set_on_extra_session_lost(
       [this](SshSession* session, const std::string&) { OnExtraLost(session); });
 }
 
 // Called from the loop's step while client connections wait for a channel behind the opens
-// in flight: an extra session will carry some of them, opened from the top of the run loop.
+// in flight: extra sessions will carry some of them, set up on the connector's threads.
 void ActiveRun::OnOpensQueued() {
   // The sessions this burst asks for: one more for every two opens waiting, so that a burst
   // that ends before the pool has grown still leaves it ready for the next one.
   const size_t bound = static_cast<size_t>(plan_.options.max_sessions);
   pool_wanted_ = std::min(
       bound, std::max(pool_wanted_, 1 + extras_.size() + (tunnel_.opens_queued() + 1) / 2));
-  if (growing_ || grow_due_ || lost_ || stop_reason_) return;
-  if (1 + extras_.size() >= bound) return;
-  if (EventLoop::Clock::now() < pool_pause_until_) return;
-  grow_due_ = true;
-  loop_->Stop();
+  StartPoolSetups();
 }
 
 // Connects exactly as the first session did (host keys checked, the same keys, nobody asked)
 // while the loop keeps serving every connection.
-void ActiveRun::GrowPool() {
-  // One session at a time, each set up while the loop serves everything else, until the
-  // demand seen meanwhile is met.
-  while (GrowPoolByOne() && 1 + extras_.size() < pool_wanted_) {
+void ActiveRun::StartPoolSetups() {
+  if (!connector_ || stop_reason_ || lost_) return;
+  if (EventLoop::Clock::now() < pool_pause_until_) return;
+  while (1 + extras_.size() + connector_->in_flight() < pool_wanted_ &&
+         connector_->in_flight() < kParallelSetups) {
+    if (!connector_->Start()) break;
+    LogEvent(spdlog::level::debug, "pool_setup",
+             "setting up another session to {server} ({setups} under way)",
+             {{"server", plan_.session.auth.host_label},
+              {"setups", static_cast<uint64_t>(connector_->in_flight())}});
   }
-  pool_wanted_ = 1 + extras_.size();
 }
 
-bool ActiveRun::GrowPoolByOne() {
-  if (stop_reason_ || lost_) return false;
-  growing_ = true;
-  // Something that needs the top of the run loop (a loss, a stop, a timer's work) ends the
-  // attempt: the loop would not dispatch meanwhile. Opens still queued ask again.
-  LoopBackground background(loop_, [this]() -> std::optional<Failure> {
-    if (!stop_reason_ && !loss_pending_ && !loop_->stopping()) return std::nullopt;
-    return Failure{ExitCode::kOk, "stopping"};
-  });
-  Failure failure;
-  std::vector<std::string> warnings;
-  std::unique_ptr<JumpChain> chain =
-      JumpChain::Connect(pool_plan_, -1, &background, &failure, &warnings);
-  growing_ = false;
-  if (!chain && failure.code == ExitCode::kOk) return false;  // abandoned, see above
-  if (stop_reason_ || loss_pending_ || lost_) return false;
-  if (!chain) {
-    pool_pause_until_ = EventLoop::Clock::now() + kPoolRefusalPause;
+void ActiveRun::AdoptArrivals() {
+  if (pool_arrivals_.empty()) return;
+  for (SessionConnector::Outcome& outcome : std::exchange(pool_arrivals_, {})) {
+    // Stopping or reconnecting: a session that came up meanwhile is closed unused.
+    if (stop_reason_ || lost_ || loss_pending_) continue;
+    if (outcome.chain) {
+      AdoptExtra(std::move(outcome.chain));
+    } else if (outcome.failure.code != ExitCode::kOk) {
+      OnPoolRefused(outcome.failure);
+    }
+  }
+  // More of the demand seen meanwhile, if the parallel limit held it back; once nothing is
+  // under way the pool has settled at what it got.
+  StartPoolSetups();
+  if (connector_->in_flight() == 0) pool_wanted_ = 1 + extras_.size();
+}
+
+void ActiveRun::OnPoolRefused(const Failure& failure) {
+  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
+  // Setups refused together say it once.
+  if (now >= pool_pause_until_) {
     LogEventText(spdlog::level::warn, "pool_refused",
                  "could not open another session to " + plan_.session.auth.host_label + ": " +
                      failure.message + "; carrying on with " + std::to_string(1 + extras_.size()),
                  {{"server", plan_.session.auth.host_label},
                   {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
-    return false;
   }
+  pool_pause_until_ = now + kPoolRefusalPause;
+  pool_wanted_ = 1 + extras_.size() + connector_->in_flight();
+}
+
+void ActiveRun::AdoptExtra(std::unique_ptr<JumpChain> chain) {
   SshSession* session = chain->destination();
   chain->Start(loop_, [this, session](StopReason) { OnExtraLost(session); });
   auto keepalive = std::make_unique<Keepalive>(
@@ -356,7 +379,6 @@ bool ActiveRun::GrowPoolByOne() {
            {{"server", plan_.session.auth.host_label},
             {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
   ArmPoolTimer();
-  return true;
 }
 
 void ActiveRun::OnExtraLost(SshSession* session) {
@@ -402,6 +424,9 @@ void ActiveRun::CloseExtra(size_t index, const std::string& goodbye,
                            std::chrono::milliseconds budget) {
   ExtraSession extra = std::move(extras_[index]);
   extras_.erase(extras_.begin() + static_cast<std::ptrdiff_t>(index));
+  // Demand from before is met or gone: the next burst asks afresh.
+  pool_wanted_ =
+      std::min(pool_wanted_, 1 + extras_.size() + (connector_ ? connector_->in_flight() : 0));
   SshSession* session = extra.chain->destination();
   tunnel_.RemoveSession(session);
   extra.keepalive.reset();
@@ -436,6 +461,8 @@ void ActiveRun::BeginReconnecting() {
   if (stop_reason_) return;  // ending anyway (a command is being stopped)
   // Clients wait for the next session as long as a connect may take.
   tunnel_.Detach();
+  if (connector_) connector_->CancelAll();
+  pool_arrivals_.clear();
   CloseAllExtras("tether reconnecting", kLostDisconnectBudget);
   keepalive_.reset();
   session_->Disconnect("tether reconnecting", kLostDisconnectBudget);
@@ -632,6 +659,9 @@ void ActiveRun::OnCommandExit(StopReason reason) {
 void ActiveRun::Shutdown() {
   // The one shutdown path: ports first, so they are free as early as possible.
   tunnel_.CloseListeners();
+  // Setups still running end before anything else goes.
+  if (connector_) connector_->CancelAll();
+  pool_arrivals_.clear();
   if (status_line_ != nullptr) status_line_->Clear();
   // Then out of the registry: from here on nothing answers on the control socket.
   control_.reset();

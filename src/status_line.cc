@@ -15,6 +15,8 @@
 namespace tether {
 
 struct StatusLine::Terminal {
+  /// Log lines come from the pool's setup threads too: one line or redraw at a time.
+  std::mutex mutex;
   int fd = -1;
   std::string shown;  ///< the text on screen now; empty when nothing is shown
   std::vector<spdlog::sink_ptr> original_sinks;
@@ -48,6 +50,7 @@ class StatusAwareSink : public spdlog::sinks::sink {
   explicit StatusAwareSink(std::shared_ptr<StatusLine::Terminal> terminal)
       : terminal_(std::move(terminal)) {}
   void log(const spdlog::details::log_msg& msg) override {
+    const std::lock_guard<std::mutex> lock(terminal_->mutex);
     terminal_->Erase();
     for (const auto& inner : terminal_->original_sinks) {
       if (inner->should_log(msg.level)) inner->log(msg);
@@ -56,6 +59,7 @@ class StatusAwareSink : public spdlog::sinks::sink {
     if (!terminal_->shown.empty()) terminal_->Draw(terminal_->shown);
   }
   void flush() override {
+    const std::lock_guard<std::mutex> lock(terminal_->mutex);
     for (const auto& inner : terminal_->original_sinks) inner->flush();
   }
   void set_pattern(const std::string& pattern) override {
@@ -114,6 +118,7 @@ StatusLine::~StatusLine() {
 }
 
 void StatusLine::Show(const StatusFigures& figures) {
+  const std::lock_guard<std::mutex> lock(terminal_->mutex);
   if (!InForeground()) {
     // A background job (`pgtunnel &`) must not draw over what the user is typing; it
     // draws again once brought back with fg.
@@ -158,6 +163,7 @@ void StatusLine::Tick() {
 void StatusLine::Clear() {
   if (timer_) loop_->CancelTimer(*timer_);
   timer_.reset();
+  const std::lock_guard<std::mutex> lock(terminal_->mutex);
   terminal_->Erase();
   terminal_->shown.clear();
 }

@@ -173,6 +173,50 @@ TEST_F(SessionPoolE2E, PoolGrowsToWhatABurstAskedForAfterItIsServed) {
   ExpectStopsCleanly(tether_, {port});
 }
 
+/// The most setups of extra sessions the -v log shows under way at once.
+int MostSetupsAtOnce(const std::string& log) {
+  int most = 0;
+  const std::string needle = "setting up another session to ";
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+    const size_t open = log.find(" (", at + needle.size());
+    if (open != std::string::npos) most = std::max(most, std::atoi(log.c_str() + open + 2));
+  }
+  return most;
+}
+
+// Each extra session takes several round trips to set up: a burst over a long link would
+// wait for them one after another. They are set up side by side (on threads of their own),
+// and every one of them becomes a session of the pool.
+TEST_F(SessionPoolE2E, ExtraSessionsAreSetUpSideBySide) {
+  const uint16_t port = StartThroughSlowLink({"--sessions", "4"});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  EXPECT_TRUE(WaitForLog(*tether_, "session 4 to", kIoTimeout)) << "the pool did not reach 4";
+  const std::string log = tether_->Stderr();
+  EXPECT_GE(MostSetupsAtOnce(log), 2) << "extra sessions were set up one at a time:\n" << log;
+  EXPECT_EQ(log.find("session 5 to"), std::string::npos) << "grown past --sessions";
+  EXPECT_EQ(SshdLogins(), 4u);
+  ExpectStopsCleanly(tether_, {port});
+}
+
+// A stop while extra sessions are being set up (a slow link, a burst just arrived) ends them
+// with the rest: the process is gone promptly and its port is free.
+TEST_F(SessionPoolE2E, StopWhileSessionsAreBeingSetUpEndsEverything) {
+  std::string error;
+  proxy_ = FaultProxy::Start(sshd_->port(), &error);
+  ASSERT_NE(proxy_, nullptr) << error;
+  proxy_->SetDelay(milliseconds(15));
+  const uint16_t port = StartThrough(proxy_->port(), {"--sessions", "4"}, "");
+  ASSERT_NE(port, 0);
+  // Several round trips at 300 ms each way: the setups are still under way at the stop.
+  proxy_->SetDelay(milliseconds(300));
+  for (size_t i = 0; i < 8; ++i) clients_.push_back(ConnectLocal(port, kIoTimeout));
+  ASSERT_TRUE(WaitForLog(*tether_, "setting up another session", kIoTimeout));
+  ExpectSigtermStops(tether_, {port});
+  EXPECT_EQ(tether_->Stderr().find("session 2 to"), std::string::npos)
+      << "a setup finished before the stop: the test did not stop one under way";
+}
+
 TEST_F(SessionPoolE2E, SessionsOneKeepsOneSshConnection) {
   const uint16_t port = StartThroughSlowLink({"--sessions", "1"});
   ASSERT_NE(port, 0);
