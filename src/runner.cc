@@ -81,12 +81,6 @@ std::chrono::seconds BootTimeNow() {
   return std::chrono::seconds(now.tv_sec);
 }
 
-int Report(const StopReason& reason) {
-  LogEventText(reason.is_error ? spdlog::level::err : spdlog::level::info, reason.EventName(),
-               reason.message, {{"exit_code", reason.exit_code}});
-  return reason.exit_code;
-}
-
 // The local address of each forward (its first listener), in forward order.
 std::vector<const Listener*> FirstListeners(const TunnelPlan& plan,
                                             const std::vector<Listener>& listeners) {
@@ -260,13 +254,13 @@ int ActiveRun::Run(RunContext context) {
   if (status_line_ != nullptr) status_line_->Start(loop_, [this] { return Figures(); });
   if (!StartLimits(&context) || !StartCommand()) {
     Shutdown();
-    return Report(*stop_reason_);
+    return LogStopReason(*stop_reason_);
   }
   if (context.ready_pipe)
     ReportReadyAndDetach(plan_, tunnel_.listeners(), std::move(context.ready_pipe));
   RunLoop();
   Shutdown();
-  return Report(*stop_reason_);
+  return LogStopReason(*stop_reason_);
 }
 
 void ActiveRun::StartSession() {
@@ -680,7 +674,7 @@ void ActiveRun::Shutdown() {
 int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   Failure failure;
   std::vector<Listener> listeners;
-  if (!BindAll(plan, &listeners, &failure)) return Report(StopReason::FromFailure(failure));
+  if (!BindAll(plan, &listeners, &failure)) return LogStopReason(StopReason::FromFailure(failure));
   std::unique_ptr<StatusLine> status_line;
   if (StatusLine::Wanted(plan.options)) {
     status_line = std::make_unique<StatusLine>(STDERR_FILENO);
@@ -702,8 +696,8 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   }
   if (!loop || !chain) {
     status_line.reset();  // erased before the last word
-    return Report(!loop ? StopReason{ToInt(ExitCode::kInternal), error, true}
-                        : StopReason::FromFailure(failure));
+    return LogStopReason(!loop ? StopReason{ToInt(ExitCode::kInternal), error, true}
+                               : StopReason::FromFailure(failure));
   }
   ActiveRun run(plan, signals, loop.get(), std::move(chain), std::move(listeners),
                 status_line.get());
