@@ -8,6 +8,7 @@
 #include "tether/agent_client.h"
 #include "tether/key_file.h"
 #include "tether/logging.h"
+#include "tether/message_text.h"
 #include "tether/packet_pool.h"
 #include "tether/rsa_key.h"
 #include "tether/rsa_sha2_auth.h"
@@ -82,8 +83,11 @@ void AnswerKeyboardInteractive(const char* name, int name_len, const char* instr
   auto* events = static_cast<SessionEvents*>(*abstract);
   auto* context = static_cast<KbdContext*>(events->keyboard_interactive);
   if (instruction_len > 0) {
-    std::string text(instruction, static_cast<size_t>(instruction_len));
-    (void)!write(STDERR_FILENO, (text + "\n").data(), text.size() + 1);
+    // The server's text (PAM instructions may take several lines).
+    const std::string text =
+        EscapeLinesForMessage(std::string_view(instruction, static_cast<size_t>(instruction_len))) +
+        "\n";
+    (void)!write(STDERR_FILENO, text.data(), text.size());
   }
   for (int i = 0; i < num_prompts; ++i) {
     std::string question(prompts[i].text, prompts[i].length);

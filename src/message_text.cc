@@ -81,6 +81,18 @@ std::string EscapeForMessage(std::string_view text) {
   return out;
 }
 
+std::string EscapeLinesForMessage(std::string_view text) {
+  std::string escaped;
+  for (size_t start = 0;;) {
+    const size_t end = text.find('\n', start);
+    escaped +=
+        EscapeForMessage(text.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) return escaped;
+    escaped += '\n';
+    start = end + 1;
+  }
+}
+
 std::string QuoteForMessage(std::string_view text) { return "'" + EscapeForMessage(text) + "'"; }
 
 bool HasControlCharacter(std::string_view text) {

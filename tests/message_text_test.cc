@@ -88,6 +88,19 @@ TEST(MessageTextTest, CutsVeryLongTextAndSaysHowLongItWas) {
   EXPECT_EQ(EscapeForMessage(std::string(2000, '\n')).size(), 1024 * 4 + 16);
 }
 
+// A server's keyboard-interactive instruction keeps its lines; on each, what a terminal
+// would act on is escaped as in any one-line message.
+TEST(MessageTextTest, EscapesEachLineAndKeepsTheLineBreaks) {
+  EXPECT_EQ(EscapeLinesForMessage("Enter the code\nfrom your phone"),
+            "Enter the code\nfrom your phone");
+  EXPECT_EQ(EscapeLinesForMessage("ok\n\x1b]0;owned\x07\r\nend\n"),
+            "ok\n\\x1b]0;owned\\x07\\x0d\nend\n");
+  EXPECT_EQ(EscapeLinesForMessage("\xe2\x80\xae"
+                                  "reversed"),
+            "\\xe2\\x80\\xaereversed");
+  EXPECT_EQ(EscapeLinesForMessage(""), "");
+}
+
 TEST(MessageTextTest, FindsControlCharacters) {
   EXPECT_FALSE(HasControlCharacter(""));
   EXPECT_FALSE(HasControlCharacter("user.name-1@host"));

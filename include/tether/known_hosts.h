@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "tether/failure.h"
-#include "tether/options.h"
+#include "tether/host_key_policy.h"
 #include "tether/ssh_handles.h"
 
 namespace tether {

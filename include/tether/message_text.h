@@ -14,6 +14,10 @@ namespace tether {
 /// full size given.
 std::string EscapeForMessage(std::string_view text);
 
+/// EscapeForMessage of each line of `text`, the line breaks kept: for text meant to span
+/// lines, such as a server's keyboard-interactive instruction.
+std::string EscapeLinesForMessage(std::string_view text);
+
 /// EscapeForMessage in single quotes: "'5432:db'".
 std::string QuoteForMessage(std::string_view text);
 

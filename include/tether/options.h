@@ -9,12 +9,10 @@
 #include <vector>
 
 #include "tether/forward_spec.h"
+#include "tether/host_key_policy.h"
 #include "tether/logging.h"
 
 namespace tether {
-
-/// StrictHostKeyChecking, as in ssh_config(5).
-enum class HostKeyPolicy { kStrict, kAcceptNew, kOff };
 
 /// Everything the command line asked for. Values left unset here fall back to ssh_config
 /// and then to built-in defaults when the tunnel is planned.

@@ -11,6 +11,7 @@
 #include "tether/authenticator.h"
 #include "tether/failure.h"
 #include "tether/known_hosts.h"
+#include "tether/session_config.h"
 #include "tether/session_events.h"
 #include "tether/session_waiter.h"
 #include "tether/socket_reader.h"
@@ -19,14 +20,6 @@
 #include "tether/unique_fd.h"
 
 namespace tether {
-
-/// Everything needed to reach and log in to one server.
-struct SessionConfig {
-  ConnectTarget target;
-  HostKeyCheckConfig host_keys;
-  AuthConfig auth;
-  AlgorithmPreferences algorithms;
-};
 
 /// One authenticated, non-blocking libssh2 session over its own TCP socket.
 class SshSession {

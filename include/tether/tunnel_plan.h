@@ -8,7 +8,7 @@
 #include "tether/failure.h"
 #include "tether/forward_spec.h"
 #include "tether/options.h"
-#include "tether/ssh_session.h"
+#include "tether/session_config.h"
 
 namespace tether {
 
