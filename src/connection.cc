@@ -43,7 +43,7 @@ bool Connection::WriteToClient() {
     ssize_t n = send(client_.get(), down_.Data(), down_.Size(), MSG_NOSIGNAL);
     if (n > 0) {
       down_.Consume(static_cast<size_t>(n));
-      bytes_down_ += static_cast<uint64_t>(n);
+      bytes_in_ += static_cast<uint64_t>(n);
       if (budget_ != nullptr) budget_->AddBuffered(-n);
       continue;
     }
@@ -82,7 +82,7 @@ ChannelResult Connection::WriteToChannel() {
     ssize_t n = libssh2_channel_write(channel_, up_.Data(), up_.Size());
     if (n > 0) {
       up_.Consume(static_cast<size_t>(n));
-      bytes_up_ += static_cast<uint64_t>(n);
+      bytes_out_ += static_cast<uint64_t>(n);
       continue;
     }
     // 0: the server's window is closed; a window adjust will arrive as inbound data.

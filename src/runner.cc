@@ -595,8 +595,8 @@ TunnelStatus ActiveRun::Status() const {
   status.sessions = lost_ ? 0 : 1 + extras_.size();
   status.connections = tunnel_.connection_count();
   Tunnel::Traffic traffic = tunnel_.traffic();
-  status.bytes_in = traffic.from_server;
-  status.bytes_out = traffic.to_server;
+  status.bytes_in = traffic.bytes_in;
+  status.bytes_out = traffic.bytes_out;
   const std::chrono::seconds up = BootTimeNow() - started_;
   status.up_seconds = static_cast<uint64_t>(std::max<int64_t>(up.count(), 0));
   if (plan_.options.ttl) {

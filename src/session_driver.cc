@@ -269,7 +269,7 @@ bool SessionDriver::ServeAll() {
 bool SessionDriver::ServeOne(Connection* connection) {
   if (connection->closing() || connection->channel() == nullptr) return true;
   const uint64_t before =
-      connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down();
+      connection->bytes_out() + connection->bytes_from_channel() + connection->bytes_in();
   if (connection->HasDataForChannel()) {
     transport_read_ = true;
     if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
@@ -295,7 +295,7 @@ bool SessionDriver::ServeOne(Connection* connection) {
     more = buffer_was_full && connection->CanReadChannel();
   }
   moved_ +=
-      connection->bytes_up() + connection->bytes_from_channel() + connection->bytes_down() - before;
+      connection->bytes_out() + connection->bytes_from_channel() + connection->bytes_in() - before;
   if (!connection->closing()) callbacks_.served(connection, failure);
   return true;
 }

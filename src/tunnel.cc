@@ -539,8 +539,8 @@ void Tunnel::DropConnection(uint64_t id, const std::string& why) {
               {"peer", connection->peer()},
               {"forward", ForwardAddress(connection->forward_index())},
               {"reason", why},
-              {"bytes_out", connection->bytes_up()},
-              {"bytes_in", connection->bytes_down()}});
+              {"bytes_out", connection->bytes_out()},
+              {"bytes_in", connection->bytes_in()}});
   }
   connection->MarkClosing();
   auto owner = driver_of_.find(id);
@@ -557,8 +557,8 @@ void Tunnel::DropConnection(uint64_t id, const std::string& why) {
 void Tunnel::Erase(uint64_t id) {
   auto it = connections_.find(id);
   if (it == connections_.end()) return;
-  finished_traffic_.to_server += it->second->bytes_up();
-  finished_traffic_.from_server += it->second->bytes_down();
+  finished_traffic_.bytes_out += it->second->bytes_out();
+  finished_traffic_.bytes_in += it->second->bytes_in();
   auto owner = driver_of_.find(id);
   if (owner != driver_of_.end()) {
     owner->second->Forget(it->second.get());
@@ -638,8 +638,8 @@ size_t Tunnel::connections_on(const SshSession* session) const {
 Tunnel::Traffic Tunnel::traffic() const {
   Traffic total = finished_traffic_;
   for (const auto& [id, connection] : connections_) {
-    total.to_server += connection->bytes_up();
-    total.from_server += connection->bytes_down();
+    total.bytes_out += connection->bytes_out();
+    total.bytes_in += connection->bytes_in();
   }
   return total;
 }

@@ -52,8 +52,10 @@ class Connection {
   /// Sizes the receive window from how it is used, within `budget`, which also caps what the
   /// client buffers hold in all. Without one (a jump host's channel), libssh2's fixed window.
   void set_budget(WindowBudget* budget) { budget_ = budget; }
-  uint64_t bytes_up() const { return bytes_up_; }
-  uint64_t bytes_down() const { return bytes_down_; }
+  /// Bytes the client sent that went into the channel (out, to the server).
+  uint64_t bytes_out() const { return bytes_out_; }
+  /// Bytes written to the client (in, from the server).
+  uint64_t bytes_in() const { return bytes_in_; }
   /// Bytes taken from the channel so far (some may still wait in the buffer).
   uint64_t bytes_from_channel() const { return bytes_from_channel_; }
   /// A closing connection has no client any more; only its channel remains to be freed.
@@ -111,8 +113,8 @@ class Connection {
   bool eof_sent_ = false;               ///< EOF sent on the channel
   bool channel_eof_ = false;            ///< the server sent EOF
   bool client_write_shut_ = false;      ///< shutdown(SHUT_WR) done on the client
-  uint64_t bytes_up_ = 0;
-  uint64_t bytes_down_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint64_t bytes_in_ = 0;
   uint64_t bytes_from_channel_ = 0;
   bool closing_ = false;
   WindowBudget* budget_ = nullptr;

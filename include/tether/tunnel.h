@@ -86,10 +86,12 @@ class Tunnel {
   size_t connection_count() const;
   /// Connections whose channel is on `session`.
   size_t connections_on(const SshSession* session) const;
-  /// Bytes moved so far, over every connection this tunnel ever had.
+  /// Bytes moved so far, over every connection this tunnel ever had. "Out" and "in" are seen
+  /// from the local clients, as everywhere tether counts traffic (logs, `tether list`, the
+  /// status line): out goes to the server, in comes from it.
   struct Traffic {
-    uint64_t to_server = 0;    ///< written into channels
-    uint64_t from_server = 0;  ///< written to local clients
+    uint64_t bytes_out = 0;  ///< written into channels
+    uint64_t bytes_in = 0;   ///< written to local clients
   };
   Traffic traffic() const;
   const std::vector<Listener>& listeners() const { return listeners_; }
