@@ -342,7 +342,7 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
 // With the cap, tether stops reading their channels once 64 MiB wait in buffers, their
 // windows close, and what remains is the cap plus the windows granted before: about
 // 1000 x 64 KiB, more for the first channels, which open with bigger windows (about
-// 210 MiB measured). The bound allows the cap, twice the smallest windows, and 64 MiB for
+// 200 MiB measured). The bound allows the cap, twice the smallest windows, and 64 MiB for
 // the process itself: 253 MiB, under the 312 MiB the per-connection bounds alone allow.
 // A client that reads keeps moving past the cap, a little at a time, byte-exact.
 TEST_F(HostileWorldManyClientsE2E, ClientsThatNeverReadDoNotGrowMemoryPastTheTotalCap) {
