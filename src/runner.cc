@@ -360,15 +360,17 @@ void ActiveRun::OnPoolRefused(const Failure& failure) {
 }
 
 void ActiveRun::AdoptExtra(std::unique_ptr<JumpChain> chain) {
-  SshSession* session = chain->destination();
-  chain->Start(loop_, [this, session](StopReason) { OnExtraLost(session); });
-  auto keepalive = std::make_unique<Keepalive>(
+  // Owned by the pool first: the callbacks below hold its session for as long as it is there.
+  extras_.push_back({std::move(chain), nullptr, EventLoop::Clock::now()});
+  ExtraSession& extra = extras_.back();
+  SshSession* session = extra.chain->destination();
+  extra.chain->Start(loop_, [this, session](StopReason) { OnExtraLost(session); });
+  extra.keepalive = std::make_unique<Keepalive>(
       loop_, session, plan_.options.keepalive_interval, plan_.options.keepalive_count,
       [this, session] { tunnel_.SendKeepalive(session); },
       [this, session](StopReason) { OnExtraLost(session); });
-  keepalive->Start();
+  extra.keepalive->Start();
   tunnel_.AddSession(session);
-  extras_.push_back({std::move(chain), std::move(keepalive), EventLoop::Clock::now()});
   LogEvent(spdlog::level::debug, "pool_grown", "session {sessions} to {server} is up",
            {{"server", plan_.session.auth.host_label},
             {"sessions", static_cast<uint64_t>(1 + extras_.size())}});
