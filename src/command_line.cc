@@ -911,22 +911,6 @@ bool FindOptionsEnd(const CLI::App& app, const std::vector<std::string>& args, s
   return true;
 }
 
-CommandLine UsageError(std::string_view message) {
-  CommandLine result;
-  result.exit_code = ToInt(ExitCode::kUsage);
-  // Escaping again is harmless: quoted arguments hold no control bytes any more, and this
-  // also covers the text of CLI11's own messages.
-  result.output = "tether: " + EscapeForMessage(message);
-  return result;
-}
-
-CommandLine Finished(std::string_view text) {
-  CommandLine result;
-  result.exit_code = ToInt(ExitCode::kOk);
-  result.output = std::string(text);
-  return result;
-}
-
 /// Runs CLI11 over args[0, end); returns an error message, or nullopt when parsed.
 std::optional<std::string> RunCli11(CLI::App* app, const std::vector<std::string>& args,
                                     size_t end) {
@@ -944,23 +928,23 @@ std::optional<std::string> RunCli11(CLI::App* app, const std::vector<std::string
 
 CommandLine ParseTunnelCommand(const std::vector<std::string>& args) {
   if (args.empty()) {
-    return UsageError("usage: " + std::string(kUsageLine) + " (see tether --help)");
+    return UsageError<CommandLine>("usage: " + std::string(kUsageLine) + " (see tether --help)");
   }
   CLI::App app("tether", "tether");
   RawArgs raw;
   DefineTunnelOptions(&app, &raw);
   size_t end = 0;
   std::string error;
-  if (!FindOptionsEnd(app, args, &end, &error)) return UsageError(error);
+  if (!FindOptionsEnd(app, args, &end, &error)) return UsageError<CommandLine>(error);
   const std::optional<std::string> cli_error = RunCli11(&app, args, end);
   // Asking for help or the version is answered even next to a mistake.
-  if (raw.help->count() > 0) return Finished(kHelpText);
+  if (raw.help->count() > 0) return Finished<CommandLine>(kHelpText);
   if (raw.version->count() > 0) {
-    return Finished("tether " TETHER_VERSION " (libssh2 " LIBSSH2_VERSION ")");
+    return Finished<CommandLine>("tether " TETHER_VERSION " (libssh2 " LIBSSH2_VERSION ")");
   }
-  if (cli_error) return UsageError(*cli_error);
+  if (cli_error) return UsageError<CommandLine>(*cli_error);
   CommandLine result;
-  if (!BuildOptions(raw, &result.options, &error)) return UsageError(error);
+  if (!BuildOptions(raw, &result.options, &error)) return UsageError<CommandLine>(error);
   result.options.command.assign(
       args.begin() + static_cast<ptrdiff_t>(std::min(end + 1, args.size())), args.end());
   return result;

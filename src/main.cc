@@ -34,17 +34,6 @@ int PrintToStdout(const std::string& text) {
   return 0;
 }
 
-int PrintAndReturn(const tether::CommandLine& command_line) {
-  std::string text = command_line.output;
-  if (!text.empty() && text.back() != '\n') text += '\n';
-  if (*command_line.exit_code == 0) return PrintToStdout(text);
-  // The message without the "tether: " that ReportFailure puts back.
-  constexpr std::string_view kPrefix = "tether: ";
-  std::string_view message = command_line.output;
-  if (message.substr(0, kPrefix.size()) == kPrefix) message.remove_prefix(kPrefix.size());
-  return Fail(std::string(message), static_cast<tether::ExitCode>(*command_line.exit_code));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,11 +43,7 @@ int main(int argc, char** argv) {
   // `tether list` and `tether stop` talk to running tunnels and run none themselves;
   // they keep the default signal handling, so Ctrl-C ends a waiting `tether stop`.
   if (std::optional<tether::AdminCommandLine> admin = tether::ParseAdminCommandLine(argc, argv)) {
-    if (admin->exit_code) {
-      if (*admin->exit_code == 0) return PrintToStdout(admin->output + "\n");
-      std::fprintf(stderr, "%s\n", admin->output.c_str());
-      return *admin->exit_code;
-    }
+    if (admin->exit_code) return tether::PrintCommandLineExit(*admin);
     return tether::RunAdminCommand(admin->command);
   }
   // Block the stop signals before anything else, so none is lost to a default handler.
@@ -74,7 +59,7 @@ int main(int argc, char** argv) {
   }
   signals.KeepBlockedOnExit();
   tether::CommandLine command_line = tether::ParseCommandLine(argc, argv);
-  if (command_line.exit_code) return PrintAndReturn(command_line);
+  if (command_line.exit_code) return tether::PrintCommandLineExit(command_line);
   const tether::Options& options = command_line.options;
   if (!tether::ConfigureLogging(options.verbosity, options.quiet, options.log_format,
                                 options.log_file, &error)) {

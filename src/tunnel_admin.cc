@@ -43,25 +43,12 @@ Asks the matching tunnels of this user to stop, as Ctrl-C would, and waits for
 them to end: the tunnel with that pid, the tunnel(s) with a forward on local
 port PORT, or all of them. Exits 1 when no tunnel matches.)";
 
-AdminCommandLine AdminUsage(const std::string& message) {
-  AdminCommandLine result;
-  result.exit_code = ToInt(ExitCode::kUsage);
-  result.output = "tether: " + EscapeForMessage(message);
-  return result;
-}
-
-AdminCommandLine AdminHelp(std::string_view text) {
-  AdminCommandLine result;
-  result.exit_code = ToInt(ExitCode::kOk);
-  result.output = std::string(text);
-  return result;
-}
-
 AdminCommandLine ParseList(const std::vector<std::string>& args) {
   AdminCommandLine result;
   for (const std::string& arg : args) {
-    if (arg == "-h" || arg == "--help") return AdminHelp(kListHelp);
-    if (arg != "--json") return AdminUsage("list: unexpected argument " + QuoteForMessage(arg));
+    if (arg == "-h" || arg == "--help") return Finished<AdminCommandLine>(kListHelp);
+    if (arg != "--json")
+      return UsageError<AdminCommandLine>("list: unexpected argument " + QuoteForMessage(arg));
     result.command.json = true;
   }
   return result;
@@ -69,11 +56,11 @@ AdminCommandLine ParseList(const std::vector<std::string>& args) {
 
 AdminCommandLine ParseStop(const std::vector<std::string>& args) {
   for (const std::string& arg : args) {
-    if (arg == "-h" || arg == "--help") return AdminHelp(kStopHelp);
+    if (arg == "-h" || arg == "--help") return Finished<AdminCommandLine>(kStopHelp);
   }
-  if (args.size() != 1) return AdminUsage("usage: tether stop PID | :PORT | all");
+  if (args.size() != 1) return UsageError<AdminCommandLine>("usage: tether stop PID | :PORT | all");
   std::string error;
-  if (!ParseStopTarget(args[0], &error)) return AdminUsage("stop: " + error);
+  if (!ParseStopTarget(args[0], &error)) return UsageError<AdminCommandLine>("stop: " + error);
   AdminCommandLine result;
   result.command.kind = AdminCommand::Kind::kStop;
   result.command.target = args[0];

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tether/command_line_exit.h"
 #include "tether/forward_spec.h"
 #include "tether/host_key_policy.h"
 #include "tether/logging.h"
@@ -55,13 +56,10 @@ struct Options {
   std::vector<std::string> command;         ///< after "--"; empty = none
 };
 
-/// What ParseCommandLine decided.
-struct CommandLine {
+/// What ParseCommandLine decided: the options of a tunnel to run, or (exit_code set) the
+/// end of the program without one.
+struct CommandLine : CommandLineExit {
   Options options;
-  /// Set when the program must exit without running a tunnel: 0 after --help/--version
-  /// (text in `output`, for stdout), 64 for bad input (one line in `output`, for stderr).
-  std::optional<int> exit_code;
-  std::string output;
 };
 
 /// Parses argv with ssh-compatible flags. Never touches the network or the file system.

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tether/command_line_exit.h"
 #include "tether/control_protocol.h"
 #include "tether/registry.h"
 
@@ -21,12 +22,10 @@ struct AdminCommand {
   std::string target;  ///< stop: "all", ":PORT" or "PID", already checked
 };
 
-/// What ParseAdminCommandLine decided, like CommandLine for a tunnel.
-struct AdminCommandLine {
+/// What ParseAdminCommandLine decided: the command, or (exit_code set) the end of the
+/// program after help or bad input, as for a tunnel's CommandLine.
+struct AdminCommandLine : CommandLineExit {
   AdminCommand command;
-  /// Set when nothing is to be run: 0 after --help (text in `output`), 64 for bad input.
-  std::optional<int> exit_code;
-  std::string output;
 };
 
 /// nullopt unless argv[1] is exactly "list" or "stop": everything else (a host named
