@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <cstdio>
 
 #include "tether/exit_code.h"
 #include "tether/jump_plan.h"
