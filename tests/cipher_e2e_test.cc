@@ -132,6 +132,21 @@ TEST_F(CipherE2E, CbcCipherIsNotServedByTheProvider) {
   }
 }
 
+// The server re-keys every MiB while the stream flows both ways: each key exchange runs
+// inside the driver's steps, its packets gathered with the data (src/socket_writer.cc), and
+// the stream still arrives byte for byte. Every key brings new cipher contexts, each logged
+// as it is freed, so the count of contexts shows that the keys did change.
+TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEveryMebibyte) {
+  SshdConfig config;
+  config.extra_config = {"RekeyLimit 1M"};
+  std::string error;
+  sshd_ = SshdServer::Start(config, &error);
+  ASSERT_TRUE(sshd_) << error;
+  const std::string log = EchoThrough("aes128-ctr", kSmallBytes);
+  // Two contexts per key (one per direction); 32 MiB each way at a new key per MiB.
+  EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 20u) << log.substr(0, 4000);
+}
+
 TEST_F(CipherE2E, OptOutLeavesAesCtrToOpenSsl) {
   const std::string log = EchoThrough("aes128-ctr", kSmallBytes, {{kNoCtrProviderVariable, "1"}});
   EXPECT_NE(log.find(std::string(kNoCtrProviderVariable) + " is set"), std::string::npos) << log;
