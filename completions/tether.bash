@@ -69,11 +69,11 @@ _tether_reply() {
 
 _tether() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local options='-L -g -p -l -i -F -o -J -c -m -4 -6 -b -G -f -E -v -q -N -T -n --ttl --idle-timeout
+  local options='-L -D -g -p -l -i -F -o -J -c -m -4 -6 -b -G -f -E -v -q -N -T -n --ttl --idle-timeout
     --keepalive --keepalive-count --tie-to --sessions --reconnect --log-format -h --help -V --version'
   local ssh_options='User= Port= IdentityFile= UserKnownHostsFile= GlobalKnownHostsFile=
     StrictHostKeyChecking= ConnectTimeout= ServerAliveInterval= ServerAliveCountMax=
-    BatchMode= GatewayPorts= LocalForward= ProxyJump= HostName= Ciphers= MACs= KexAlgorithms=
+    BatchMode= GatewayPorts= LocalForward= DynamicForward= ProxyJump= HostName= Ciphers= MACs= KexAlgorithms=
     HostKeyAlgorithms= HashKnownHosts= ConnectionAttempts= AddressFamily= BindAddress=
     IdentitiesOnly= IdentityAgent= PubkeyAuthentication= PasswordAuthentication=
     KbdInteractiveAuthentication= NumberOfPasswordPrompts= PubkeyAcceptedAlgorithms='
@@ -126,7 +126,7 @@ _tether() {
       _tether_reply -W "$ssh_options" -- "$cur"
       return 0
       ;;
-    -L | -p | -l | -c | -m | -b | --ttl | --idle-timeout | --keepalive | --keepalive-count | --tie-to | --sessions)
+    -L | -D | -p | -l | -c | -m | -b | --ttl | --idle-timeout | --keepalive | --keepalive-count | --tie-to | --sessions)
       return 0   # free-form values
       ;;
   esac

@@ -70,6 +70,12 @@ Forwards:
                  A socket path starts with '/'. An empty bind_address or '*'
                  means all interfaces; without one, tether listens on
                  loopback only.
+  -D [bind_address:]port
+                 dynamic forward: a local SOCKS server (SOCKS4, SOCKS4a,
+                 SOCKS5 without authentication, CONNECT only); each client
+                 names its target, which the server connects to (names are
+                 resolved by the server); repeatable. Port 0 picks a free
+                 port. Loopback only unless bind_address or -g is given.
   -g             let other hosts connect to forwards given without
                  bind_address
 
@@ -86,8 +92,9 @@ SSH options (as in ssh):
                  'none' connects directly (also -o ProxyJump)
   -o KEY=VALUE   ssh_config option, also -o 'KEY VALUE'; repeatable. Keys are
                  case-insensitive and the first value of a key wins, except
-                 for IdentityFile, UserKnownHostsFile and LocalForward, which
-                 add up. -p, -l, -i, -g and --keepalive* win over -o.
+                 for IdentityFile, UserKnownHostsFile, LocalForward and
+                 DynamicForward, which add up. -p, -l, -i, -g and --keepalive*
+                 win over -o.
                  Understood:
                    User, Port, HostName, IdentityFile, IdentitiesOnly,
                    IdentityAgent, UserKnownHostsFile, GlobalKnownHostsFile,
@@ -95,7 +102,8 @@ SSH options (as in ssh):
                    yes), HashKnownHosts, ConnectTimeout, ConnectionAttempts,
                    AddressFamily, BindAddress, ServerAliveInterval,
                    ServerAliveCountMax, BatchMode, GatewayPorts,
-                   LocalForward, Ciphers, MACs, KexAlgorithms,
+                   LocalForward, DynamicForward, Ciphers, MACs,
+                   KexAlgorithms,
                    HostKeyAlgorithms, PubkeyAuthentication,
                    PubkeyAcceptedAlgorithms, PasswordAuthentication,
                    KbdInteractiveAuthentication, NumberOfPasswordPrompts,
@@ -164,7 +172,7 @@ Exit codes:
   0      stopped on request (Ctrl-C, SIGTERM, tether stop), parent gone,
          idle timeout, or TTL reached
   1      list, stop: no tunnel matched, or the registry directory is refused
-  64     usage: bad option, bad -L, bad duration
+  64     usage: bad option, bad -L or -D, bad duration
   65     bad configuration file
   69     server unreachable: name lookup, connection refused, connect timeout
   70     internal error
@@ -187,16 +195,20 @@ Examples:
       listen on IPv6 loopback only, for at most 30 minutes
   tether -L /tmp/docker.sock:/var/run/docker.sock build
       reach the Docker daemon on build through a local socket
+  tether -D 1080 bastion
+      a SOCKS proxy on localhost:1080 through bastion, for a browser or
+      curl's proxy socks5h://localhost:1080
   tether stop :5432
       stop whichever tunnel of yours forwards local port 5432)";
 
 /// argv as CLI11 collected it; nothing is checked yet.
 struct RawArgs {
-  std::vector<std::string> forwards;        ///< -L, in order
-  std::vector<std::string> ssh_options;     ///< -o, in order
-  std::vector<std::string> identity_files;  ///< -i, in order
-  std::vector<std::string> jump_hosts;      ///< -J: at most one, as in ssh
-  std::vector<std::string> positionals;     ///< the destination, plus strays before "--"
+  std::vector<std::string> forwards;          ///< -L, in order
+  std::vector<std::string> dynamic_forwards;  ///< -D, in order
+  std::vector<std::string> ssh_options;       ///< -o, in order
+  std::vector<std::string> identity_files;    ///< -i, in order
+  std::vector<std::string> jump_hosts;        ///< -J: at most one, as in ssh
+  std::vector<std::string> positionals;       ///< the destination, plus strays before "--"
   std::optional<std::string> port, user, log_file, config_file, ciphers, macs, bind_address;
   std::optional<std::string> ttl, idle_timeout, keepalive, keepalive_count, tie_to, sessions;
   std::optional<std::string> log_format;
@@ -382,6 +394,21 @@ bool ApplyLocalForward(const std::vector<std::string>& words, Options* out, std:
   return false;
 }
 
+// ssh_config writes a dynamic forward as one word, "[bind_address:]port".
+bool ApplyDynamicForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  std::string reason;
+  if (words.size() != 1) {
+    reason = "expected [bind_address:]port";
+  } else if (auto forward = ParseDynamicForwardSpecReason(words[0], &reason)) {
+    out->forwards.push_back(*forward);
+    return true;
+  }
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
+  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
+  return false;
+}
+
 // -J and -o ProxyJump: checked here so that a typo is a usage error (64) before anything
 // connects; the list is parsed again when the chain is planned.
 bool CheckJumpHosts(std::string_view text, std::string* detail) {
@@ -418,6 +445,7 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
     {"batchmode", false, ApplyBatchMode},
     {"gatewayports", false, ApplyGatewayPorts},
     {"localforward", true, ApplyLocalForward},
+    {"dynamicforward", true, ApplyDynamicForward},
     {"proxyjump", false, ApplyProxyJump},
     {"addkeystoagent", false, IgnoreValue},
     {"checkhostip", false, IgnoreValue},
@@ -566,14 +594,19 @@ bool ApplySshOptions(const std::vector<std::string>& lines, Options* out, std::s
 // ---------------------------------------------------------------------------------------
 // Flags
 
-bool ApplyForwards(const std::vector<std::string>& specs, Options* out, std::string* error) {
+bool ApplyForwards(const RawArgs& raw, Options* out, std::string* error) {
   std::vector<ForwardSpec> forwards;
-  for (const std::string& spec : specs) {
+  for (const std::string& spec : raw.forwards) {
     std::optional<ForwardSpec> forward = ParseForwardSpec(spec, error);
     if (!forward) return false;
     forwards.push_back(*forward);
   }
-  // -L forwards come first, then those from -o LocalForward.
+  for (const std::string& spec : raw.dynamic_forwards) {
+    std::optional<ForwardSpec> forward = ParseDynamicForwardSpec(spec, error);
+    if (!forward) return false;
+    forwards.push_back(*forward);
+  }
+  // -L, then -D forwards come first, then those from -o LocalForward and DynamicForward.
   out->forwards.insert(out->forwards.begin(), forwards.begin(), forwards.end());
   return true;
 }
@@ -633,7 +666,7 @@ bool ApplyJumpFlag(const std::vector<std::string>& values, Options* out, std::st
 
 // Explicit flags run after -o, so that they win over it as they do in ssh.
 bool ApplySshFlags(const RawArgs& raw, Options* out, std::string* error) {
-  if (!ApplyForwards(raw.forwards, out, error)) return false;
+  if (!ApplyForwards(raw, out, error)) return false;
   if (!ApplyJumpFlag(raw.jump_hosts, out, error)) return false;
   if (raw.port) {
     std::string detail;
@@ -826,6 +859,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   app->allow_extras();
   // allow_extra_args(false): one value per -L, or "-L a:1:b:2 host" would swallow host.
   app->add_option("-L", raw->forwards)->allow_extra_args(false);
+  app->add_option("-D", raw->dynamic_forwards)->allow_extra_args(false);
   app->add_option("-o", raw->ssh_options)->allow_extra_args(false);
   app->add_option("-i", raw->identity_files)->allow_extra_args(false);
   app->add_option("-J", raw->jump_hosts)->allow_extra_args(false);

@@ -19,6 +19,13 @@ Connection::~Connection() {
   if (budget_ != nullptr) budget_->AddBuffered(-static_cast<int64_t>(down_.Size()));
 }
 
+void Connection::AddClientBytes(std::string_view bytes) {
+  auto [space, room] = up_.Writable();
+  const size_t n = std::min(room, bytes.size());
+  std::copy_n(bytes.data(), n, space);
+  up_.Commit(n);
+}
+
 bool Connection::ReadFromClient() {
   while (!client_eof_ && client_.valid()) {
     auto [space, room] = up_.Writable();

@@ -11,8 +11,9 @@ std::string FormatForwards(const std::vector<RegistryForward>& forwards) {
   constexpr char kArrow[] = "\u2192";
   std::string text;
   for (const RegistryForward& forward : forwards) {
-    text += (text.empty() ? "" : ", ") + EscapeForMessage(forward.listen) + " " + kArrow + " " +
-            EscapeForMessage(forward.target);
+    text += (text.empty() ? "" : ", ") + EscapeForMessage(forward.listen);
+    text += forward.dynamic ? " (dynamic, SOCKS)"
+                            : std::string(" ") + kArrow + " " + EscapeForMessage(forward.target);
   }
   return text;
 }

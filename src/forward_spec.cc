@@ -188,6 +188,36 @@ std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* 
   return result;
 }
 
+std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
+                                                         std::string* reason) {
+  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
+    *reason = "contains a control character";
+    return std::nullopt;
+  }
+  std::vector<Field> fields;
+  if (!SplitFields(spec, &fields, reason)) return std::nullopt;
+  if (fields.size() > 2 || AnyPath(fields)) {
+    *reason = "expected [bind_address:]port";
+    if (fields.size() > 2) *reason += "; put an IPv6 address in [brackets]";
+    return std::nullopt;
+  }
+  ForwardSpec result;
+  result.dynamic = true;
+  if (!ParseTcpListen(fields, &result.listen, reason)) return std::nullopt;
+  return result;
+}
+
+std::optional<ForwardSpec> ParseDynamicForwardSpec(std::string_view spec, std::string* error) {
+  std::string reason;
+  std::optional<ForwardSpec> result = ParseDynamicForwardSpecReason(spec, &reason);
+  if (!result) *error = "bad -D " + QuoteForMessage(spec) + ": " + reason;
+  return result;
+}
+
+std::string FormatTarget(const ForwardSpec& forward) {
+  return forward.dynamic ? "socks" : FormatEndpoint(forward.target);
+}
+
 std::string FormatEndpoint(const Endpoint& endpoint) {
   if (endpoint.IsUnix()) return endpoint.unix_path;
   const std::string port = std::to_string(endpoint.port);

@@ -98,8 +98,8 @@ std::vector<RegistryForward> ListedForwards(const TunnelPlan& plan,
   std::vector<const Listener*> first = FirstListeners(plan, listeners);
   for (size_t i = 0; i < first.size(); ++i) {
     if (first[i] == nullptr) continue;
-    forwards.push_back(
-        {first[i]->address, FormatEndpoint(plan.forwards[i].target), first[i]->port});
+    forwards.push_back({first[i]->address, FormatTarget(plan.forwards[i]), first[i]->port,
+                        plan.forwards[i].dynamic});
   }
   return forwards;
 }
@@ -246,7 +246,7 @@ int ActiveRun::Run(RunContext context) {
     LogEvent(spdlog::level::info, "forward_listening",
              "forwarding {forward} -> {target} via {server}",
              {{"forward", listener.address},
-              {"target", FormatEndpoint(plan_.forwards[listener.forward_index].target)},
+              {"target", FormatTarget(plan_.forwards[listener.forward_index])},
               {"server", session_->host_label()}});
   }
   StartSession();

@@ -317,8 +317,8 @@ enum class Kind {
   kChoice,        ///< one of `choices`
   kFileList,      ///< several words on one line; the first line wins
   kFiles,         ///< one word per line; every line adds one (duplicates dropped)
-  kForward,       ///< LocalForward: two words joined into one -L string
-  kOtherForward,  ///< RemoteForward, DynamicForward: kept, not checked
+  kForward,       ///< LocalForward: two words joined into one -L string; DynamicForward: one
+  kOtherForward,  ///< RemoteForward: kept, not checked
   kSendEnv,       ///< names add up; "-pattern" removes
 };
 
@@ -350,7 +350,7 @@ constexpr Keyword kKeywords[] = {
     {"ControlMaster", Kind::kChoice, kControlMaster, Expansion::kNone, true},
     {"ControlPath", Kind::kString, {}, Expansion::kNone, true},
     {"ControlPersist", Kind::kString, {}, Expansion::kNone, true},
-    {"DynamicForward", Kind::kOtherForward, {}, Expansion::kNone, true},
+    {"DynamicForward", Kind::kForward},
     {"ExitOnForwardFailure", Kind::kChoice, kFlag},
     {"GatewayPorts", Kind::kChoice, kFlag},
     {"GlobalKnownHostsFile", Kind::kFileList, {}, Expansion::kTilde},
@@ -991,8 +991,8 @@ bool Reader::AddFile(const Keyword& key, const std::vector<std::string>& args, c
   return true;
 }
 
-// LocalForward is checked with the -L grammar since tether will listen on it; the other
-// forwards are only kept (and warned about).
+// LocalForward is checked with the -L grammar and DynamicForward with -D's since tether will
+// listen on them; RemoteForward is only kept (and warned about).
 bool Reader::AddForward(const Keyword& key, const std::vector<std::string>& args,
                         const Where& where, bool active, std::string* error) {
   const std::string name(key.name);
@@ -1006,9 +1006,12 @@ bool Reader::AddForward(const Keyword& key, const std::vector<std::string>& args
   if (args.size() > most) return Fail(where, name + ": extra words after the value", error);
   const std::string joined = args.size() == 2 ? args[0] + ":" + args[1] : args[0];
   std::string reason;
-  if (key.kind == Kind::kForward && !ParseForwardSpecReason(joined, &reason)) {
-    return Fail(where, name + ": bad value " + Quote(args[0] + " " + args[1]) + ": " + reason,
-                error);
+  const bool parsed = key.name == "DynamicForward"
+                          ? ParseDynamicForwardSpecReason(joined, &reason).has_value()
+                          : ParseForwardSpecReason(joined, &reason).has_value();
+  if (key.kind == Kind::kForward && !parsed) {
+    const std::string value = args.size() == 2 ? args[0] + " " + args[1] : args[0];
+    return Fail(where, name + ": bad value " + Quote(value) + ": " + reason, error);
   }
   if (active) Append(key, joined, where, /*dedup=*/true);
   return true;

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "tether/logging.h"
+#include "tether/message_text.h"
 #include "tether/packet_pool.h"
 
 namespace tether {
@@ -23,6 +24,9 @@ constexpr int kMaxAcceptsPerWakeup = 64;
 constexpr size_t kQueueLengthBeforeGrowing = 2;
 constexpr std::chrono::milliseconds kQueueWaitBeforeGrowing{200};
 constexpr std::chrono::milliseconds kAcceptPause{1000};
+// What a refused SOCKS client may still have sent is read and dropped, up to this much, so
+// that the close is a FIN after the reply rather than a reset that could discard it.
+constexpr size_t kSocksDrainLimit = size_t{64} * 1024;
 void AppendU32(std::string* out, uint32_t value) {
   uint32_t be = htonl(value);
   out->append(reinterpret_cast<const char*>(&be), 4);
@@ -65,6 +69,18 @@ std::string PeerName(const sockaddr_storage& address, std::string* host, uint16_
   return "local";
 }
 
+// A SOCKS reply is at most 10 bytes, sent on a socket nothing else has been written to
+// since the request (the method choice before it was read by the client, or is 2 bytes in
+// a send buffer of kilobytes): it goes out whole, or the client is gone.
+bool SendWhole(int fd, std::string_view bytes) {
+  if (bytes.empty()) return true;
+  ssize_t n = -1;
+  do {
+    n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(bytes.size());
+}
+
 // direct-streamlocal@openssh.com (OpenSSH PROTOCOL 2.4): socket path, reserved string,
 // reserved uint32.
 std::string StreamLocalMessage(const Endpoint& target) {
@@ -91,10 +107,12 @@ Tunnel::~Tunnel() {
   if (wait_timer_) loop_->CancelTimer(*wait_timer_);
   if (queue_timer_) loop_->CancelTimer(*queue_timer_);
   if (accept_pause_timer_) loop_->CancelTimer(*accept_pause_timer_);
+  if (socks_timer_) loop_->CancelTimer(*socks_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
   }
+  for (auto& [id, client] : socks_clients_) loop_->Unwatch(client->fd.get());
   for (Route& route : drivers_) loop_->Unwatch(route.driver->session()->fd());
 }
 
@@ -211,6 +229,8 @@ void Tunnel::CloseConnections() {
   }
   closing_count_ = connections_.size();
   open_queue_.clear();
+  for (auto& [id, client] : socks_clients_) loop_->Unwatch(client->fd.get());
+  socks_clients_.clear();
 }
 
 void Tunnel::OnListenerReadable(size_t listener_index) {
@@ -277,17 +297,144 @@ void Tunnel::Accept(const Listener& listener, UniqueFd client, const sockaddr_st
   uint16_t port = 0;
   std::string peer = PeerName(address, &host, &port);
   uint64_t id = next_id_++;
-  auto connection =
-      std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer);
   LogEvent(spdlog::level::debug, "client_accepted",
            "connection #{connection} from {peer} on {forward}",
            {{"connection", id}, {"peer", peer}, {"forward", listener.address}});
+  if (forwards_[listener.forward_index].dynamic) {
+    auto socks = std::make_unique<SocksClient>();
+    socks->fd = std::move(client);
+    socks->forward_index = listener.forward_index;
+    socks->peer = peer;
+    const int fd = socks->fd.get();
+    socks_clients_[id] = std::move(socks);
+    socks_deadlines_.emplace_back(EventLoop::Clock::now() + kSocksHandshakeTimeout, id);
+    ArmSocksTimer();
+    loop_->Watch(fd, EPOLLIN, [this, id](uint32_t events) { OnSocksEvent(id, events); });
+    return;
+  }
+  Enqueue(std::make_unique<Connection>(id, listener.forward_index, std::move(client), peer));
+}
+
+void Tunnel::Enqueue(std::unique_ptr<Connection> connection) {
+  const uint64_t id = connection->id();
   Connection* raw = connection.get();
   connections_[id] = std::move(connection);
   open_queue_.push_back(id);
   waiting_.emplace_back(EventLoop::Clock::now() + connect_timeout_, id);
   ArmWaitTimer();
   UpdateClientInterest(raw);
+}
+
+// Level-triggered: one bounded read per wake-up, never more than the handshake's cap, so a
+// client can neither grow memory nor hold the loop; what it sends past its request stays in
+// the socket until the channel is open.
+void Tunnel::OnSocksEvent(uint64_t id, uint32_t events) {
+  auto it = socks_clients_.find(id);
+  if (it == socks_clients_.end()) return;
+  SocksClient& client = *it->second;
+  if ((events & EPOLLERR) != 0) return CloseSocks(id, "client socket error");
+  char buffer[SocksRequestParser::kMaxHandshakeBytes];
+  const ssize_t n = recv(client.fd.get(), buffer, client.parser.Room(), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    return CloseSocks(id, n == 0 ? "client closed during its SOCKS request"
+                                 : "client reset the connection during its SOCKS request");
+  }
+  const SocksStep step = client.parser.Feed(std::string_view(buffer, static_cast<size_t>(n)));
+  if (!SendWhole(client.fd.get(), step.reply)) {
+    return CloseSocks(id, "client went away during its SOCKS request");
+  }
+  if (step.status == SocksStatus::kError) {
+    LogEvent(spdlog::level::warn, "socks_refused",
+             "connection #{connection} from {peer}: SOCKS request refused: {reason}",
+             {{"connection", id},
+              {"peer", client.peer},
+              {"forward", ForwardAddress(client.forward_index)},
+              {"reason", step.reason}});
+    return CloseSocks(id, "");
+  }
+  if (step.status == SocksStatus::kDone) FinishSocks(id);
+}
+
+void Tunnel::FinishSocks(uint64_t id) {
+  auto it = socks_clients_.find(id);
+  std::unique_ptr<SocksClient> client = std::move(it->second);
+  socks_clients_.erase(it);
+  loop_->Unwatch(client->fd.get());
+  const SocksTarget& target = client->parser.target();
+  SocksRequest request{client->parser.version(), Endpoint{target.host, target.port, ""}};
+  auto connection =
+      std::make_unique<Connection>(id, client->forward_index, std::move(client->fd), client->peer);
+  connection->AddClientBytes(client->parser.rest());
+  socks_requests_[id] = std::move(request);
+  LogEvent(spdlog::level::debug, "socks_request",
+           "connection #{connection} from {peer} asks for {target}",
+           {{"connection", id}, {"peer", connection->peer()}, {"target", TargetText(*connection)}});
+  Enqueue(std::move(connection));
+  if (on_connection_count_) on_connection_count_(connection_count());
+}
+
+void Tunnel::CloseSocks(uint64_t id, const std::string& why) {
+  auto it = socks_clients_.find(id);
+  if (it == socks_clients_.end()) return;
+  const int fd = it->second->fd.get();
+  if (!why.empty()) {
+    LogEvent(spdlog::level::debug, "client_closed", "connection #{connection} from {peer} {reason}",
+             {{"connection", id},
+              {"peer", it->second->peer},
+              {"forward", ForwardAddress(it->second->forward_index)},
+              {"reason", why}});
+  }
+  loop_->Unwatch(fd);
+  shutdown(fd, SHUT_WR);
+  char sink[4096];
+  for (size_t drained = 0; drained < kSocksDrainLimit;) {
+    const ssize_t n = recv(fd, sink, sizeof(sink), 0);
+    if (n <= 0) break;
+    drained += static_cast<size_t>(n);
+  }
+  socks_clients_.erase(it);
+}
+
+void Tunnel::ArmSocksTimer() {
+  if (socks_timer_ || socks_deadlines_.empty()) return;
+  socks_timer_ = loop_->AddTimer(socks_deadlines_.front().first, [this] {
+    socks_timer_.reset();
+    ExpireSocks();
+  });
+}
+
+void Tunnel::ExpireSocks() {
+  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
+  while (!socks_deadlines_.empty() && socks_deadlines_.front().first <= now) {
+    const uint64_t id = socks_deadlines_.front().second;
+    socks_deadlines_.pop_front();
+    auto it = socks_clients_.find(id);
+    if (it == socks_clients_.end()) continue;
+    LogEvent(spdlog::level::warn, "socks_refused",
+             "connection #{connection} from {peer}: SOCKS request refused: {reason}",
+             {{"connection", id},
+              {"peer", it->second->peer},
+              {"forward", ForwardAddress(it->second->forward_index)},
+              {"reason",
+               "not complete within " + std::to_string(kSocksHandshakeTimeout.count()) + "s"}});
+    CloseSocks(id, "");
+  }
+  ArmSocksTimer();
+}
+
+bool Tunnel::ReplySocks(const Connection& connection, SocksOutcome outcome) {
+  auto it = socks_requests_.find(connection.id());
+  if (it == socks_requests_.end() || connection.client_fd() < 0) return true;
+  return SendWhole(connection.client_fd(), SocksOpenReply(it->second.version, outcome));
+}
+
+std::string Tunnel::TargetText(const Connection& connection) const {
+  auto it = socks_requests_.find(connection.id());
+  if (it == socks_requests_.end()) {
+    return FormatEndpoint(forwards_[connection.forward_index()].target);
+  }
+  return EscapeForMessage(FormatEndpoint(it->second.target));
 }
 
 void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
@@ -399,11 +546,14 @@ SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection)
   socklen_t length = sizeof(address);
   getpeername(connection.client_fd(), reinterpret_cast<sockaddr*>(&address), &length);
   PeerName(address, &host, &port);
+  // A SOCKS client's name goes to the server as it is: the server resolves it, as with ssh.
+  auto socks = socks_requests_.find(connection.id());
+  const Endpoint& target = socks != socks_requests_.end() ? socks->second.target : forward.target;
   SessionDriver::OpenRequest request;
   request.id = connection.id();
-  request.message = forward.target.IsUnix() ? StreamLocalMessage(forward.target)
-                                            : DirectTcpipMessage(forward.target, host, port);
-  request.type = forward.target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
+  request.message =
+      target.IsUnix() ? StreamLocalMessage(target) : DirectTcpipMessage(target, host, port);
+  request.type = target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
   request.window = WindowBudget::OpenWindow(connection_count());
   return request;
 }
@@ -414,14 +564,14 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
   if (channel == nullptr) {
     driver_of_.erase(id);
     if (connection == nullptr) return;
-    const ForwardSpec& forward = forwards_[connection->forward_index()];
     LogEvent(spdlog::level::warn, "channel_open_failed",
              "connection #{connection} from {peer}: server could not open {target}: {reason}",
              {{"connection", id},
               {"peer", connection->peer()},
               {"forward", ForwardAddress(connection->forward_index())},
-              {"target", FormatEndpoint(forward.target)},
+              {"target", TargetText(*connection)},
               {"reason", error}});
+    ReplySocks(*connection, SocksOutcomeOfOpenError(error));
     DropConnection(id, "");
     return;
   }
@@ -437,6 +587,7 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
            "connection #{connection} from {peer} carried by session {session}",
            {{"connection", id}, {"peer", connection->peer()}, {"session", route->number}});
   driver->Serve(connection);
+  if (!ReplySocks(*connection, SocksOutcome::kSucceeded)) DropConnection(id, "client went away");
 }
 
 void Tunnel::OnServed(Connection* connection, const std::string& failure) {
@@ -519,9 +670,11 @@ void Tunnel::ExpireWaiting() {
              {{"connection", id},
               {"peer", connection->peer()},
               {"forward", ForwardAddress(connection->forward_index())},
-              {"target", FormatEndpoint(forwards_[connection->forward_index()].target)},
+              {"target", TargetText(*connection)},
               {"reason", opening ? "channel open timed out" : "server unreachable"},
               {"seconds", static_cast<uint64_t>(connect_timeout_.count() / 1000)}});
+    ReplySocks(*connection,
+               opening ? SocksOutcome::kHostUnreachable : SocksOutcome::kGeneralFailure);
     DropConnection(id, "");
   }
   ArmWaitTimer();
@@ -565,6 +718,7 @@ void Tunnel::Erase(uint64_t id) {
     driver_of_.erase(owner);
   }
   request_window_.erase(id);
+  socks_requests_.erase(id);
   connections_.erase(it);
   budget_.set_channels(connection_count());
   ReleaseMemoryIfIdle(true);

@@ -125,7 +125,8 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
     forwards += std::string(forwards.empty() ? "" : ", ") +
                 "{\"listen\": " + JsonString(forward.listen) +
                 ", \"target\": " + JsonString(forward.target) +
-                ", \"port\": " + std::to_string(forward.port) + "}";
+                ", \"port\": " + std::to_string(forward.port) +
+                ", \"kind\": " + (forward.dynamic ? "\"dynamic\"" : "\"local\"") + "}";
   }
   auto figure = [&](uint64_t TunnelStatus::*field) {
     return status ? std::to_string((*status).*field) : std::string("null");

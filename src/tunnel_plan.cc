@@ -172,6 +172,15 @@ bool PlanForwards(const Options& options, const SshConfig& config, TunnelPlan* p
     }
     plan->forwards.push_back(*forward);
   }
+  for (const std::string& spec : config.GetAll("dynamicforward")) {
+    std::string error;
+    std::optional<ForwardSpec> forward = ParseDynamicForwardSpec(spec, &error);
+    if (!forward) {
+      *failure = {ExitCode::kConfig, "DynamicForward in ssh_config: " + error};
+      return false;
+    }
+    plan->forwards.push_back(*forward);
+  }
   plan->gateway_ports = options.gateway_ports || IsYes(config.Get("gatewayports"));
   return true;
 }
@@ -240,8 +249,13 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
   const SessionConfig& session = plan.session;
   const AlgorithmPreferences& algorithms = session.algorithms;
   std::vector<std::string> forwards;
+  std::vector<std::string> dynamic_forwards;
   for (const ForwardSpec& forward : plan.forwards) {
-    forwards.push_back(SshGEndpoint(forward.listen) + " " + SshGEndpoint(forward.target));
+    if (forward.dynamic) {
+      dynamic_forwards.push_back(SshGEndpoint(forward.listen));
+    } else {
+      forwards.push_back(SshGEndpoint(forward.listen) + " " + SshGEndpoint(forward.target));
+    }
   }
   const std::pair<std::string, std::string> resolved[] = {
       {"user", session.auth.user},
@@ -286,6 +300,8 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
   }
   settings.erase("localforward");
   for (const std::string& forward : forwards) settings.emplace("localforward", forward);
+  settings.erase("dynamicforward");
+  for (const std::string& forward : dynamic_forwards) settings.emplace("dynamicforward", forward);
   settings.erase("identityfile");
   for (const std::string& file : session.auth.identity_files.empty()
                                      ? session.auth.default_identity_files
@@ -335,8 +351,8 @@ bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) 
   if (!MakeSessionPlan(options, plan, failure)) return false;
   if (options.print_config || !plan->forwards.empty()) return true;
   *failure = {ExitCode::kUsage,
-              "no forward given: use -L [bind_address:]port:host:hostport (or LocalForward "
-              "in ssh_config)"};
+              "no forward given: use -L [bind_address:]port:host:hostport or -D "
+              "[bind_address:]port (or LocalForward, DynamicForward in ssh_config)"};
   return false;
 }
 

@@ -73,6 +73,8 @@ TEST(CommandLineTest, ForwardsInEveryPlaceAndForm) {
   const ForwardSpec pg = Forward(5432, "db", 5432);
   const ForwardSpec web = Forward(8080, "web", 80);
   const ForwardSpec unix_fwd{{"", 0, "/tmp/d.sock"}, {"", 0, "/run/docker.sock"}};
+  const ForwardSpec socks{{"", 1080, ""}, {}, true};
+  const ForwardSpec socks_v6{{"::1", 0, ""}, {}, true};
   const Case cases[] = {
       {{"-L5432:db:5432", "h"}, {pg}},
       {{"h", "-L", "5432:db:5432"}, {pg}},
@@ -84,6 +86,11 @@ TEST(CommandLineTest, ForwardsInEveryPlaceAndForm) {
       {{"-o", "LocalForward 8080 web:80", "h"}, {web}},
       {{"-o", "LocalForward=8080 web:80", "-L", "5432:db:5432", "h"}, {pg, web}},
       {{"-o", "LocalForward 8080 web:80", "-o", "localforward 5432 db:5432", "h"}, {web, pg}},
+      {{"-D", "1080", "h"}, {socks}},
+      {{"-D1080", "-D", "[::1]:0", "h"}, {socks, socks_v6}},
+      {{"-D", "1080", "-L", "5432:db:5432", "h"}, {pg, socks}},
+      {{"-o", "DynamicForward 1080", "-L", "5432:db:5432", "h"}, {pg, socks}},
+      {{"-o", "DynamicForward=[::1]:0", "-D", "1080", "h"}, {socks, socks_v6}},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(ParseValid(c.args).forwards, c.forwards) << testing::PrintToString(c.args);
@@ -394,6 +401,16 @@ INSTANTIATE_TEST_SUITE_P(
                   "tether: -o ServerAliveInterval: bad duration '1.5h': " + kDurationHint},
         ErrorCase{{"-L", "1:a:2", "-o", "ServerAliveCountMax=0", "h"},
                   "tether: -o ServerAliveCountMax: bad value '0' (expected a number 1-1000)"},
+        ErrorCase{{"-D", "1080:web:80", "h"},
+                  "tether: bad -D '1080:web:80': expected [bind_address:]port; put an IPv6 "
+                  "address in [brackets]"},
+        ErrorCase{{"-D", "/tmp/socks.sock", "h"},
+                  "tether: bad -D '/tmp/socks.sock': expected [bind_address:]port"},
+        ErrorCase{{"-D", "70000", "h"},
+                  "tether: bad -D '70000': port 70000 is out of range (0-65535)"},
+        ErrorCase{{"-o", "DynamicForward 1080 web:80", "h"},
+                  "tether: -o DynamicForward: bad value '1080 web:80': expected "
+                  "[bind_address:]port"},
         ErrorCase{{"-o", "LocalForward 8080", "h"},
                   "tether: -o LocalForward: bad value '8080': expected [bind_address:]port "
                   "host:hostport"},

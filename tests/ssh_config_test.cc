@@ -254,6 +254,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "db",
                   "localforward",
                   {"5432:db:5432", "[::1]:8080:/run/web.sock"}},
+        ValueCase{"DynamicForwardAccumulates",
+                  "DynamicForward 1080\nDynamicForward [::1]:0\n",
+                  "db",
+                  "dynamicforward",
+                  {"1080", "[::1]:0"}},
         ValueCase{"SendEnvAddAndRemove",
                   "SendEnv LANG LC_*\nSendEnv LC_ALL\nSendEnv -LC_*\n",
                   "db",
@@ -566,6 +571,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"LocalForwardBad", "LocalForward 8080 db:0\n",
                   "1: LocalForward: bad value '8080 db:0': target port 0 is out of range "
                   "(1-65535)"},
+        ErrorCase{"DynamicForwardBad", "DynamicForward 1080:web:80\n",
+                  "1: DynamicForward: bad value '1080:web:80': expected [bind_address:]port; put "
+                  "an IPv6 address in [brackets]"},
         ErrorCase{"SendEnvWithEquals", "SendEnv A=1\n", "1: SendEnv: bad variable name 'A=1'"},
         ErrorCase{"UnknownToken", "IdentityFile ~/%x\n", "1: IdentityFile: unknown token %x"},
         ErrorCase{"UnsupportedTokenC", "UserKnownHostsFile /k/%C\n",

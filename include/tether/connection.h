@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "tether/byte_buffer.h"
 #include "tether/ssh_handles.h"
@@ -64,6 +65,10 @@ class Connection {
     closing_ = true;
     client_.Reset();
   }
+
+  /// Bytes the client sent before the connection was made (after its SOCKS request): they
+  /// go into the channel first. Call before any read; at most the buffer's size is kept.
+  void AddClientBytes(std::string_view bytes);
 
   // Client side (plain sockets). Each returns false when the client is gone for good.
   bool ReadFromClient();

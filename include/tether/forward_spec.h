@@ -21,10 +21,12 @@ struct Endpoint {
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
-/// One -L: where tether listens and what the server connects to for each client.
+/// One -L: where tether listens and what the server connects to for each client; or one -D
+/// (dynamic): a local SOCKS server, each client naming its own target.
 struct ForwardSpec {
-  Endpoint listen;  ///< local side
-  Endpoint target;  ///< remote side, resolved by the server
+  Endpoint listen;       ///< local side
+  Endpoint target;       ///< remote side, resolved by the server; unused when dynamic
+  bool dynamic = false;  ///< -D / DynamicForward: the target comes from each SOCKS request
   friend bool operator==(const ForwardSpec&, const ForwardSpec&) = default;
 };
 
@@ -40,7 +42,20 @@ std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* 
 /// ssh_config or -o, whose two words are joined with ':' before the call.
 std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::string* reason);
 
+/// Parses an ssh -D argument, [bind_address:]port (IPv6 addresses in brackets); same error
+/// style as ParseForwardSpec ("bad -D '...': ...").
+std::optional<ForwardSpec> ParseDynamicForwardSpec(std::string_view spec, std::string* error);
+
+/// As ParseDynamicForwardSpec, *reason naming only what is wrong: for DynamicForward in
+/// ssh_config or -o.
+std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
+                                                         std::string* reason);
+
 /// "127.0.0.1:5432", "[::1]:8080", "db:5432", "/run/x.sock" — for logs and messages.
 std::string FormatEndpoint(const Endpoint& endpoint);
+
+/// What the forward reaches, for logs, `tether list` and the status line: the target's
+/// FormatEndpoint, or "socks" for a dynamic forward.
+std::string FormatTarget(const ForwardSpec& forward);
 
 }  // namespace tether

@@ -13,9 +13,10 @@ namespace tether {
 
 /// One forward as `tether list` shows it: the first local address, the remote target.
 struct RegistryForward {
-  std::string listen;  ///< "127.0.0.1:5432" or a socket path
-  std::string target;  ///< "db:5432" or a remote socket path
-  uint16_t port = 0;   ///< the local TCP port (0 for a Unix socket), for `tether stop :PORT`
+  std::string listen;    ///< "127.0.0.1:5432" or a socket path
+  std::string target;    ///< "db:5432" or a remote socket path
+  uint16_t port = 0;     ///< the local TCP port (0 for a Unix socket), for `tether stop :PORT`
+  bool dynamic = false;  ///< -D: a SOCKS server (target is "socks")
   friend bool operator==(const RegistryForward&, const RegistryForward&) = default;
 };
 

@@ -19,6 +19,7 @@
 #include "tether/forward_spec.h"
 #include "tether/listener.h"
 #include "tether/session_driver.h"
+#include "tether/socks_request.h"
 #include "tether/ssh_session.h"
 #include "tether/window_budget.h"
 
@@ -28,9 +29,14 @@ namespace tether {
 /// the listeners, opens a channel for each on the session whose open slot frees first
 /// (libssh2 opens one channel per round trip per session), and moves bytes both ways through
 /// each session's SessionDriver. The first session is the one the run started with; extra
-/// sessions (AddSession) only carry more opens.
+/// sessions (AddSession) only carry more opens. A client of a dynamic forward (-D) first
+/// goes through its SOCKS handshake, bounded in size and time, then opens its channel to the
+/// target it asked for as any other client does.
 class Tunnel {
  public:
+  /// How long a SOCKS client has to send its whole request.
+  static constexpr std::chrono::seconds kSocksHandshakeTimeout{10};
+
   /// `connect_timeout` bounds how long a client waits for its channel.
   Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
          std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout);
@@ -97,6 +103,19 @@ class Tunnel {
   const std::vector<Listener>& listeners() const { return listeners_; }
 
  private:
+  /// A client of a dynamic forward that has not finished its SOCKS request yet.
+  struct SocksClient {
+    UniqueFd fd;
+    size_t forward_index = 0;
+    std::string peer;
+    SocksRequestParser parser;
+  };
+  /// What a dynamic forward's client asked for.
+  struct SocksRequest {
+    SocksVersion version = SocksVersion::kSocks5;
+    Endpoint target;
+  };
+
   struct Route {
     std::unique_ptr<SessionDriver> driver;
     uint64_t number = 0;  ///< 1 for the first session, counting up, for log lines
@@ -107,6 +126,19 @@ class Tunnel {
   void Accept(const Listener& listener, UniqueFd client, const sockaddr_storage& address);
   void PauseAccepting(int error);
   void ResumeAccepting();
+  /// Queues a client for its channel, given up after the connect timeout.
+  void Enqueue(std::unique_ptr<Connection> connection);
+  void OnSocksEvent(uint64_t id, uint32_t events);
+  /// The request is whole: the client becomes a connection waiting for its channel.
+  void FinishSocks(uint64_t id);
+  /// Ends a handshake: logs `why` (if not empty) and closes the client.
+  void CloseSocks(uint64_t id, const std::string& why);
+  void ArmSocksTimer();
+  void ExpireSocks();
+  /// Sends a dynamic connection's answer to its SOCKS request; false if the client is gone.
+  bool ReplySocks(const Connection& connection, SocksOutcome outcome);
+  /// The target of a connection, escaped for log lines (a SOCKS client names its own).
+  std::string TargetText(const Connection& connection) const;
   void OnClientEvent(uint64_t id, uint32_t events);
   void OnSshEvent(SessionDriver* driver, uint32_t events);
   /// The before-wait hook: steps every driver and settles the sockets' interest.
@@ -145,6 +177,12 @@ class Tunnel {
   /// drivers_[0] drives the first session; empty while detached.
   std::vector<Route> drivers_;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
+  /// Dynamic forwards' clients still in their SOCKS handshake, and when each is given up.
+  std::map<uint64_t, std::unique_ptr<SocksClient>> socks_clients_;
+  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> socks_deadlines_;
+  std::optional<EventLoop::TimerId> socks_timer_;
+  /// The requests of the dynamic forwards' connections.
+  std::map<uint64_t, SocksRequest> socks_requests_;
   /// The driver each connection's channel (or open) is on.
   std::map<uint64_t, SessionDriver*> driver_of_;
   /// Connections closed whose channel is still being freed by their driver.
