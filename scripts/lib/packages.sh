@@ -7,7 +7,7 @@
 readonly TETHER_PACKAGES=(
   build-essential cmake pkg-config libssh2-1-dev libssl-dev libcli11-dev libspdlog-dev libgtest-dev
   libgmock-dev libcrypt-dev openssh-server openssh-client groff-base man-db tmux
-  zsh dpkg-dev
+  zsh dpkg-dev curl
 )
 
 # Prints, one per line, those of the given packages that dpkg does not list as installed.
