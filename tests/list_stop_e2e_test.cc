@@ -266,7 +266,7 @@ TEST_F(ListStopE2E, JsonListHasTheSameFieldsForScripts) {
   EXPECT_EQ(lines.front(), "[");
   EXPECT_EQ(lines.back(), "]");
   const std::regex object(
-      R"x(  \{"pid": ([0-9]+), "forwards": \[\{"listen": "127\.0\.0\.1:([0-9]+)", "target": "127\.0\.0\.1:([0-9]+)", "port": ([0-9]+)\}\], )x"
+      R"x(  \{"pid": ([0-9]+), "forwards": \[\{"listen": "127\.0\.0\.1:([0-9]+)", "target": "127\.0\.0\.1:([0-9]+)", "port": ([0-9]+), "kind": "local"\}\], )x"
       R"x("destination": "127\.0\.0\.1", "user": "([^"]*)", "state": "up", "started": ([0-9]+), )x"
       R"x("up_seconds": ([0-9]+), "ttl_left_seconds": ([0-9]+|null), )x"
       R"x("tied_to": \{"pid": ([0-9]+), "command": "tether_tests"\}, )x"

@@ -50,6 +50,18 @@ TEST(RegistryEntry, FormatIsVersionedKeyValueLines) {
             "forward=/tmp/a b\\\\c\\x0a.sock\t/run/\\x09x.sock\t0\n");
 }
 
+TEST(RegistryEntry, DynamicForwardHasAFourthFieldAndRoundTrips) {
+  RegistryEntry entry = SampleEntry();
+  entry.forwards.push_back({"127.0.0.1:1080", "socks", 1080, true});
+  const std::string text = FormatRegistryEntry(entry);
+  EXPECT_NE(text.find("forward=127.0.0.1:1080\tsocks\t1080\tdynamic\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("forward=127.0.0.1:5432\tdb:5432\t5432\n"), std::string::npos) << text;
+  std::string error;
+  std::optional<RegistryEntry> parsed = ParseRegistryEntry(text, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(*parsed, entry);
+}
+
 TEST(RegistryEntry, RoundTripsAnyBytes) {
   RegistryEntry entry = SampleEntry();
   entry.destination = std::string("h\0st\x7f\xff", 7);
@@ -92,6 +104,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadEntryCase{kHead + "forward=a\tb\n", "bad line 4: 'forward=a\\x09b'"},
         BadEntryCase{kHead + "forward=a\tb\t70000\n", "bad line 4: 'forward=a\\x09b\\x0970000'"},
         BadEntryCase{kHead + "forward=\tb\t1\n", "bad line 4: 'forward=\\x09b\\x091'"},
+        BadEntryCase{kHead + "forward=a\tb\t1\tremote\n",
+                     "bad line 4: 'forward=a\\x09b\\x091\\x09remote'"},
         BadEntryCase{kHead + "started=1.5\n", "bad line 4: 'started=1.5'"}));
 
 TEST(RegistryEntry, UnknownKeysWithNumbersAreAccepted) {

@@ -101,10 +101,8 @@ class SocksE2E : public E2EFixture {
   }
 
   // Starts tether with one -D 0 forward; its port, or 0.
-  uint16_t StartSocks(Subprocess** tether, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"-D", "0"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<uint16_t> ports = LaunchReady(args, 1, tether);
+  uint16_t StartSocks(Subprocess** tether) {
+    std::vector<uint16_t> ports = LaunchReady({"-D", "0"}, 1, tether);
     return ports.size() == 1 ? ports[0] : 0;
   }
 
@@ -256,6 +254,34 @@ TEST_F(SocksE2E, HostileClientsAreAnsweredAndClosedWhileAnotherIsServed) {
   EXPECT_EQ(ReadUpTo(after.get(), 12), kMethodChoice + Socks5Reply('\x00'));
   EXPECT_TRUE(EchoOnce(after.get(), "after"));
   ExpectStopsCleanly(tether, {port});
+}
+
+TEST_F(SocksE2E, ListShowsTheDynamicForwardWithItsKind) {
+  Subprocess* tether = nullptr;
+  // The -L forward is listed first, then the -D one.
+  const std::vector<uint16_t> ports = LaunchReady({"-D", "0", "-L", ToEcho("0")}, 2, &tether);
+  ASSERT_EQ(ports.size(), 2u);
+  const uint16_t port = ports[1];
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  for (const bool json : {false, true}) {
+    std::vector<std::string> args = {"list"};
+    if (json) args.push_back("--json");
+    std::string error;
+    std::unique_ptr<Subprocess> list = StartTetherRaw(*sshd_, args, {}, &error);
+    ASSERT_TRUE(list) << error;
+    EXPECT_EQ(list->WaitExit(seconds(30)).value_or(-1), 0) << list->Stderr();
+    const std::string out = list->Stdout();
+    if (json) {
+      EXPECT_TRUE(Contains(out, "{\"listen\": \"" + address +
+                                    "\", \"target\": \"socks\", \"port\": " + std::to_string(port) +
+                                    ", \"kind\": \"dynamic\"}"))
+          << out;
+      EXPECT_TRUE(Contains(out, "\"kind\": \"local\"")) << out;
+    } else {
+      EXPECT_TRUE(Contains(out, address + " (dynamic, SOCKS)")) << out;
+    }
+  }
+  ExpectStopsCleanly(tether, ports);
 }
 
 TEST_F(SocksE2E, AutoPortReachesTheCommandAndTheListenerIsFreedAtTheEnd) {

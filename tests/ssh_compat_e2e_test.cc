@@ -292,7 +292,8 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
   ASSERT_TRUE(WriteFile(
       config,
       "Host db !nothing\n  HostName 127.0.0.1\n  Port 2222\n  User bob\n"
-      "  LocalForward 5432 db.internal:5432\n  Ciphers aes256-ctr,aes128-ctr\n"
+      "  LocalForward 5432 db.internal:5432\n  DynamicForward 1080\n"
+      "  Ciphers aes256-ctr,aes128-ctr\n"
       "  MACs hmac-sha2-512\n  HashKnownHosts yes\n  StrictHostKeyChecking accept-new\n"
       "  ConnectionAttempts 2\n  ConnectTimeout 7\n  AddressFamily inet\n"
       "  ServerAliveInterval 9\n  ServerAliveCountMax 4\n  BindAddress 127.0.0.2\n"
@@ -309,6 +310,7 @@ TEST_F(SshCompatE2E, DashGPrintsWhatSshDashGPrintsForEveryKeyBothResolve) {
                           "hostname",
                           "port",
                           "localforward",
+                          "dynamicforward",
                           "ciphers",
                           "macs",
                           "hashknownhosts",
