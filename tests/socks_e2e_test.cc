@@ -4,11 +4,13 @@
 // when tether ends.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -282,6 +284,40 @@ TEST_F(SocksE2E, ListShowsTheDynamicForwardWithItsKind) {
     }
   }
   ExpectStopsCleanly(tether, ports);
+}
+
+TEST_F(SocksE2E, ForkPrintsTheChosenPortAndTheBackgroundEndsWithItsStarter) {
+  // The starter is a script: tether -f prints the address and returns, the script stays.
+  std::vector<std::string> argv = {"/bin/sh", "-c", "\"$0\" \"$@\"; echo \"rc=$?\"; exec sleep 30",
+                                   TETHER_BINARY};
+  const std::vector<std::string> args = TetherArgs(*sshd_, {"-f", "-E", LogPath(), "-D", "0"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string error;
+  std::unique_ptr<Subprocess> script =
+      Subprocess::Start(argv, sshd_->ClientProcessOptions(), &error);
+  ASSERT_TRUE(script) << error;
+  ASSERT_TRUE(WaitUntil([&] { return Contains(script->Stdout(), "rc="); }, kReadyTimeout));
+  const std::string out = script->Stdout();
+  ASSERT_EQ(out.rfind("127.0.0.1:", 0), 0u) << out << script->Stderr();
+  const auto port = static_cast<uint16_t>(std::atoi(out.c_str() + strlen("127.0.0.1:")));
+  ASSERT_EQ(out, "127.0.0.1:" + std::to_string(port) + "\nrc=0\n") << script->Stderr();
+  UniqueFd client = ConnectLocal(port, kIo);
+  ASSERT_TRUE(WriteAll(client.get(), Socks5Ipv4Loopback(echo_.port())));
+  EXPECT_EQ(ReadUpTo(client.get(), 12), kMethodChoice + Socks5Reply('\x00'));
+  EXPECT_TRUE(EchoOnce(client.get(), "background"));
+  client.Reset();
+
+  // The background tether's pid, from its log lines ("... tether[PID]: ...").
+  const std::string log = ReadFile(LogPath());
+  const size_t at = log.find("tether[");
+  ASSERT_NE(at, std::string::npos) << log;
+  const pid_t background = std::atoi(log.c_str() + at + strlen("tether["));
+  ASSERT_GT(background, 0) << log;
+  script->Signal(SIGKILL);
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(background); }, kExitTimeout))
+      << "the background tether outlived its starter";
+  EXPECT_TRUE(PortIsFree(port)) << "port " << port << " still bound";
+  EXPECT_TRUE(PortIsFree(port, "::1")) << "port " << port << " still bound on ::1";
 }
 
 TEST_F(SocksE2E, AutoPortReachesTheCommandAndTheListenerIsFreedAtTheEnd) {
