@@ -175,5 +175,41 @@ INSTANTIATE_TEST_SUITE_P(ForwardSpec, FormatEndpointTest,
                                          FormatCase{Tcp("", 0), "localhost:0"},
                                          FormatCase{Unix("/run/x.sock"), "/run/x.sock"}));
 
+TEST(ForwardSpec, DynamicSpecsAreBindAddressAndPortOnly) {
+  struct Case {
+    std::string spec;
+    Endpoint listen;
+  };
+  for (const Case& c :
+       {Case{"1080", Tcp("", 1080)}, Case{"0", Tcp("", 0)},
+        Case{"127.0.0.1:1080", Tcp("127.0.0.1", 1080)}, Case{"[::1]:1080", Tcp("::1", 1080)},
+        Case{":1080", Tcp("*", 1080)}, Case{"*:1080", Tcp("*", 1080)}}) {
+    std::string error;
+    const std::optional<ForwardSpec> spec = ParseDynamicForwardSpec(c.spec, &error);
+    ASSERT_TRUE(spec.has_value()) << c.spec << ": " << error;
+    EXPECT_TRUE(spec->dynamic) << c.spec;
+    EXPECT_EQ(spec->listen, c.listen) << c.spec;
+    EXPECT_EQ(spec->target, Endpoint{}) << c.spec;
+    EXPECT_EQ(FormatTarget(*spec), "socks");
+  }
+  struct Bad {
+    std::string spec;
+    std::string error;
+  };
+  for (const Bad& c :
+       {Bad{"", "bad -D '': missing port"}, Bad{"x", "bad -D 'x': port 'x' is not a number"},
+        Bad{"65536", "bad -D '65536': port 65536 is out of range (0-65535)"},
+        Bad{"1080:db:80",
+            "bad -D '1080:db:80': expected [bind_address:]port; put an IPv6 address in "
+            "[brackets]"},
+        Bad{"/tmp/s.sock", "bad -D '/tmp/s.sock': expected [bind_address:]port"},
+        Bad{"a\nb:1", "bad -D 'a\\x0ab:1': contains a control character"}}) {
+    std::string error;
+    EXPECT_FALSE(ParseDynamicForwardSpec(c.spec, &error).has_value()) << c.spec;
+    EXPECT_EQ(error, c.error);
+  }
+  EXPECT_EQ(FormatTarget(ForwardSpec{Tcp("", 1), Tcp("db", 5432)}), "db:5432");
+}
+
 }  // namespace
 }  // namespace tether
