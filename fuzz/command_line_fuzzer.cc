@@ -2,7 +2,8 @@
 // `tether a b`). ParseCommandLine touches neither the network nor the file system.
 // Checks: no crash and no exception; the outcome is a tunnel, help/version (exit 0) or a
 // usage error (exit 64) whose message is one printable line starting "tether: "; a tunnel
-// has a destination host and at least one forward, each within the -L bounds.
+// has a destination host and at least one forward, each within the -L bounds (a -D forward:
+// no target at all).
 
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,11 @@ void CheckTunnel(const tether::Options& options, std::string_view input) {
   Check(!options.idle_timeout || options.idle_timeout->count() > 0, "idle timeout above 0", input);
   Check(!options.tie_to || *options.tie_to > 0, "tie-to pid above 0", input);
   for (const tether::ForwardSpec& forward : options.forwards) {
+    if (forward.dynamic) {
+      Check(forward.target == tether::Endpoint{} && !forward.listen.IsUnix(),
+            "a -D forward is a TCP listener without a target", input);
+      continue;
+    }
     Check(forward.target.IsUnix() || forward.target.port > 0, "forward target port", input);
   }
 }

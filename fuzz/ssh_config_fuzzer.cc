@@ -170,6 +170,11 @@ void CheckConfig(const tether::SshConfig& config, std::string_view input) {
     Check(tether::ParseForwardSpecReason(forward, &reason).has_value(),
           "LocalForward is a valid -L spec", forward + " : " + reason);
   }
+  for (const std::string& forward : config.GetAll("dynamicforward")) {
+    std::string reason;
+    Check(tether::ParseDynamicForwardSpecReason(forward, &reason).has_value(),
+          "DynamicForward is a valid -D spec", forward + " : " + reason);
+  }
   // Dump prints "key value" lines: a value holding a newline or a NUL would break them.
   const std::string dump = config.Dump();
   Check(dump.find('\0') == std::string::npos, "no value holds a NUL byte", dump);
