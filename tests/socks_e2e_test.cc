@@ -258,6 +258,38 @@ TEST_F(SocksE2E, HostileClientsAreAnsweredAndClosedWhileAnotherIsServed) {
   ExpectStopsCleanly(tether, {port});
 }
 
+TEST_F(SocksE2E, ManyUnfinishedRequestsHoldLittleMemoryAndDelayNobody) {
+  Subprocess* tether = nullptr;
+  const uint16_t port = StartSocks(&tether);
+  ASSERT_NE(port, 0);
+  const int64_t before = RssKiB(tether->pid());
+  // Each sends a SOCKS4 request whose user id never ends, just under the 1 KiB cap: all stay
+  // in their handshake until the deadline.
+  constexpr int kClients = 300;
+  const std::string partial = "\x04\x01\x00\x50\x7f\x00\x00\x01"s + std::string(1000, 'u');
+  std::vector<UniqueFd> pending;
+  for (int i = 0; i < kClients; ++i) {
+    pending.push_back(ConnectLocal(port, kIo));
+    ASSERT_TRUE(pending.back());
+    ASSERT_TRUE(WriteAll(pending.back().get(), partial));
+  }
+  UniqueFd good = ConnectLocal(port, kIo);
+  ASSERT_TRUE(WriteAll(good.get(), Socks5Ipv4Loopback(echo_.port())));
+  EXPECT_EQ(ReadUpTo(good.get(), 12), kMethodChoice + Socks5Reply('\x00'));
+  EXPECT_TRUE(EchoOnce(good.get(), "served among them"));
+  // tether has read what they sent, and holds it in bounded buffers.
+  EXPECT_TRUE(WaitUntil([&] { return UnreadBytesAtPort(port) == 0; }, kIo));
+  const int64_t after = RssKiB(tether->pid());
+#if !defined(__SANITIZE_ADDRESS__)
+  // 300 handshakes of at most 1 KiB each, plus their bookkeeping: far below 8 MiB.
+  EXPECT_LT(after - before, 8 * 1024) << "RSS " << before << " KiB -> " << after << " KiB";
+#else
+  (void)after;
+#endif
+  for (UniqueFd& client : pending) EXPECT_TRUE(ClosedWithin(client.get(), seconds(20)));
+  ExpectStopsCleanly(tether, {port});
+}
+
 TEST_F(SocksE2E, ListShowsTheDynamicForwardWithItsKind) {
   Subprocess* tether = nullptr;
   // The -L forward is listed first, then the -D one.
