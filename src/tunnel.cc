@@ -69,9 +69,9 @@ std::string PeerName(const sockaddr_storage& address, std::string* host, uint16_
   return "local";
 }
 
-// A SOCKS reply is at most 10 bytes, sent on a socket nothing else has been written to
-// since the request (the method choice before it was read by the client, or is 2 bytes in
-// a send buffer of kilobytes): it goes out whole, or the client is gone.
+// SOCKS replies are at most 12 bytes in all, written to a socket whose send buffer holds
+// kilobytes and nothing else but SOCKS5's 2-byte method choice: a reply goes out whole, or
+// the client is gone.
 bool SendWhole(int fd, std::string_view bytes) {
   if (bytes.empty()) return true;
   ssize_t n = -1;
