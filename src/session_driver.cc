@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/epoll.h>
 
-#include <cstring>
 #include <utility>
 
 #include "tether/failure.h"
@@ -104,8 +103,7 @@ void SessionDriver::Probe() {
 
 uint32_t SessionDriver::SocketEvents() const {
   if (lost_) return 0;
-  const bool wants_out = pending_.has_value() || session_->writer().pending() > 0;
-  return EPOLLIN | (wants_out ? EPOLLOUT : 0u);
+  return EPOLLIN | (pending_ ? EPOLLOUT : 0u);
 }
 
 bool SessionDriver::Step() {
@@ -117,9 +115,6 @@ bool SessionDriver::Step() {
   // socket found empty is not asked again: what arrives meanwhile wakes the next wait.
   if (reader.buffered() > 0) readable_ = true;
   reader.TrustWouldBlock(true);
-  // The packets of the whole step leave in as few sends as the socket takes.
-  SocketWriter& writer = session_->writer();
-  writer.Gather(true);
   for (int round = 0;; ++round) {
     if (round == kMaxRounds) {
       unsettled_ = true;
@@ -142,8 +137,6 @@ bool SessionDriver::Step() {
   }
   readable_ = false;
   reader.TrustWouldBlock(false);
-  writer.Gather(false);
-  FlushWriter();
   // Whatever the reader still holds must be served without a socket event: step again soon.
   return (unsettled_ || reader.buffered() > 0) && !Blocked();
 }
@@ -165,19 +158,8 @@ bool SessionDriver::RetryPending() {
   return Handle(connection, pending.op, connection->Retry(pending.op));
 }
 
-void SessionDriver::FlushWriter() {
-  const int rc = session_->writer().Flush(session_->fd());
-  // -EAGAIN: the rest waits for a writable socket (SocketEvents asks for one).
-  if (rc != 0 && rc != -EAGAIN)
-    Lose(std::string("cannot send to the server: ") + std::strerror(-rc));
-}
-
 void SessionDriver::SendGlobalKeepalive() {
-  // The writer takes the keepalive whole only when it holds nothing (see SocketHasRoom).
-  if (!global_keepalive_due_ || Blocked() || session_->writer().pending() > 0 ||
-      !SocketHasRoom(session_->fd())) {
-    return;
-  }
+  if (!global_keepalive_due_ || Blocked() || !SocketHasRoom(session_->fd())) return;
   global_keepalive_due_ = false;
   LIBSSH2_SESSION* session = session_->get();
   libssh2_keepalive_config(session, 1, kGlobalKeepaliveSeconds);

@@ -7,7 +7,6 @@
 
 #include "tether/message_text.h"
 #include "tether/socket_reader.h"
-#include "tether/socket_writer.h"
 
 namespace tether {
 namespace {
@@ -35,16 +34,6 @@ ssize_t RecvAndRecord(libssh2_socket_t socket, void* buffer, size_t length, int 
       return -EPROTO;
     }
   }
-  return n;
-}
-
-// Sends like libssh2's own send, or through the session's writer when it has one.
-ssize_t SendThroughWriter(libssh2_socket_t socket, const void* buffer, size_t length, int flags,
-                          void** abstract) {
-  auto* events = static_cast<SessionEvents*>(*abstract);
-  if (events->writer != nullptr) return events->writer->Write(socket, buffer, length, flags);
-  const ssize_t n = send(socket, buffer, length, flags | MSG_NOSIGNAL);
-  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
   return n;
 }
 
@@ -95,8 +84,6 @@ void InstallSessionEvents(LIBSSH2_SESSION* session, SessionEvents* events) {
   *libssh2_session_abstract(session) = events;
   libssh2_session_callback_set(session, LIBSSH2_CALLBACK_RECV,
                                reinterpret_cast<void*>(&RecvAndRecord));
-  libssh2_session_callback_set(session, LIBSSH2_CALLBACK_SEND,
-                               reinterpret_cast<void*>(&SendThroughWriter));
   libssh2_session_callback_set(session, LIBSSH2_CALLBACK_DISCONNECT,
                                reinterpret_cast<void*>(&RecordDisconnect));
 }

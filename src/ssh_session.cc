@@ -64,7 +64,6 @@ std::unique_ptr<SshSession> SshSession::OpenOver(UniqueFd socket, const SessionC
   std::unique_ptr<SshSession> session(
       new SshSession(std::move(socket), std::move(handle), config.auth.host_label));
   session->events_->reader = session->reader_.get();
-  session->events_->writer = session->writer_.get();
   InstallSessionEvents(session->get(), session->events_.get());
   SessionWaiter waiter(session->get(), session->fd(), signal_fd, config.target.timeout,
                        "the SSH handshake");

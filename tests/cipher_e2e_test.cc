@@ -133,8 +133,8 @@ TEST_F(CipherE2E, CbcCipherIsNotServedByTheProvider) {
 }
 
 // The server re-keys every MiB while the stream flows both ways: each key exchange runs
-// inside the driver's steps, its packets gathered with the data (src/socket_writer.cc), and
-// the stream still arrives byte for byte. Every key brings new cipher contexts, each logged
+// inside the driver's steps, between the channel reads and writes, and the stream still
+// arrives byte for byte. Every key brings new cipher contexts, each logged
 // as it is freed, so the count of contexts shows that the keys did change.
 TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEveryMebibyte) {
   SshdConfig config;

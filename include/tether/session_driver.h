@@ -123,8 +123,6 @@ class SessionDriver {
   /// broke).
   bool Handle(Connection* connection, ChannelOp op, ChannelResult result);
   void Lose(std::string why);
-  /// Sends what the session's writer holds; a failed send loses the session.
-  void FlushWriter();
   bool Blocked() const { return pending_.has_value() || lost_; }
   Connection* Find(uint64_t id) const;
   uint64_t Progress() const;

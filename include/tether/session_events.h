@@ -11,7 +11,6 @@
 namespace tether {
 
 class SocketReader;
-class SocketWriter;
 
 /// What arrives from the server, counted at the socket by a recv wrapper: libssh2 itself
 /// never says whether its keepalives were answered, or whether a call read anything.
@@ -51,12 +50,10 @@ struct SessionEvents {
   /// When set, the socket is read through it (larger reads, served from its buffer); the
   /// counts above then see bytes as libssh2 takes them.
   SocketReader* reader = nullptr;
-  /// When set, the socket is written through it (packets gathered into fewer sends).
-  SocketWriter* writer = nullptr;
 };
 
-/// Points the session's abstract pointer at `events` and installs the recv, send and
-/// disconnect callbacks that fill it in. `events` must outlive the session.
+/// Points the session's abstract pointer at `events` and installs the recv and disconnect
+/// callbacks that fill it in. `events` must outlive the session.
 void InstallSessionEvents(LIBSSH2_SESSION* session, SessionEvents* events);
 
 /// The SessionEvents installed on `session`, or nullptr.

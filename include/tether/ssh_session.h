@@ -15,7 +15,6 @@
 #include "tether/session_events.h"
 #include "tether/session_waiter.h"
 #include "tether/socket_reader.h"
-#include "tether/socket_writer.h"
 #include "tether/ssh_handles.h"
 #include "tether/tcp_connect.h"
 #include "tether/unique_fd.h"
@@ -51,8 +50,6 @@ class SshSession {
   /// event announces.
   SocketReader& reader() { return *reader_; }
   const SocketReader& reader() const { return *reader_; }
-  /// The socket's writes go through this: bytes it holds want a writable socket.
-  SocketWriter& writer() { return *writer_; }
 
   /// Says goodbye to the server, waiting at most `budget`; the session is unusable after.
   void Disconnect(const std::string& reason, std::chrono::milliseconds budget);
@@ -71,7 +68,6 @@ class SshSession {
   /// Owned here, outside the session object, so its address stays fixed for the callbacks.
   std::unique_ptr<SessionEvents> events_ = std::make_unique<SessionEvents>();
   std::unique_ptr<SocketReader> reader_ = std::make_unique<SocketReader>();
-  std::unique_ptr<SocketWriter> writer_ = std::make_unique<SocketWriter>();
   bool disconnected_ = false;
 };
 
