@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-
 #include "tether/exit_code.h"
 #include "tether/jump_plan.h"
 #include "tether/launch.h"
