@@ -138,18 +138,32 @@ TEST(ListFormat, JsonHasEveryField) {
   EXPECT_EQ(FormatListJson({Sample(), silent}, 1000 + 60),
             "[\n"
             "  {\"pid\": 4242, \"forwards\": [{\"listen\": \"127.0.0.1:5432\", \"target\": "
-            "\"db:5432\", \"port\": 5432}, {\"listen\": \"/tmp/s\", \"target\": \"/run/x\", "
-            "\"port\": 0}], \"destination\": \"db\", \"user\": \"alice\", \"state\": \"up\", "
+            "\"db:5432\", \"port\": 5432, \"kind\": \"local\"}, {\"listen\": \"/tmp/s\", "
+            "\"target\": \"/run/x\", "
+            "\"port\": 0, \"kind\": \"local\"}], \"destination\": \"db\", \"user\": \"alice\", "
+            "\"state\": \"up\", "
             "\"started\": 1000, \"up_seconds\": 3723, \"ttl_left_seconds\": 25077, \"tied_to\": "
             "{\"pid\": 77, \"command\": \"bash\"}, \"connections\": 2, \"bytes_in\": 2048, "
             "\"bytes_out\": 10, \"sessions\": 1},\n"
             "  {\"pid\": 4242, \"forwards\": [{\"listen\": \"127.0.0.1:5432\", \"target\": "
-            "\"db:5432\", \"port\": 5432}, {\"listen\": \"/tmp/s\", \"target\": \"/run/x\", "
-            "\"port\": 0}], \"destination\": \"d\\\"b\", \"user\": \"alice\", \"state\": null, "
+            "\"db:5432\", \"port\": 5432, \"kind\": \"local\"}, {\"listen\": \"/tmp/s\", "
+            "\"target\": \"/run/x\", "
+            "\"port\": 0, \"kind\": \"local\"}], \"destination\": \"d\\\"b\", \"user\": \"alice\", "
+            "\"state\": null, "
             "\"started\": 1000, \"up_seconds\": 60, \"ttl_left_seconds\": 28740, \"tied_to\": "
             "{\"pid\": 77, \"command\": \"bash\"}, \"connections\": null, \"bytes_in\": null, "
             "\"bytes_out\": null, \"sessions\": null}\n"
             "]\n");
+}
+
+TEST(ListFormat, JsonNamesADynamicForwardsKind) {
+  ListedTunnel socks = Sample();
+  socks.entry.forwards = {{"127.0.0.1:1080", "socks", 1080, true}};
+  const std::string json = FormatListJson({socks}, 1000 + 60);
+  EXPECT_NE(json.find("{\"listen\": \"127.0.0.1:1080\", \"target\": \"socks\", \"port\": 1080, "
+                      "\"kind\": \"dynamic\"}"),
+            std::string::npos)
+      << json;
 }
 
 }  // namespace
