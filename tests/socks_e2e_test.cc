@@ -284,6 +284,7 @@ TEST_F(SocksE2E, ManyUnfinishedRequestsHoldLittleMemoryAndDelayNobody) {
   // 300 handshakes of at most 1 KiB each, plus their bookkeeping: far below 8 MiB.
   EXPECT_LT(after - before, 8 * 1024) << "RSS " << before << " KiB -> " << after << " KiB";
 #else
+  (void)before;
   (void)after;
 #endif
   for (UniqueFd& client : pending) EXPECT_TRUE(ClosedWithin(client.get(), seconds(20)));
