@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
@@ -22,6 +23,7 @@
 #include "support/soak_client.h"
 #include "support/sshd_fixture.h"
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 #include "support/tether_process.h"
 #include "tether/ctr_provider.h"
 
@@ -142,7 +144,20 @@ TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEveryMebibyte) {
   std::string error;
   sshd_ = SshdServer::Start(config, &error);
   ASSERT_TRUE(sshd_) << error;
-  const std::string log = EchoThrough("aes128-ctr", kSmallBytes);
+  // libssh2 1.10's curve25519 key exchange copies the server's host key each time and frees
+  // only the copy it holds at the end: 51 bytes per re-key with an ed25519 host key, in
+  // libssh2, not tether. LeakSanitizer is told so for this test alone (the only one that
+  // re-keys), and still watches everything else; other sanitizers are unaffected.
+  TempDir scratch;
+  ASSERT_TRUE(scratch.ok());
+  const std::string suppressions = scratch.Join("lsan.supp");
+  {
+    std::ofstream file(suppressions);
+    file << "leak:libssh2.so\n";
+    ASSERT_TRUE(file.good());
+  }
+  const std::string log =
+      EchoThrough("aes128-ctr", kSmallBytes, {{"LSAN_OPTIONS", "suppressions=" + suppressions}});
   // Two contexts per key (one per direction); 32 MiB each way at a new key per MiB.
   EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 20u) << log.substr(0, 4000);
 }
