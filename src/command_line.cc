@@ -205,6 +205,7 @@ Examples:
 struct RawArgs {
   std::vector<std::string> forwards;          ///< -L, in order
   std::vector<std::string> dynamic_forwards;  ///< -D, in order
+  std::vector<std::string> remote_forwards;   ///< -R, in order
   std::vector<std::string> ssh_options;       ///< -o, in order
   std::vector<std::string> identity_files;    ///< -i, in order
   std::vector<std::string> jump_hosts;        ///< -J: at most one, as in ssh
@@ -409,6 +410,21 @@ bool ApplyDynamicForward(const std::vector<std::string>& words, Options* out, st
   return false;
 }
 
+// RemoteForward: the same two words as LocalForward, read with the -R grammar.
+bool ApplyRemoteForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
+  std::string reason;
+  if (words.size() != 2) {
+    reason = "expected [bind_address:]port host:hostport";
+  } else if (auto forward = ParseRemoteForwardSpecReason(words[0] + ":" + words[1], &reason)) {
+    out->remote_forwards.push_back(*forward);
+    return true;
+  }
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
+  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
+  return false;
+}
+
 // -J and -o ProxyJump: checked here so that a typo is a usage error (64) before anything
 // connects; the list is parsed again when the chain is planned.
 bool CheckJumpHosts(std::string_view text, std::string* detail) {
@@ -447,6 +463,7 @@ constexpr SshOptionHandler kSshOptionHandlers[] = {
     {"localforward", true, ApplyLocalForward},
     {"dynamicforward", true, ApplyDynamicForward},
     {"proxyjump", false, ApplyProxyJump},
+    {"remoteforward", true, ApplyRemoteForward},
     {"addkeystoagent", false, IgnoreValue},
     {"checkhostip", false, IgnoreValue},
     {"compression", false, IgnoreValue},
@@ -594,20 +611,31 @@ bool ApplySshOptions(const std::vector<std::string>& lines, Options* out, std::s
 // ---------------------------------------------------------------------------------------
 // Flags
 
+using ForwardParser = std::optional<ForwardSpec> (*)(std::string_view, std::string*);
+
+bool ParseForwardFlags(const std::vector<std::string>& specs, ForwardParser parse,
+                       std::vector<ForwardSpec>* forwards, std::string* error) {
+  for (const std::string& spec : specs) {
+    std::optional<ForwardSpec> forward = parse(spec, error);
+    if (!forward) return false;
+    forwards->push_back(*forward);
+  }
+  return true;
+}
+
 bool ApplyForwards(const RawArgs& raw, Options* out, std::string* error) {
   std::vector<ForwardSpec> forwards;
-  for (const std::string& spec : raw.forwards) {
-    std::optional<ForwardSpec> forward = ParseForwardSpec(spec, error);
-    if (!forward) return false;
-    forwards.push_back(*forward);
+  std::vector<ForwardSpec> remote_forwards;
+  if (!ParseForwardFlags(raw.forwards, ParseForwardSpec, &forwards, error) ||
+      !ParseForwardFlags(raw.dynamic_forwards, ParseDynamicForwardSpec, &forwards, error) ||
+      !ParseForwardFlags(raw.remote_forwards, ParseRemoteForwardSpec, &remote_forwards, error)) {
+    return false;
   }
-  for (const std::string& spec : raw.dynamic_forwards) {
-    std::optional<ForwardSpec> forward = ParseDynamicForwardSpec(spec, error);
-    if (!forward) return false;
-    forwards.push_back(*forward);
-  }
-  // -L, then -D forwards come first, then those from -o LocalForward and DynamicForward.
+  // -L, then -D forwards come first, then those from -o LocalForward and DynamicForward;
+  // -R forwards before those from -o RemoteForward.
   out->forwards.insert(out->forwards.begin(), forwards.begin(), forwards.end());
+  out->remote_forwards.insert(out->remote_forwards.begin(), remote_forwards.begin(),
+                              remote_forwards.end());
   return true;
 }
 
@@ -860,6 +888,7 @@ void DefineTunnelOptions(CLI::App* app, RawArgs* raw) {
   // allow_extra_args(false): one value per -L, or "-L a:1:b:2 host" would swallow host.
   app->add_option("-L", raw->forwards)->allow_extra_args(false);
   app->add_option("-D", raw->dynamic_forwards)->allow_extra_args(false);
+  app->add_option("-R", raw->remote_forwards)->allow_extra_args(false);
   app->add_option("-o", raw->ssh_options)->allow_extra_args(false);
   app->add_option("-i", raw->identity_files)->allow_extra_args(false);
   app->add_option("-J", raw->jump_hosts)->allow_extra_args(false);

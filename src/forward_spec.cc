@@ -218,6 +218,43 @@ std::string FormatTarget(const ForwardSpec& forward) {
   return forward.dynamic ? "socks" : FormatEndpoint(forward.target);
 }
 
+std::optional<ForwardSpec> ParseRemoteForwardSpecReason(std::string_view spec,
+                                                        std::string* reason) {
+  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
+    *reason = "contains a control character";
+    return std::nullopt;
+  }
+  std::vector<Field> fields;
+  if (!SplitFields(spec, &fields, reason)) return std::nullopt;
+  // Checked before the shape so that each form gets its own reason, not "expected ...".
+  if (fields.front().is_path) {
+    *reason =
+        "a remote Unix socket (streamlocal-forward@openssh.com) is not supported: libssh2 1.10 "
+        "has no API for it";
+    return std::nullopt;
+  }
+  if (fields.size() <= 2 && !fields.back().is_path) {
+    *reason =
+        "the remote SOCKS form -R [bind_address:]port is not supported (libssh2 1.10 cannot "
+        "open the channels it needs); expected [bind_address:]port:host:hostport";
+    return std::nullopt;
+  }
+  return ParseForwardSpecReason(spec, reason);
+}
+
+std::optional<ForwardSpec> ParseRemoteForwardSpec(std::string_view spec, std::string* error) {
+  std::string reason;
+  std::optional<ForwardSpec> result = ParseRemoteForwardSpecReason(spec, &reason);
+  if (!result) *error = "bad -R " + QuoteForMessage(spec) + ": " + reason;
+  return result;
+}
+
+std::string RemoteBindAddress(const Endpoint& listen) {
+  if (listen.host.empty()) return "localhost";
+  if (listen.host == "*") return "";
+  return listen.host;
+}
+
 std::string FormatEndpoint(const Endpoint& endpoint) {
   if (endpoint.IsUnix()) return endpoint.unix_path;
   const std::string port = std::to_string(endpoint.port);

@@ -317,8 +317,8 @@ enum class Kind {
   kChoice,        ///< one of `choices`
   kFileList,      ///< several words on one line; the first line wins
   kFiles,         ///< one word per line; every line adds one (duplicates dropped)
-  kForward,       ///< LocalForward: two words joined into one -L string; DynamicForward: one
-  kOtherForward,  ///< RemoteForward: kept, not checked
+  kForward,       ///< LocalForward, RemoteForward: two words joined into one -L/-R string;
+                  ///< DynamicForward: one word, a -D string
   kSendEnv,       ///< names add up; "-pattern" removes
 };
 
@@ -375,7 +375,7 @@ constexpr Keyword kKeywords[] = {
     {"ProxyJump", Kind::kCommand},
     {"PubkeyAcceptedAlgorithms", Kind::kString},
     {"PubkeyAuthentication", Kind::kChoice, kPubkeyAuth},
-    {"RemoteForward", Kind::kOtherForward, {}, Expansion::kNone, true},
+    {"RemoteForward", Kind::kForward},
     {"SendEnv", Kind::kSendEnv},
     {"ServerAliveCountMax", Kind::kCount},
     {"ServerAliveInterval", Kind::kTime},
@@ -906,7 +906,6 @@ bool Reader::HandleSetting(const Keyword& key, std::string_view text,
     case Kind::kFiles:
       return AddFile(key, args, where, active, error);
     case Kind::kForward:
-    case Kind::kOtherForward:
       return AddForward(key, args, where, active, error);
     case Kind::kSendEnv:
       return AddSendEnv(args, where, active, error);
@@ -991,8 +990,7 @@ bool Reader::AddFile(const Keyword& key, const std::vector<std::string>& args, c
   return true;
 }
 
-// LocalForward is checked with the -L grammar and DynamicForward with -D's since tether will
-// listen on them; RemoteForward is only kept (and warned about).
+// Each forward is checked with its flag's grammar (-L, -D, -R) since tether sets it up.
 bool Reader::AddForward(const Keyword& key, const std::vector<std::string>& args,
                         const Where& where, bool active, std::string* error) {
   const std::string name(key.name);
@@ -1006,10 +1004,11 @@ bool Reader::AddForward(const Keyword& key, const std::vector<std::string>& args
   if (args.size() > most) return Fail(where, name + ": extra words after the value", error);
   const std::string joined = args.size() == 2 ? args[0] + ":" + args[1] : args[0];
   std::string reason;
-  const bool parsed = key.name == "DynamicForward"
-                          ? ParseDynamicForwardSpecReason(joined, &reason).has_value()
-                          : ParseForwardSpecReason(joined, &reason).has_value();
-  if (key.kind == Kind::kForward && !parsed) {
+  const bool parsed =
+      key.name == "DynamicForward"  ? ParseDynamicForwardSpecReason(joined, &reason).has_value()
+      : key.name == "RemoteForward" ? ParseRemoteForwardSpecReason(joined, &reason).has_value()
+                                    : ParseForwardSpecReason(joined, &reason).has_value();
+  if (!parsed) {
     const std::string value = args.size() == 2 ? args[0] + " " + args[1] : args[0];
     return Fail(where, name + ": bad value " + Quote(value) + ": " + reason, error);
   }

@@ -180,6 +180,15 @@ bool PlanForwards(const Options& options, const SshConfig& config, TunnelPlan* p
       return false;
     }
     plan->forwards.push_back(*forward);
+  plan->remote_forwards = options.remote_forwards;
+  for (const std::string& spec : config.GetAll("remoteforward")) {
+    std::string error;
+    std::optional<ForwardSpec> forward = ParseRemoteForwardSpec(spec, &error);
+    if (!forward) {
+      *failure = {ExitCode::kConfig, "RemoteForward in ssh_config: " + error};
+      return false;
+    }
+    plan->remote_forwards.push_back(*forward);
   }
   plan->gateway_ports = options.gateway_ports || IsYes(config.Get("gatewayports"));
   return true;
@@ -257,6 +266,10 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
       forwards.push_back(SshGEndpoint(forward.listen) + " " + SshGEndpoint(forward.target));
     }
   }
+  std::vector<std::string> remote_forwards;
+  for (const ForwardSpec& forward : plan.remote_forwards) {
+    remote_forwards.push_back(SshGEndpoint(forward.listen) + " " + SshGEndpoint(forward.target));
+  }
   const std::pair<std::string, std::string> resolved[] = {
       {"user", session.auth.user},
       {"hostname", session.target.host},
@@ -302,6 +315,8 @@ std::string DescribeSettings(const SshConfig& config, const TunnelPlan& plan) {
   for (const std::string& forward : forwards) settings.emplace("localforward", forward);
   settings.erase("dynamicforward");
   for (const std::string& forward : dynamic_forwards) settings.emplace("dynamicforward", forward);
+  settings.erase("remoteforward");
+  for (const std::string& forward : remote_forwards) settings.emplace("remoteforward", forward);
   settings.erase("identityfile");
   for (const std::string& file : session.auth.identity_files.empty()
                                      ? session.auth.default_identity_files
@@ -349,7 +364,15 @@ bool MakeSessionPlan(const Options& options, TunnelPlan* plan, Failure* failure)
 
 bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
   if (!MakeSessionPlan(options, plan, failure)) return false;
-  if (options.print_config || !plan->forwards.empty()) return true;
+  if (options.print_config) return true;
+  // Parsed, planned and shown by -G, but not set up by the runner yet: refusing is better
+  // than a tunnel that silently lacks a forward it was asked for.
+  if (!plan->remote_forwards.empty()) {
+    *failure = {ExitCode::kUsage,
+                "remote forwards (-R, RemoteForward) are not implemented yet: use -L"};
+    return false;
+  }
+  if (!plan->forwards.empty()) return true;
   *failure = {ExitCode::kUsage,
               "no forward given: use -L [bind_address:]port:host:hostport or -D "
               "[bind_address:]port (or LocalForward, DynamicForward in ssh_config)"};

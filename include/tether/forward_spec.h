@@ -50,6 +50,21 @@ std::optional<ForwardSpec> ParseDynamicForwardSpec(std::string_view spec, std::s
 /// ssh_config or -o.
 std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
                                                          std::string* reason);
+/// Parses an ssh -R argument: [bind_address:]port:host:hostport or
+/// [bind_address:]port:local_socket. The result's listen side is on the server (port 0 = the
+/// server picks; empty host = loopback on the server, "*" = all its interfaces as its
+/// GatewayPorts allows), its target side is reached from this machine. A remote Unix socket
+/// (streamlocal-forward@openssh.com) and the one-field remote SOCKS form are refused:
+/// libssh2 1.10 has no API for either. On failure returns nullopt and sets *error.
+std::optional<ForwardSpec> ParseRemoteForwardSpec(std::string_view spec, std::string* error);
+
+/// ParseRemoteForwardSpec with only what is wrong in *reason (RemoteForward in ssh_config or
+/// -o, whose two words are joined with ':' before the call).
+std::optional<ForwardSpec> ParseRemoteForwardSpecReason(std::string_view spec, std::string* reason);
+
+/// What the server is asked to bind for a remote forward's listen side, as ssh asks:
+/// "localhost" when no bind address was given, "" (all interfaces) for "*", else as given.
+std::string RemoteBindAddress(const Endpoint& listen);
 
 /// "127.0.0.1:5432", "[::1]:8080", "db:5432", "/run/x.sock" — for logs and messages.
 std::string FormatEndpoint(const Endpoint& endpoint);

@@ -18,12 +18,15 @@ namespace tether {
 /// Everything the command line asked for. Values left unset here fall back to ssh_config
 /// and then to built-in defaults when the tunnel is planned.
 struct Options {
-  std::vector<ForwardSpec> forwards;        ///< in command-line order (LocalForward may add more)
-  std::string host;                         ///< destination as typed (without user@)
-  std::string user;                         ///< -l, user@host or -o User; empty = not given
-  std::optional<uint16_t> port;             ///< -p or -o Port
-  std::vector<std::string> identity_files;  ///< -i, then -o IdentityFile
-  std::vector<std::string> user_known_hosts_files;      ///< -o UserKnownHostsFile (split on spaces)
+  std::vector<ForwardSpec> forwards;  ///< in command-line order (LocalForward may add more)
+  /// -R, then -o RemoteForward (RemoteForward in ssh_config may add more): listen is on the
+  /// server, target is reached from this machine.
+  std::vector<ForwardSpec> remote_forwards;
+  std::string host;                                 ///< destination as typed (without user@)
+  std::string user;                                 ///< -l, user@host or -o User; empty = not given
+  std::optional<uint16_t> port;                     ///< -p or -o Port
+  std::vector<std::string> identity_files;          ///< -i, then -o IdentityFile
+  std::vector<std::string> user_known_hosts_files;  ///< -o UserKnownHostsFile (split on spaces)
   std::optional<std::string> global_known_hosts_file;   ///< -o GlobalKnownHostsFile
   std::optional<HostKeyPolicy> host_key_policy;         ///< -o StrictHostKeyChecking
   std::optional<std::chrono::seconds> connect_timeout;  ///< -o ConnectTimeout

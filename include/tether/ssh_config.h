@@ -53,7 +53,7 @@ bool IsSshConfigKeyword(std::string_view name);
 /// Values come back normalized the way `ssh -G` prints them: lowercase key names, flags as
 /// "yes"/"no", times in seconds, choices in ssh's spelling (StrictHostKeyChecking "true",
 /// "false", "ask" or "accept-new"; PubkeyAuthentication "true", "false", "unbound" or
-/// "host-bound"), LocalForward as one -L string "listen:target".
+/// "host-bound"), LocalForward and RemoteForward as one -L/-R string "listen:target".
 class SshConfig {
  public:
   /// Reads `files` in order (user file, then system file), then expands tokens. A missing
@@ -69,7 +69,8 @@ class SshConfig {
   /// present: HostName with %h expanded, else the host as typed, lowercased like ssh does.
   std::optional<std::string> Get(std::string_view key) const;
   /// Every value of `key` in the order obtained: IdentityFile, CertificateFile,
-  /// LocalForward, SendEnv, and the files of UserKnownHostsFile / GlobalKnownHostsFile.
+  /// LocalForward, RemoteForward, SendEnv, and the files of UserKnownHostsFile /
+  /// GlobalKnownHostsFile.
   std::vector<std::string> GetAll(std::string_view key) const;
   /// "key value" lines sorted by key, like `ssh -G` prints them for the keys set here.
   std::string Dump() const;

@@ -25,6 +25,8 @@ struct JumpHop {
 struct TunnelPlan {
   SessionConfig session;
   std::vector<ForwardSpec> forwards;
+  /// -R and RemoteForward: listen is on the server, target is reached from here.
+  std::vector<ForwardSpec> remote_forwards;
   bool gateway_ports = false;
   Options options;  ///< as given, for lifetime settings
   /// -G: the resolved settings as "key value" lines, like `ssh -G` prints them.
