@@ -1,9 +1,9 @@
 // What libssh2 1.10's remote-forward calls do against the real sshd, established before
-// tether builds -R on them (notes/remote-forward.md): port 0 reports the port the server
-// chose, a forwarded connection carries data both ways, a cancel frees the server's port at
-// once, a busy port is refused, and a want-reply keepalive sent before a listen request is
-// read as that request's refusal. A plain blocking libssh2 session: only the calls studied
-// here, none of tether's own code.
+// tether builds -R on them: port 0 reports the port the server chose, a forwarded
+// connection carries data both ways, a cancel frees the server's port at once, a busy port
+// is refused, and a want-reply keepalive sent before a listen request is read as that
+// request's refusal. A plain blocking libssh2 session: only the calls studied here, none of
+// tether's own code.
 #include <gtest/gtest.h>
 #include <libssh2.h>
 

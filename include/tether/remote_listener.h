@@ -20,7 +20,7 @@ enum class RemoteListenResult {
 /// libssh2 1.10 does it. Each call is repeated as its result says; libssh2 keeps the state
 /// of a listen request in the session, so only one may be in flight per session. Request
 /// it before any want-reply global request (a keepalive) is sent on the session: libssh2
-/// 1.10 takes the first queued global answer as the listen's (notes/remote-forward.md).
+/// 1.10 takes the first queued global answer as the listen's, the answer to that keepalive.
 /// The object must not outlive its session; libssh2_session_free frees the listener.
 class RemoteListener {
  public:
