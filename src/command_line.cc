@@ -611,9 +611,7 @@ bool ApplySshOptions(const std::vector<std::string>& lines, Options* out, std::s
 // ---------------------------------------------------------------------------------------
 // Flags
 
-using ForwardParser = std::optional<ForwardSpec> (*)(std::string_view, std::string*);
-
-bool ParseForwardFlags(const std::vector<std::string>& specs, ForwardParser parse,
+bool ParseForwardFlags(const std::vector<std::string>& specs, ForwardSpecParser parse,
                        std::vector<ForwardSpec>* forwards, std::string* error) {
   for (const std::string& spec : specs) {
     std::optional<ForwardSpec> forward = parse(spec, error);

@@ -201,7 +201,8 @@ ChannelResult Connection::Retry(ChannelOp op) {
     case ChannelOp::kAdjust:
       return TuneWindow();
     case ChannelOp::kOpen:
-      break;  // opens are repeated by the tunnel, which owns the open slot
+    case ChannelOp::kAccept:
+      break;  // opens and accepts are repeated by the driver, which owns them
   }
   return ChannelResult::kOk;
 }

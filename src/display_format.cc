@@ -11,7 +11,8 @@ std::string FormatForwards(const std::vector<RegistryForward>& forwards) {
   constexpr char kArrow[] = "\u2192";
   std::string text;
   for (const RegistryForward& forward : forwards) {
-    text += (text.empty() ? "" : ", ") + EscapeForMessage(forward.listen);
+    text += (text.empty() ? "" : ", ") + std::string(forward.remote ? "remote " : "") +
+            EscapeForMessage(forward.listen);
     text += forward.dynamic ? " (dynamic, SOCKS)"
                             : std::string(" ") + kArrow + " " + EscapeForMessage(forward.target);
   }

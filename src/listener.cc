@@ -114,14 +114,6 @@ UniqueFd BindOne(const BindAddress& address) {
   return fd;
 }
 
-bool UnixAddress(const std::string& path, sockaddr_un* address) {
-  *address = sockaddr_un{};
-  address->sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address->sun_path)) return false;
-  memcpy(address->sun_path, path.c_str(), path.size());
-  return true;
-}
-
 /// A socket's directory, open, and its name in it: bind() and connect() have no *at form,
 /// so they reach the name through /proc/self/fd/N/, which resolves to this very directory
 /// whatever happens to the path meanwhile.
@@ -236,6 +228,14 @@ bool BindUnix(const std::string& path, size_t forward_index, std::vector<Listene
 }
 
 }  // namespace
+
+bool UnixAddress(const std::string& path, sockaddr_un* address) {
+  *address = sockaddr_un{};
+  address->sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address->sun_path)) return false;
+  memcpy(address->sun_path, path.c_str(), path.size());
+  return true;
+}
 
 SocketFile& SocketFile::operator=(SocketFile&& other) noexcept {
   if (this != &other) {

@@ -95,15 +95,17 @@ std::vector<std::string_view> Split(std::string_view text, char separator) {
 }
 
 std::optional<RegistryForward> ParseForward(std::string_view value) {
-  // A dynamic forward has a fourth field, "dynamic"; a -L forward's line is as it always was.
+  // A dynamic or remote forward has a fourth field, "dynamic" or "remote"; a -L forward's
+  // line is as it always was.
   std::vector<std::string_view> parts = Split(value, '\t');
-  if (parts.size() == 4 && parts[3] != "dynamic") return std::nullopt;
+  if (parts.size() == 4 && parts[3] != "dynamic" && parts[3] != "remote") return std::nullopt;
   if (parts.size() != 3 && parts.size() != 4) return std::nullopt;
   std::optional<std::string> listen = UnescapeValue(parts[0]);
   std::optional<std::string> target = UnescapeValue(parts[1]);
   std::optional<uint16_t> port = ParseNumber<uint16_t>(parts[2]);
   if (!listen || !target || !port || listen->empty() || target->empty()) return std::nullopt;
-  return RegistryForward{*listen, *target, *port, parts.size() == 4};
+  return RegistryForward{*listen, *target, *port, parts.size() == 4 && parts[3] == "dynamic",
+                         parts.size() == 4 && parts[3] == "remote"};
 }
 
 bool ApplyField(std::string_view key, std::string_view value, RegistryEntry* entry) {
@@ -196,7 +198,11 @@ std::string FormatRegistryEntry(const RegistryEntry& entry) {
   text += "tied_to=" + std::to_string(entry.tied_to) + "\n";
   for (const RegistryForward& forward : entry.forwards) {
     text += "forward=" + EscapeValue(forward.listen) + "\t" + EscapeValue(forward.target) + "\t" +
-            std::to_string(forward.port) + (forward.dynamic ? "\tdynamic" : "") + "\n";
+            std::to_string(forward.port) +
+            (forward.dynamic  ? "\tdynamic"
+             : forward.remote ? "\tremote"
+                              : "") +
+            "\n";
   }
   return text;
 }

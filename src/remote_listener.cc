@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "tether/message_text.h"
 #include "tether/ssh_handles.h"
 
 namespace tether {
@@ -62,6 +63,44 @@ RemoteListenResult RemoteListener::Cancel() {
   // Any other outcome freed the listener (a failed send included): never touch it again.
   listener_ = nullptr;
   return rc == 0 ? RemoteListenResult::kDone : RemoteListenResult::kSessionError;
+}
+
+std::unique_ptr<RemoteListener> ListenRemote(LIBSSH2_SESSION* session, const ForwardSpec& forward,
+                                             const std::string& server, SessionWaiter* waiter,
+                                             Failure* failure) {
+  auto listener = std::make_unique<RemoteListener>(session, RemoteBindAddress(forward.listen),
+                                                   forward.listen.port);
+  RemoteListenResult result = RemoteListenResult::kWaiting;
+  const int rc = waiter->Run([&] {
+    result = listener->Request();
+    const bool again =
+        result == RemoteListenResult::kWaiting || result == RemoteListenResult::kSendPending;
+    return again ? LIBSSH2_ERROR_EAGAIN : 0;
+  });
+  const std::string what = "remote forward " + QuoteForMessage(FormatEndpoint(forward.listen)) +
+                           " -> " + FormatEndpoint(forward.target);
+  if (rc == SessionWaiter::kWaitFailed) {
+    *failure = waiter->failure();
+    return nullptr;
+  }
+  if (result == RemoteListenResult::kRefused) {
+    *failure = {ExitCode::kCannotListen,
+                what + ": " + server +
+                    " refused to listen (the port is in use there, or its sshd_config forbids "
+                    "it: AllowTcpForwarding, PermitListen, GatewayPorts)"};
+    return nullptr;
+  }
+  if (result != RemoteListenResult::kDone) {
+    *failure = {ExitCode::kConnectionLost,
+                "connection to " + server + " lost during " + what + ": " + LastSshError(session)};
+    return nullptr;
+  }
+  return listener;
+}
+
+std::string RemoteListenAddress(const RemoteListener& listener) {
+  const std::string& host = listener.bind_address();
+  return FormatEndpoint(Endpoint{host.empty() ? "*" : host, listener.bound_port(), ""});
 }
 
 }  // namespace tether

@@ -47,9 +47,11 @@ constexpr std::chrono::seconds kPoolRefusalPause{30};
 /// connections by default, past which it drops new ones at random).
 constexpr size_t kParallelSetups = 4;
 
-// The plan of an extra session: the same server, hops and keys, but nobody is ever asked.
+// The plan of an extra session: the same server, hops and keys, but nobody is ever asked;
+// the remote forwards are the first session's alone.
 TunnelPlan PoolPlan(const TunnelPlan& plan) {
   TunnelPlan pool = plan;
+  pool.remote_forwards.clear();
   pool.session.auth.prompts.batch_mode = true;
   for (JumpHop& hop : pool.jumps) hop.session.auth.prompts.batch_mode = true;
   return pool;
@@ -91,9 +93,10 @@ std::vector<const Listener*> FirstListeners(const TunnelPlan& plan,
   return first;
 }
 
-// What `tether list` and the status line show of each forward.
+// What `tether list` and the status line show of each forward (remote ones last).
 std::vector<RegistryForward> ListedForwards(const TunnelPlan& plan,
-                                            const std::vector<Listener>& listeners) {
+                                            const std::vector<Listener>& listeners,
+                                            const std::vector<RemoteListener*>& remote) {
   std::vector<RegistryForward> forwards;
   std::vector<const Listener*> first = FirstListeners(plan, listeners);
   for (size_t i = 0; i < first.size(); ++i) {
@@ -101,11 +104,17 @@ std::vector<RegistryForward> ListedForwards(const TunnelPlan& plan,
     forwards.push_back({first[i]->address, FormatTarget(plan.forwards[i]), first[i]->port,
                         plan.forwards[i].dynamic});
   }
+  for (size_t i = 0; i < remote.size() && i < plan.remote_forwards.size(); ++i) {
+    forwards.push_back({RemoteListenAddress(*remote[i]),
+                        FormatEndpoint(plan.remote_forwards[i].target), remote[i]->bound_port(),
+                        false, true});
+  }
   return forwards;
 }
 
 std::map<std::string, std::string> PortEnvironment(const TunnelPlan& plan,
-                                                   const std::vector<Listener>& listeners) {
+                                                   const std::vector<Listener>& listeners,
+                                                   const std::vector<RemoteListener*>& remote) {
   std::string all;
   std::string first_port;
   for (const Listener* listener : FirstListeners(plan, listeners)) {
@@ -113,19 +122,28 @@ std::map<std::string, std::string> PortEnvironment(const TunnelPlan& plan,
     if (first_port.empty()) first_port = port;
     all += (all.empty() ? "" : " ") + port;
   }
-  return {{"TETHER_PORT", first_port}, {"TETHER_PORTS", all}};
+  std::string remote_ports;
+  for (const RemoteListener* listener : remote) {
+    remote_ports += (remote_ports.empty() ? "" : " ") + std::to_string(listener->bound_port());
+  }
+  return {
+      {"TETHER_PORT", first_port}, {"TETHER_PORTS", all}, {"TETHER_REMOTE_PORTS", remote_ports}};
 }
 
 // -f: tells the waiting foreground process that the tunnel is up (and which addresses
-// were chosen for port 0), then lets go of the terminal.
+// were chosen for port 0, here or on the server), then lets go of the terminal.
 void ReportReadyAndDetach(const TunnelPlan& plan, const std::vector<Listener>& listeners,
-                          UniqueFd ready_pipe) {
+                          const std::vector<RemoteListener*>& remote, UniqueFd ready_pipe) {
   std::string message = "ready\n";
   std::vector<const Listener*> first = FirstListeners(plan, listeners);
   for (size_t i = 0; i < first.size(); ++i) {
     if (!plan.forwards[i].listen.IsUnix() && plan.forwards[i].listen.port == 0) {
       message += first[i]->address + "\n";
     }
+  }
+  for (const RemoteListener* listener : remote) {
+    if (listener->requested_port() == 0)
+      message += "remote " + RemoteListenAddress(*listener) + "\n";
   }
   (void)!write(ready_pipe.get(), message.data(), message.size());
   ready_pipe.Reset();
@@ -145,7 +163,8 @@ class ActiveRun {
         loop_(loop),
         chain_(std::move(chain)),
         session_(chain_->destination()),
-        tunnel_(loop, session_, plan.forwards, std::move(listeners), plan.session.target.timeout),
+        tunnel_(loop, session_, plan.forwards, std::move(listeners), plan.session.target.timeout,
+                plan.remote_forwards, chain_->remote_listeners()),
         lifetime_(loop, [this](StopReason reason) { RequestStop(std::move(reason)); }),
         command_(loop, [this](StopReason reason) { OnCommandExit(std::move(reason)); }),
         status_line_(status_line),
@@ -157,12 +176,18 @@ class ActiveRun {
   bool StartLimits(RunContext* context);
   bool StartCommand();
   void StartSession();
+  /// The "forwarding" lines of the remote forwards, with the ports the server listens on.
+  void LogRemoteForwards();
   void RunLoop();
   bool Finished() const { return stop_reason_ && !command_.running(); }
   void Register(pid_t tied_to);
   RegistryEntry MakeRegistryEntry(pid_t tied_to) const;
   TunnelStatus Status() const;
   StatusFigures Figures() const;
+  /// The current session's remote listeners; none while reconnecting.
+  std::vector<RemoteListener*> RemoteListeners() const {
+    return chain_ ? chain_->remote_listeners() : std::vector<RemoteListener*>{};
+  }
   void OnSignal();
   void OnSessionLost(StopReason reason);
   void BeginReconnecting();
@@ -211,6 +236,7 @@ class ActiveRun {
   std::chrono::seconds started_ = BootTimeNow();
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<Registration> registration_;
+  pid_t tied_to_ = 0;
 
   // --reconnect. A loss is reported from deep inside the tunnel's or the chain's own calls,
   // so the session is replaced only once the loop has returned (RunLoop), never in a callback.
@@ -241,7 +267,8 @@ int ActiveRun::Run(RunContext context) {
   EnablePool();
   // Before the "forwarding" lines, the command and -f's readiness: whoever sees the tunnel
   // ready finds it in `tether list`.
-  Register(context.follow_pid != 0 ? context.follow_pid : getppid());
+  tied_to_ = context.follow_pid != 0 ? context.follow_pid : getppid();
+  Register(tied_to_);
   for (const Listener& listener : tunnel_.listeners()) {
     LogEvent(spdlog::level::info, "forward_listening",
              "forwarding {forward} -> {target} via {server}",
@@ -249,6 +276,7 @@ int ActiveRun::Run(RunContext context) {
               {"target", FormatTarget(plan_.forwards[listener.forward_index])},
               {"server", session_->host_label()}});
   }
+  LogRemoteForwards();
   StartSession();
   tunnel_.Start();
   if (status_line_ != nullptr) status_line_->Start(loop_, [this] { return Figures(); });
@@ -256,8 +284,10 @@ int ActiveRun::Run(RunContext context) {
     Shutdown();
     return LogStopReason(*stop_reason_);
   }
-  if (context.ready_pipe)
-    ReportReadyAndDetach(plan_, tunnel_.listeners(), std::move(context.ready_pipe));
+  if (context.ready_pipe) {
+    ReportReadyAndDetach(plan_, tunnel_.listeners(), chain_->remote_listeners(),
+                         std::move(context.ready_pipe));
+  }
   RunLoop();
   Shutdown();
   return LogStopReason(*stop_reason_);
@@ -270,6 +300,17 @@ void ActiveRun::StartSession() {
       [this] { tunnel_.SendKeepalive(session_); },
       [this](StopReason reason) { chain_->ReportSilence(std::move(reason)); });
   keepalive_->Start();
+}
+
+void ActiveRun::LogRemoteForwards() {
+  const std::vector<RemoteListener*> listeners = chain_->remote_listeners();
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    LogEvent(spdlog::level::info, "remote_forward_listening",
+             "forwarding remote {forward} on {server} -> {target}",
+             {{"forward", RemoteListenAddress(*listeners[i])},
+              {"target", FormatEndpoint(plan_.remote_forwards[i].target)},
+              {"server", session_->host_label()}});
+  }
 }
 
 void ActiveRun::RunLoop() {
@@ -505,7 +546,10 @@ void ActiveRun::AttemptReconnect() {
   if (!chain) {
     // A changed host key or a refused login is no network weather: trying again would only
     // knock on the door of the wrong server, or lock the account.
-    if (failure.code != ExitCode::kUnreachable && failure.code != ExitCode::kConnectionLost) {
+    // A remote port refused after a reconnect is most often still held by the server for
+    // the lost connection, until it notices that loss: weather too.
+    if (failure.code != ExitCode::kUnreachable && failure.code != ExitCode::kConnectionLost &&
+        failure.code != ExitCode::kCannotListen) {
       RequestStop(StopReason::FromFailure(failure));
       return;
     }
@@ -514,11 +558,19 @@ void ActiveRun::AttemptReconnect() {
   }
   chain_ = std::move(chain);
   session_ = chain_->destination();
-  tunnel_.Attach(session_);
+  tunnel_.Attach(session_, chain_->remote_listeners());
   StartSession();
   LogEvent(spdlog::level::info, "reconnected", "reconnected to {server} (attempt {attempt})",
            {{"server", session_->host_label()}, {"attempt", backoff_.attempts()}});
   lost_.reset();
+  if (!plan_.remote_forwards.empty()) {
+    // The server may have chosen other ports for port 0: say so, and list them.
+    LogRemoteForwards();
+    if (registration_) {
+      registration_.reset();
+      Register(tied_to_);
+    }
+  }
 }
 
 bool ActiveRun::StartLimits(RunContext* context) {
@@ -539,8 +591,9 @@ bool ActiveRun::StartCommand() {
   if (plan_.options.command.empty()) return true;
   std::string error;
   int exec_status = 0;
-  if (command_.Start(plan_.options.command, PortEnvironment(plan_, tunnel_.listeners()), &error,
-                     &exec_status)) {
+  if (command_.Start(plan_.options.command,
+                     PortEnvironment(plan_, tunnel_.listeners(), chain_->remote_listeners()),
+                     &error, &exec_status)) {
     return true;
   }
   stop_reason_ = {exec_status, error, true};
@@ -584,7 +637,7 @@ RegistryEntry ActiveRun::MakeRegistryEntry(pid_t tied_to) const {
   entry.start_ticks = ProcessStartTicks(entry.pid).value_or(0);
   entry.started_unix = static_cast<int64_t>(time(nullptr));
   if (plan_.options.ttl) entry.ttl_end_unix = entry.started_unix + plan_.options.ttl->count();
-  entry.forwards = ListedForwards(plan_, tunnel_.listeners());
+  entry.forwards = ListedForwards(plan_, tunnel_.listeners(), RemoteListeners());
   entry.destination = plan_.options.host;
   entry.user = plan_.session.auth.user;
   entry.tied_to = tied_to;
@@ -612,7 +665,7 @@ StatusFigures ActiveRun::Figures() const {
   TunnelStatus status = Status();
   StatusFigures figures;
   figures.state = status.state;
-  figures.forwards = FormatForwards(ListedForwards(plan_, tunnel_.listeners()));
+  figures.forwards = FormatForwards(ListedForwards(plan_, tunnel_.listeners(), RemoteListeners()));
   figures.connections = status.connections;
   figures.bytes_in = status.bytes_in;
   figures.bytes_out = status.bytes_out;
@@ -667,6 +720,9 @@ void ActiveRun::Shutdown() {
   keepalive_.reset();
   CloseAllExtras("tether stopping", kDisconnectBudget);
   if (!chain_) return;  // lost, and not back
+  // The server's ports are freed by asking, before the goodbye (a session that broke frees
+  // them as it closes).
+  tunnel_.CancelRemoteListeners(kDisconnectBudget);
   session_->Disconnect("tether stopping", kDisconnectBudget);
   chain_->Shutdown(kDisconnectBudget);  // the jump hosts, last first
 }
@@ -680,8 +736,8 @@ int RunTunnel(const TunnelPlan& plan, SignalSet* signals, RunContext context) {
   std::unique_ptr<StatusLine> status_line;
   if (StatusLine::Wanted(plan.options)) {
     status_line = std::make_unique<StatusLine>(STDERR_FILENO);
-    status_line->Show(
-        {"connecting", FormatForwards(ListedForwards(plan, listeners)), 0, 0, 0, plan.options.ttl});
+    status_line->Show({"connecting", FormatForwards(ListedForwards(plan, listeners, {})), 0, 0, 0,
+                       plan.options.ttl});
   }
   // The loop first: the chain's keepalives use it and must go before it.
   std::string error;

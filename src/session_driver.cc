@@ -125,6 +125,7 @@ bool SessionDriver::Step() {
     SendGlobalKeepalive();
     AdvanceOpens();
     ServeChannels();
+    AcceptForwarded();
     FreeClosed();
     FreeOrphans();
     if (Blocked() || Progress() == before) break;
@@ -147,6 +148,10 @@ bool SessionDriver::RetryPending() {
   transport_read_ = true;
   if (pending.op == ChannelOp::kOpen) {
     AdvanceOpens();
+    return !Blocked();
+  }
+  if (pending.op == ChannelOp::kAccept) {
+    AcceptOn(pending.id);
     return !Blocked();
   }
   if (pending.orphan != nullptr) {
@@ -244,6 +249,61 @@ void SessionDriver::ServeChannels() {
     AdvanceOpens();  // a new connection gets its turn between passes
   }
   unsettled_ = true;  // data may wait in libssh2's queue, which no socket event announces
+}
+
+void SessionDriver::CancelRemoteListeners(std::chrono::milliseconds budget) {
+  if (remote_listeners_.empty() || Blocked()) return;
+  LIBSSH2_SESSION* session = session_->get();
+  libssh2_session_set_timeout(session, static_cast<long>(budget.count()));
+  libssh2_session_set_blocking(session, 1);
+  bool sent = true;
+  for (RemoteListener* listener : remote_listeners_) {
+    sent = listener->Cancel() == RemoteListenResult::kDone && sent;
+  }
+  // A cancel gets no answer, a refused open does: once it has come, the server has closed
+  // the ports and tether may exit. An open still in flight is finished first (libssh2 keeps
+  // its state in the session): only the answer to an open sent after the cancels counts.
+  for (int opens = opening_ || probing_ ? 2 : 1; sent && opens > 0; --opens) {
+    LIBSSH2_CHANNEL* channel =
+        libssh2_channel_open_ex(session, kProbeChannelType, sizeof(kProbeChannelType) - 1,
+                                kProbeWindow, kProbeWindow, nullptr, 0);
+    // A real open that succeeded: its channel goes with the session.
+    if (channel == nullptr && IsSessionError(libssh2_session_last_errno(session))) break;
+  }
+  libssh2_session_set_blocking(session, 0);
+}
+
+void SessionDriver::AcceptForwarded() {
+  for (size_t i = 0; i < remote_listeners_.size() && !Blocked(); ++i) AcceptOn(i);
+}
+
+void SessionDriver::AcceptOn(size_t index) {
+  RemoteListener* listener = remote_listeners_[index];
+  while (!Blocked() && listener->listening()) {
+    transport_read_ = true;
+    RemoteListenResult result = RemoteListenResult::kWaiting;
+    LIBSSH2_CHANNEL* channel = listener->Accept(&result);
+    // The read inside the accept may have left a confirmation (of this or another forwarded
+    // connection) partly sent, even when it hands a channel back: the same call goes on with it.
+    const bool send_pending =
+        result == RemoteListenResult::kSendPending ||
+        (channel != nullptr &&
+         (libssh2_session_block_directions(session_->get()) & LIBSSH2_SESSION_BLOCK_OUTBOUND));
+    if (channel != nullptr) {
+      ++moved_;
+      callbacks_.accepted(index, channel);
+    }
+    if (send_pending) {
+      pending_ = Pending{index, ChannelOp::kAccept, nullptr};
+      return;
+    }
+    if (result == RemoteListenResult::kSessionError) return Lose(LastSshError(session_->get()));
+    // libssh2 reports a failed read of the socket here as "nothing queued": the reader knows.
+    if (channel == nullptr && session_->reader().ended()) {
+      return Lose("the server closed the connection");
+    }
+    if (channel == nullptr) return;
+  }
 }
 
 bool SessionDriver::ServeAll() {

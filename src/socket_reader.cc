@@ -31,12 +31,14 @@ ssize_t SocketReader::Recv(int fd, void* into, size_t size, int flags) {
   for (;;) {
     ++recv_calls_;
     const ssize_t n = recv(fd, into, size, flags);
+    if (n == 0 && size > 0) ended_ = true;
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       found_empty_ = true;
       return -EAGAIN;
     }
+    ended_ = true;
     return -errno;
   }
 }

@@ -309,17 +309,17 @@ std::string ChoiceWords(std::span<const Choice> choices) {
 // with IgnoreUnknown expect; its line must still be well formed.
 
 enum class Kind {
-  kString,        ///< one word, first obtained wins
-  kCommand,       ///< the rest of the line verbatim (ProxyCommand, ProxyJump)
-  kPort,          ///< 1-65535 or a service name
-  kCount,         ///< 0..INT_MAX
-  kTime,          ///< convtime() seconds; "none" leaves the key unset, as in ssh
-  kChoice,        ///< one of `choices`
-  kFileList,      ///< several words on one line; the first line wins
-  kFiles,         ///< one word per line; every line adds one (duplicates dropped)
-  kForward,       ///< LocalForward, RemoteForward: two words joined into one -L/-R string;
-                  ///< DynamicForward: one word, a -D string
-  kSendEnv,       ///< names add up; "-pattern" removes
+  kString,    ///< one word, first obtained wins
+  kCommand,   ///< the rest of the line verbatim (ProxyCommand, ProxyJump)
+  kPort,      ///< 1-65535 or a service name
+  kCount,     ///< 0..INT_MAX
+  kTime,      ///< convtime() seconds; "none" leaves the key unset, as in ssh
+  kChoice,    ///< one of `choices`
+  kFileList,  ///< several words on one line; the first line wins
+  kFiles,     ///< one word per line; every line adds one (duplicates dropped)
+  kForward,   ///< LocalForward, RemoteForward: two words joined into one -L/-R string;
+              ///< DynamicForward: one word, a -D string
+  kSendEnv,   ///< names add up; "-pattern" removes
 };
 
 enum class Expansion {

@@ -14,6 +14,7 @@
 #include "tether/logging.h"
 #include "tether/message_text.h"
 #include "tether/packet_pool.h"
+#include "tether/target_connect.h"
 
 namespace tether {
 namespace {
@@ -27,6 +28,9 @@ constexpr std::chrono::milliseconds kAcceptPause{1000};
 // What a refused SOCKS client may still have sent is read and dropped, up to this much, so
 // that the close is a FIN after the reply rather than a reset that could discard it.
 constexpr size_t kSocksDrainLimit = size_t{64} * 1024;
+// The receive window libssh2 1.10 gives a forwarded connection when it confirms it itself
+// (LIBSSH2_CHANNEL_WINDOW_DEFAULT); the window budget tunes it from there.
+constexpr uint32_t kForwardedChannelWindow = LIBSSH2_CHANNEL_WINDOW_DEFAULT;
 void AppendU32(std::string* out, uint32_t value) {
   uint32_t be = htonl(value);
   out->append(reinterpret_cast<const char*>(&be), 4);
@@ -94,12 +98,16 @@ std::string StreamLocalMessage(const Endpoint& target) {
 }  // namespace
 
 Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
-               std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout)
+               std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout,
+               std::vector<ForwardSpec> remote_forwards,
+               std::vector<RemoteListener*> remote_listeners)
     : loop_(loop),
       forwards_(std::move(forwards)),
       listeners_(std::move(listeners)),
+      remote_forwards_(std::move(remote_forwards)),
       connect_timeout_(connect_timeout) {
-  drivers_.push_back(Route{MakeDriver(session), next_session_number_++, 0});
+  drivers_.push_back(
+      Route{MakeDriver(session, std::move(remote_listeners)), next_session_number_++, 0});
 }
 
 Tunnel::~Tunnel() {
@@ -116,9 +124,17 @@ Tunnel::~Tunnel() {
   for (Route& route : drivers_) loop_->Unwatch(route.driver->session()->fd());
 }
 
-std::unique_ptr<SessionDriver> Tunnel::MakeDriver(SshSession* session) {
+std::unique_ptr<SessionDriver> Tunnel::MakeDriver(SshSession* session,
+                                                  std::vector<RemoteListener*> remote_listeners) {
   auto driver = std::make_unique<SessionDriver>(session);
   SessionDriver* raw = driver.get();
+  if (!remote_listeners.empty()) {
+    remote_addresses_.clear();
+    for (const RemoteListener* listener : remote_listeners) {
+      remote_addresses_.push_back(RemoteListenAddress(*listener));
+    }
+    driver->set_remote_listeners(std::move(remote_listeners));
+  }
   SessionDriver::Callbacks callbacks;
   callbacks.opened = [this, raw](uint64_t id, LIBSSH2_CHANNEL* channel, const std::string& error) {
     OnOpened(raw, id, channel, error);
@@ -127,6 +143,9 @@ std::unique_ptr<SessionDriver> Tunnel::MakeDriver(SshSession* session) {
     OnServed(connection, failure);
   };
   callbacks.released = [this](Connection* connection) { OnReleased(connection); };
+  callbacks.accepted = [this, raw](size_t index, LIBSSH2_CHANNEL* channel) {
+    OnForwarded(raw, index, channel);
+  };
   callbacks.lost = [this, raw](const std::string& why) { OnDriverLost(raw, why); };
   driver->set_callbacks(std::move(callbacks));
   return driver;
@@ -172,9 +191,10 @@ void Tunnel::Detach() {
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
-void Tunnel::Attach(SshSession* session) {
+void Tunnel::Attach(SshSession* session, std::vector<RemoteListener*> remote_listeners) {
   detached_ = false;
-  drivers_.push_back(Route{MakeDriver(session), next_session_number_++, 0});
+  drivers_.push_back(
+      Route{MakeDriver(session, std::move(remote_listeners)), next_session_number_++, 0});
   SessionDriver* driver = drivers_.back().driver.get();
   loop_->Watch(session->fd(), EPOLLIN,
                [this, driver](uint32_t events) { OnSshEvent(driver, events); });
@@ -231,6 +251,10 @@ void Tunnel::CloseConnections() {
   open_queue_.clear();
   for (auto& [id, client] : socks_clients_) loop_->Unwatch(client->fd.get());
   socks_clients_.clear();
+}
+
+void Tunnel::CancelRemoteListeners(std::chrono::milliseconds budget) {
+  if (!drivers_.empty()) drivers_.front().driver->CancelRemoteListeners(budget);
 }
 
 void Tunnel::OnListenerReadable(size_t listener_index) {
@@ -430,6 +454,9 @@ bool Tunnel::ReplySocks(const Connection& connection, SocksOutcome outcome) {
 }
 
 std::string Tunnel::TargetText(const Connection& connection) const {
+  if (IsRemote(connection.forward_index())) {
+    return FormatEndpoint(remote_forwards_[connection.forward_index() - forwards_.size()].target);
+  }
   auto it = socks_requests_.find(connection.id());
   if (it == socks_requests_.end()) {
     return FormatEndpoint(forwards_[connection.forward_index()].target);
@@ -440,15 +467,20 @@ std::string Tunnel::TargetText(const Connection& connection) const {
 void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
   Connection* connection = Find(id);
   if (connection == nullptr || connection->closing()) return;
-  const char* failure = nullptr;
+  const bool was_connecting = connecting_.erase(id) != 0;
+  std::string failure;
   if ((events & EPOLLERR) != 0) {
-    failure = "client socket error";
+    int error = 0;
+    socklen_t length = sizeof(error);
+    getsockopt(connection->client_fd(), SOL_SOCKET, SO_ERROR, &error, &length);
+    if (was_connecting) return FailForwardedConnect(id, std::strerror(error));
+    failure = std::string("client socket error: ") + std::strerror(error);
   } else if ((events & (EPOLLIN | EPOLLHUP)) != 0 && !connection->ReadFromClient()) {
     failure = "client reset the connection";
   } else if ((events & EPOLLOUT) != 0 && !connection->WriteToClient()) {
     failure = "client went away";
   }
-  if (failure != nullptr) return DropConnection(id, failure);
+  if (!failure.empty()) return DropConnection(id, failure);
   UpdateClientInterest(connection);
   auto owner = driver_of_.find(id);
   if (owner != driver_of_.end()) owner->second->MarkActive(connection);
@@ -610,6 +642,59 @@ void Tunnel::OnReleased(Connection* connection) {
   Erase(id);
 }
 
+void Tunnel::OnForwarded(SessionDriver* driver, size_t index, LIBSSH2_CHANNEL* channel) {
+  const uint64_t id = next_id_++;
+  const size_t forward_index = forwards_.size() + index;
+  const Endpoint& target = remote_forwards_[index].target;
+  std::string reason;
+  UniqueFd local = StartTargetConnect(target, &reason);
+  if (!local) {
+    LogForwardedConnectFailure(id, forward_index, reason);
+    driver->Discard(channel);
+    return;
+  }
+  // The server does not say who connected (libssh2 keeps the originator to itself).
+  auto owned = std::make_unique<Connection>(id, forward_index, std::move(local),
+                                            "the server's " + ForwardAddress(forward_index));
+  Connection* connection = owned.get();
+  connections_[id] = std::move(owned);
+  connection->AttachChannel(driver->session()->get(), channel, kForwardedChannelWindow,
+                            driver->last_open_time());
+  connection->set_budget(&budget_);
+  budget_.set_channels(connection_count());
+  driver_of_[id] = driver;
+  Route* route = RouteOf(driver);
+  ++route->carried;
+  LogEvent(spdlog::level::debug, "remote_accepted",
+           "connection #{connection} forwarded by the server to {forward}, to {target}",
+           {{"connection", id},
+            {"forward", ForwardAddress(forward_index)},
+            {"target", FormatEndpoint(target)}});
+  // Until the socket first reports, a failure is the connect's (often only known later).
+  connecting_.insert(id);
+  driver->Serve(connection);
+  UpdateClientInterest(connection);
+  if (on_connection_count_) on_connection_count_(connection_count());
+}
+
+void Tunnel::LogForwardedConnectFailure(uint64_t id, size_t forward_index,
+                                        const std::string& reason) const {
+  LogEvent(spdlog::level::warn, "remote_connect_failed",
+           "connection #{connection} forwarded by the server to {forward}: cannot connect to "
+           "{target}: {reason}",
+           {{"connection", id},
+            {"forward", ForwardAddress(forward_index)},
+            {"target", FormatEndpoint(remote_forwards_[forward_index - forwards_.size()].target)},
+            {"reason", reason}});
+}
+
+void Tunnel::FailForwardedConnect(uint64_t id, const std::string& reason) {
+  Connection* connection = Find(id);
+  if (connection == nullptr) return;
+  LogForwardedConnectFailure(id, connection->forward_index(), reason);
+  DropConnection(id, "");
+}
+
 void Tunnel::OnDriverLost(SessionDriver* driver, const std::string& why) {
   if (driver == drivers_.front().driver.get()) {
     if (!first_lost_) {
@@ -719,6 +804,7 @@ void Tunnel::Erase(uint64_t id) {
   }
   request_window_.erase(id);
   socks_requests_.erase(id);
+  connecting_.erase(id);
   connections_.erase(it);
   budget_.set_channels(connection_count());
   ReleaseMemoryIfIdle(true);
@@ -755,6 +841,10 @@ void Tunnel::UpdateSshInterest(SessionDriver* driver) {
 }
 
 std::string Tunnel::ForwardAddress(size_t forward_index) const {
+  if (IsRemote(forward_index)) {
+    const size_t index = forward_index - forwards_.size();
+    return index < remote_addresses_.size() ? "remote " + remote_addresses_[index] : "remote";
+  }
   for (const Listener& listener : listeners_) {
     if (listener.forward_index == forward_index) return listener.address;
   }

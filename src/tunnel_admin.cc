@@ -125,8 +125,11 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
     forwards += std::string(forwards.empty() ? "" : ", ") +
                 "{\"listen\": " + JsonString(forward.listen) +
                 ", \"target\": " + JsonString(forward.target) +
-                ", \"port\": " + std::to_string(forward.port) +
-                ", \"kind\": " + (forward.dynamic ? "\"dynamic\"" : "\"local\"") + "}";
+                ", \"port\": " + std::to_string(forward.port) + ", \"kind\": " +
+                (forward.dynamic  ? "\"dynamic\""
+                 : forward.remote ? "\"remote\""
+                                  : "\"local\"") +
+                "}";
   }
   auto figure = [&](uint64_t TunnelStatus::*field) {
     return status ? std::to_string((*status).*field) : std::string("null");
@@ -287,7 +290,11 @@ bool StopTargetMatches(const StopTarget& target, const RegistryEntry& entry) {
       return static_cast<uint64_t>(entry.pid) == target.value;
     case StopTarget::Kind::kPort:
       return std::any_of(entry.forwards.begin(), entry.forwards.end(),
-                         [&](const RegistryForward& f) { return f.port == target.value; });
+                         [&](const RegistryForward& f) {
+                           // :PORT names a port of this machine; a remote forward's is the
+                           // server's.
+                           return !f.remote && f.port == target.value;
+                         });
   }
   return false;
 }

@@ -160,35 +160,31 @@ void PlanAuth(const Options& options, const SshConfig& config, const std::string
   }
 }
 
+// Appends the forwards of ssh_config's `keyword` lines, each read with `parse`.
+bool AddConfigForwards(const SshConfig& config, const std::string& keyword, ForwardSpecParser parse,
+                       std::vector<ForwardSpec>* forwards, Failure* failure) {
+  for (const std::string& spec : config.GetAll(Lowercase(keyword))) {
+    std::string error;
+    std::optional<ForwardSpec> forward = parse(spec, &error);
+    if (!forward) {
+      *failure = {ExitCode::kConfig, keyword + " in ssh_config: " + error};
+      return false;
+    }
+    forwards->push_back(*forward);
+  }
+  return true;
+}
+
 bool PlanForwards(const Options& options, const SshConfig& config, TunnelPlan* plan,
                   Failure* failure) {
   plan->forwards = options.forwards;
-  for (const std::string& spec : config.GetAll("localforward")) {
-    std::string error;
-    std::optional<ForwardSpec> forward = ParseForwardSpec(spec, &error);
-    if (!forward) {
-      *failure = {ExitCode::kConfig, "LocalForward in ssh_config: " + error};
-      return false;
-    }
-    plan->forwards.push_back(*forward);
-  }
-  for (const std::string& spec : config.GetAll("dynamicforward")) {
-    std::string error;
-    std::optional<ForwardSpec> forward = ParseDynamicForwardSpec(spec, &error);
-    if (!forward) {
-      *failure = {ExitCode::kConfig, "DynamicForward in ssh_config: " + error};
-      return false;
-    }
-    plan->forwards.push_back(*forward);
   plan->remote_forwards = options.remote_forwards;
-  for (const std::string& spec : config.GetAll("remoteforward")) {
-    std::string error;
-    std::optional<ForwardSpec> forward = ParseRemoteForwardSpec(spec, &error);
-    if (!forward) {
-      *failure = {ExitCode::kConfig, "RemoteForward in ssh_config: " + error};
-      return false;
-    }
-    plan->remote_forwards.push_back(*forward);
+  if (!AddConfigForwards(config, "LocalForward", ParseForwardSpec, &plan->forwards, failure) ||
+      !AddConfigForwards(config, "DynamicForward", ParseDynamicForwardSpec, &plan->forwards,
+                         failure) ||
+      !AddConfigForwards(config, "RemoteForward", ParseRemoteForwardSpec, &plan->remote_forwards,
+                         failure)) {
+    return false;
   }
   plan->gateway_ports = options.gateway_ports || IsYes(config.Get("gatewayports"));
   return true;
@@ -365,17 +361,11 @@ bool MakeSessionPlan(const Options& options, TunnelPlan* plan, Failure* failure)
 bool MakeTunnelPlan(const Options& options, TunnelPlan* plan, Failure* failure) {
   if (!MakeSessionPlan(options, plan, failure)) return false;
   if (options.print_config) return true;
-  // Parsed, planned and shown by -G, but not set up by the runner yet: refusing is better
-  // than a tunnel that silently lacks a forward it was asked for.
-  if (!plan->remote_forwards.empty()) {
-    *failure = {ExitCode::kUsage,
-                "remote forwards (-R, RemoteForward) are not implemented yet: use -L"};
-    return false;
-  }
-  if (!plan->forwards.empty()) return true;
+  if (!plan->forwards.empty() || !plan->remote_forwards.empty()) return true;
   *failure = {ExitCode::kUsage,
-              "no forward given: use -L [bind_address:]port:host:hostport or -D "
-              "[bind_address:]port (or LocalForward, DynamicForward in ssh_config)"};
+              "no forward given: use -L [bind_address:]port:host:hostport, -D "
+              "[bind_address:]port or -R [bind_address:]port:host:hostport (or LocalForward, "
+              "DynamicForward, RemoteForward in ssh_config)"};
   return false;
 }
 

@@ -332,6 +332,27 @@ TEST_F(LifetimeE2EIndirect, ParentKilledWithSigkillStopsTether) {
   ExpectNothingLeft({port});
 }
 
+TEST_F(LifetimeE2EIndirect, ParentKilledFreesTheServerPortOfARemoteForward) {
+  const std::string pid_file = scratch_.Join("tether.pid");
+  auto shell =
+      StartShell("\"$0\" \"$@\" & echo $! > " + ShellQuote(pid_file) + "; wait",
+                 {"-E", LogPath(), "-R", "127.0.0.1:0:127.0.0.1:" + std::to_string(echo_.port())});
+  ASSERT_TRUE(shell);
+  AdoptedProcess tether(ReadPidFile(pid_file));
+  ASSERT_GT(tether.pid(), 0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return !RemoteForwardPorts(ReadFile(LogPath())).empty(); }, kReadyTimeout))
+      << ReadFile(LogPath());
+  const uint16_t server_port = RemoteForwardPorts(ReadFile(LogPath()))[0];
+  ASSERT_TRUE(EchoesThroughTcp(server_port));
+
+  shell->Signal(SIGKILL);
+  EXPECT_EQ(shell->WaitExit(seconds(2)), 128 + SIGKILL);
+  EXPECT_EQ(tether.WaitExit(kGoneWithin), kExitOk) << "tether outlived its parent";
+  // The server's port, on this machine: free as soon as tether is gone.
+  ExpectNothingLeft({server_port});
+}
+
 TEST_F(LifetimeE2E, TieToFollowsAnotherProcess) {
   std::string error;
   auto followed = Subprocess::Start({"sleep", "30"}, {}, &error);

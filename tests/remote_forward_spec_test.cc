@@ -196,15 +196,24 @@ TEST_F(RemoteForwardPlanTest, RemoteUnixSocketInConfigIsAConfigError) {
   EXPECT_NE(failure.message.find(kNoStreamlocal), std::string::npos) << failure.message;
 }
 
-// Until the runner sets remote forwards up, a run asked for one must not start without it.
-TEST_F(RemoteForwardPlanTest, RunIsRefusedUntilRemoteForwardsAreSetUp) {
+// A tunnel of remote forwards alone is a tunnel: no -L is needed.
+TEST_F(RemoteForwardPlanTest, RemoteForwardsAloneMakeATunnel) {
   Options options;
   options.remote_forwards = {Remote(8080, "localhost", 3000)};
   TunnelPlan plan;
   Failure failure;
-  EXPECT_FALSE(Plan("", options, &plan, &failure));
+  EXPECT_TRUE(Plan("", options, &plan, &failure)) << failure.message;
+  EXPECT_TRUE(plan.forwards.empty());
+  EXPECT_EQ(plan.remote_forwards.size(), 1u);
+}
+
+TEST_F(RemoteForwardPlanTest, NoForwardAtAllNamesEveryKind) {
+  TunnelPlan plan;
+  Failure failure;
+  EXPECT_FALSE(Plan("", Options{}, &plan, &failure));
   EXPECT_EQ(failure.code, ExitCode::kUsage);
-  EXPECT_NE(failure.message.find("not implemented yet"), std::string::npos) << failure.message;
+  EXPECT_NE(failure.message.find("-R [bind_address:]port:host:hostport"), std::string::npos)
+      << failure.message;
 }
 
 }  // namespace

@@ -131,8 +131,20 @@ TEST(SocketReaderTest, EofAfterTheHeldBytes) {
   ssize_t rc = 0;
   EXPECT_EQ(ReadSome(&reader, pair.ours.get(), 2, &rc), "ab");
   EXPECT_EQ(ReadSome(&reader, pair.ours.get(), 2, &rc), "c");
+  EXPECT_FALSE(reader.ended()) << "the bytes before the end are no end";
   EXPECT_EQ(ReadSome(&reader, pair.ours.get(), 2, &rc), "");
   EXPECT_EQ(rc, 0) << "end of stream once everything held was handed out";
+  EXPECT_TRUE(reader.ended());
+}
+
+TEST(SocketReaderTest, AnEmptySocketIsNoEndButAnErrorIs) {
+  Pair pair = MakePair();
+  SocketReader reader(64);
+  char byte = 0;
+  EXPECT_EQ(reader.Read(pair.ours.get(), &byte, 1, 0), -EAGAIN);
+  EXPECT_FALSE(reader.ended());
+  EXPECT_EQ(reader.Read(-1, &byte, 1, 0), -EBADF);
+  EXPECT_TRUE(reader.ended());
 }
 
 TEST(SocketReaderTest, ErrorsComeBackAsNegativeErrno) {

@@ -23,7 +23,7 @@ enum class ChannelResult {
 };
 
 /// Which libssh2 call a pending send belongs to, so it can be repeated exactly.
-enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen, kAdjust };
+enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen, kAdjust, kAccept };
 
 /// One accepted client and its SSH channel: two bounded buffers between them, half-close
 /// carried both ways (client EOF -> channel EOF, channel EOF -> shutdown(SHUT_WR)).

@@ -42,6 +42,9 @@ std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* 
 /// ssh_config or -o, whose two words are joined with ':' before the call.
 std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::string* reason);
 
+/// The shape of ParseForwardSpec, ParseDynamicForwardSpec and ParseRemoteForwardSpec.
+using ForwardSpecParser = std::optional<ForwardSpec> (*)(std::string_view spec, std::string* error);
+
 /// Parses an ssh -D argument, [bind_address:]port (IPv6 addresses in brackets); same error
 /// style as ParseForwardSpec ("bad -D '...': ...").
 std::optional<ForwardSpec> ParseDynamicForwardSpec(std::string_view spec, std::string* error);

@@ -14,6 +14,7 @@
 #include "tether/event_loop.h"
 #include "tether/failure.h"
 #include "tether/keepalive.h"
+#include "tether/remote_listener.h"
 #include "tether/session_waiter.h"
 #include "tether/ssh_session.h"
 #include "tether/stop_reason.h"
@@ -25,6 +26,9 @@ namespace tether {
 /// the next SSH connection through a direct-tcpip channel (a ChannelPump between the channel
 /// and a socketpair), and the destination session at the end. Without jump hosts it holds
 /// only the destination session.
+///
+/// When the plan has remote forwards (-R), their listeners are requested on the destination
+/// session as the last step of Connect, before anything else runs on it.
 ///
 /// Each hop has its own host key check, authentication and keepalive. Errors name the hop:
 /// "jump host bastion: ...". Exit codes: a hop's host key or login refused 77, unreachable
@@ -45,6 +49,8 @@ class JumpChain : private WaitBackground {
   /// The session to the server the forwards go to.
   SshSession* destination() const { return destination_.get(); }
   size_t hop_count() const { return hops_.size(); }
+  /// The destination's remote listeners, in the plan's order (they live as long as it does).
+  std::vector<RemoteListener*> remote_listeners() const;
 
   /// Pumps the hops in `loop` and runs a keepalive on each; `stop` is called when a hop is
   /// lost or stops answering (the loop may deliver more than one).
@@ -65,6 +71,7 @@ class JumpChain : private WaitBackground {
                                       Failure* failure, std::vector<std::string>* warnings);
   bool OpenChannel(size_t via, const ConnectTarget& target, int signal_fd, UniqueFd* next_end,
                    Failure* failure);
+  bool ListenRemote(const TunnelPlan& plan, int signal_fd, Failure* failure);
   Failure HopFailure(size_t index, const Failure& failure) const;
   void OnSilence(size_t index, StopReason reason);
   void FinishVerdict();
@@ -83,6 +90,7 @@ class JumpChain : private WaitBackground {
   std::vector<std::unique_ptr<SshSession>> hops_;  ///< hops_[i] carries pumps_[i]
   std::vector<std::unique_ptr<ChannelPump>> pumps_;
   std::unique_ptr<SshSession> destination_;
+  std::vector<std::unique_ptr<RemoteListener>> remote_listeners_;  ///< on destination_
   bool failure_named_ = false;       ///< the setup failure already names its hop
   WaitBackground* outer_ = nullptr;  ///< the caller's background, served during Connect
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cstdint>
 #include <string>
@@ -65,5 +66,8 @@ struct Listener {
 /// and *failure is kCannotListen naming the address.
 bool BindForward(const ForwardSpec& forward, size_t forward_index, bool gateway_ports,
                  std::vector<Listener>* listeners, Failure* failure);
+
+/// Fills `address` for a Unix socket at `path`; false when the path is too long for it.
+bool UnixAddress(const std::string& path, sockaddr_un* address);
 
 }  // namespace tether

@@ -17,6 +17,8 @@ struct RegistryForward {
   std::string target;    ///< "db:5432" or a remote socket path
   uint16_t port = 0;     ///< the local TCP port (0 for a Unix socket), for `tether stop :PORT`
   bool dynamic = false;  ///< -D: a SOCKS server (target is "socks")
+  /// -R: `listen` is on the server (port: where it listens), `target` is reached from here.
+  bool remote = false;
   friend bool operator==(const RegistryForward&, const RegistryForward&) = default;
 };
 

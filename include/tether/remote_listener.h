@@ -3,7 +3,12 @@
 #include <libssh2.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "tether/failure.h"
+#include "tether/forward_spec.h"
+#include "tether/session_waiter.h"
 
 namespace tether {
 
@@ -55,5 +60,18 @@ class RemoteListener {
   uint16_t bound_port_ = 0;
   LIBSSH2_LISTENER* listener_ = nullptr;
 };
+
+/// Sets up `forward`'s listener on the server during the session's setup, waiting with
+/// `waiter` (whose session is `session`): nothing else may run on the session meanwhile, and
+/// no want-reply global request (keepalive) may have been sent on it. nullptr with *failure:
+/// kCannotListen when the server refused (it gives no reason; the message names the usual
+/// ones), kConnectionLost when the session broke, or the waiter's failure.
+std::unique_ptr<RemoteListener> ListenRemote(LIBSSH2_SESSION* session, const ForwardSpec& forward,
+                                             const std::string& server, SessionWaiter* waiter,
+                                             Failure* failure);
+
+/// Where the server listens, for messages and `tether list`: the bind address as the server
+/// was asked (RemoteBindAddress; "*" for all interfaces) and the bound port.
+std::string RemoteListenAddress(const RemoteListener& listener);
 
 }  // namespace tether

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tether/connection.h"
+#include "tether/remote_listener.h"
 #include "tether/ssh_session.h"
 
 namespace tether {
@@ -46,6 +47,9 @@ class SessionDriver {
     std::function<void(Connection* connection, const std::string& failure)> served;
     /// The channel of a connection handed to Close is freed: it may be destroyed now.
     std::function<void(Connection* connection)> released;
+    /// The server forwarded a connection to remote listener `index` (-R): `channel`, already
+    /// confirmed by libssh2, is now the caller's, to Serve or to Discard.
+    std::function<void(size_t index, LIBSSH2_CHANNEL* channel)> accepted;
     /// The session broke; called once, after which the driver makes no libssh2 call.
     std::function<void(const std::string& why)> lost;
   };
@@ -69,6 +73,21 @@ class SessionDriver {
   void MarkActive(Connection* connection);
   /// Every channel may have data that waited (the buffer budget has room again).
   void MarkAllActive();
+
+  /// The remote listeners (-R) of this session, requested during its setup (not owned; they
+  /// live as long as the session). Each step takes the connections the server forwarded to
+  /// them: libssh2 queues those inside any read of the session, announcing nothing.
+  void set_remote_listeners(std::vector<RemoteListener*> listeners) {
+    remote_listeners_ = std::move(listeners);
+  }
+  /// Asks the server to stop listening on each remote listener and waits, within `budget`,
+  /// until it has acted on that (blocking): call once the loop is done with the session,
+  /// before its Disconnect. Skipped when a send is pending (libssh2 1.10 would drop a cancel
+  /// behind it): the server then frees the ports as the session closes.
+  void CancelRemoteListeners(std::chrono::milliseconds budget);
+  /// Frees (politely) a channel nobody will serve, e.g. a forwarded connection whose local
+  /// target could not be reached.
+  void Discard(LIBSSH2_CHANNEL* channel) { orphans_.push_back(channel); }
 
   /// Queues a channel open; one is in flight at a time.
   void Open(OpenRequest request);
@@ -101,7 +120,7 @@ class SessionDriver {
 
  private:
   struct Pending {
-    uint64_t id = 0;
+    uint64_t id = 0;  ///< the connection's, or for kAccept the remote listener's index
     ChannelOp op = ChannelOp::kWrite;
     LIBSSH2_CHANNEL* orphan = nullptr;  ///< kFree of a channel nobody owns any more
   };
@@ -111,6 +130,9 @@ class SessionDriver {
   bool BeginOpen();
   void FinishOpen(LIBSSH2_CHANNEL* channel, int rc);
   void ServeChannels();
+  void AcceptForwarded();
+  /// Takes every connection queued on remote listener `index`.
+  void AcceptOn(size_t index);
   bool ServeAll();
   bool ServeOne(Connection* connection);
   bool MayHaveChannelInput(Connection* connection);
@@ -132,7 +154,8 @@ class SessionDriver {
   std::map<uint64_t, Connection*> served_;
   std::map<uint64_t, Connection*> closing_;  ///< channels to free
   std::unordered_set<uint64_t> active_;      ///< client side moved since the last step
-  std::vector<LIBSSH2_CHANNEL*> orphans_;    ///< opened for a cancelled request: to free
+  std::vector<LIBSSH2_CHANNEL*> orphans_;    ///< opened for a cancelled request, discarded: to free
+  std::vector<RemoteListener*> remote_listeners_;
   std::deque<OpenRequest> open_queue_;
   std::optional<OpenRequest> opening_;  ///< fixed while the open repeats
   bool opening_cancelled_ = false;

@@ -45,6 +45,10 @@ class SocketReader {
     found_empty_ = false;
   }
 
+  /// True once a recv() found the connection closed (EOF) or broken: a caller whose libssh2
+  /// call cannot tell a dead socket from "nothing yet" (libssh2_channel_forward_accept)
+  /// learns it here.
+  bool ended() const { return ended_; }
   /// recv() calls made so far (for tests and traces).
   size_t recv_calls() const { return recv_calls_; }
 
@@ -58,6 +62,7 @@ class SocketReader {
   size_t end_ = 0;    ///< one past the last byte received
   bool trust_would_block_ = false;
   bool found_empty_ = false;
+  bool ended_ = false;
   size_t recv_calls_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,15 +32,20 @@ namespace tether {
 /// each session's SessionDriver. The first session is the one the run started with; extra
 /// sessions (AddSession) only carry more opens. A client of a dynamic forward (-D) first
 /// goes through its SOCKS handshake, bounded in size and time, then opens its channel to the
-/// target it asked for as any other client does.
+/// target it asked for as any other client does. Connections the server forwards to a
+/// remote listener (-R) of the first session are connected to their local target and served
+/// the same way.
 class Tunnel {
  public:
   /// How long a SOCKS client has to send its whole request.
   static constexpr std::chrono::seconds kSocksHandshakeTimeout{10};
 
-  /// `connect_timeout` bounds how long a client waits for its channel.
+  /// `connect_timeout` bounds how long a client waits for its channel. `remote_listeners`
+  /// are `session`'s, one for each of `remote_forwards`.
   Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> forwards,
-         std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout);
+         std::vector<Listener> listeners, std::chrono::milliseconds connect_timeout,
+         std::vector<ForwardSpec> remote_forwards = {},
+         std::vector<RemoteListener*> remote_listeners = {});
   ~Tunnel();
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
@@ -52,8 +58,9 @@ class Tunnel {
   /// each at most the connect timeout, then are closed. Call before the sessions are
   /// destroyed.
   void Detach();
-  /// Serves the forwards over `session` after Detach, the waiting clients first.
-  void Attach(SshSession* session);
+  /// Serves the forwards over `session` after Detach, the waiting clients first; the remote
+  /// forwards through `remote_listeners`, requested again on it.
+  void Attach(SshSession* session, std::vector<RemoteListener*> remote_listeners = {});
 
   /// Adds an extra session to the pool.
   void AddSession(SshSession* session);
@@ -87,6 +94,9 @@ class Tunnel {
   void CloseListeners();
   /// Closes clients; their channels go with the sessions' disconnect, which is bounded.
   void CloseConnections();
+  /// Frees the server's ports of the remote forwards (SessionDriver::CancelRemoteListeners):
+  /// once the loop is done, before the first session's Disconnect.
+  void CancelRemoteListeners(std::chrono::milliseconds budget);
 
   /// Open client connections (not counting channels still being closed).
   size_t connection_count() const;
@@ -144,11 +154,18 @@ class Tunnel {
   /// The before-wait hook: steps every driver and settles the sockets' interest.
   bool Step();
   SessionDriver::OpenRequest MakeOpenRequest(const Connection& connection) const;
-  std::unique_ptr<SessionDriver> MakeDriver(SshSession* session);
+  std::unique_ptr<SessionDriver> MakeDriver(SshSession* session,
+                                            std::vector<RemoteListener*> remote_listeners = {});
   void OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* channel,
                 const std::string& error);
   void OnServed(Connection* connection, const std::string& failure);
   void OnReleased(Connection* connection);
+  /// The server forwarded a connection to remote listener `index`: connects its local target.
+  void OnForwarded(SessionDriver* driver, size_t index, LIBSSH2_CHANNEL* channel);
+  void LogForwardedConnectFailure(uint64_t id, size_t forward_index,
+                                  const std::string& reason) const;
+  /// A forwarded connection's local connect failed: logged as such, and closed.
+  void FailForwardedConnect(uint64_t id, const std::string& reason);
   void OnDriverLost(SessionDriver* driver, const std::string& why);
   void DropConnection(uint64_t id, const std::string& why);
   void Erase(uint64_t id);
@@ -167,12 +184,18 @@ class Tunnel {
   Connection* Find(uint64_t id);
   Route* RouteOf(const SessionDriver* driver);
   Route* RouteOf(const SshSession* session);
-  /// The local address of forward `forward_index` (its first listener), for log lines.
+  /// The local address of forward `forward_index` (its first listener), or the server's
+  /// address of a remote forward, for log lines.
   std::string ForwardAddress(size_t forward_index) const;
+  /// Connections of remote forward i have forward index forwards_.size() + i.
+  bool IsRemote(size_t forward_index) const { return forward_index >= forwards_.size(); }
 
   EventLoop* loop_;
   std::vector<ForwardSpec> forwards_;
   std::vector<Listener> listeners_;
+  std::vector<ForwardSpec> remote_forwards_;
+  /// Where the server listens for each remote forward ("localhost:8080"), for log lines.
+  std::vector<std::string> remote_addresses_;
   std::chrono::milliseconds connect_timeout_;
   /// drivers_[0] drives the first session; empty while detached.
   std::vector<Route> drivers_;
@@ -183,6 +206,8 @@ class Tunnel {
   std::optional<EventLoop::TimerId> socks_timer_;
   /// The requests of the dynamic forwards' connections.
   std::map<uint64_t, SocksRequest> socks_requests_;
+  /// Forwarded connections whose local connect has not reported yet.
+  std::set<uint64_t> connecting_;
   /// The driver each connection's channel (or open) is on.
   std::map<uint64_t, SessionDriver*> driver_of_;
   /// Connections closed whose channel is still being freed by their driver.

@@ -132,6 +132,26 @@ std::vector<uint16_t> ForwardedIpv4Ports(const Subprocess& tether) {
   return ports;
 }
 
+std::vector<uint16_t> RemoteForwardPorts(const std::string& log) {
+  const std::string marker = "forwarding remote ";
+  std::vector<uint16_t> ports;
+  for (size_t at = log.find(marker); at != std::string::npos; at = log.find(marker, at + 1)) {
+    const size_t on = log.find(" on ", at);
+    const size_t colon = on == std::string::npos ? on : log.rfind(':', on);
+    if (colon == std::string::npos || colon < at) continue;
+    ports.push_back(static_cast<uint16_t>(std::atoi(log.c_str() + colon + 1)));
+  }
+  return ports;
+}
+
+std::vector<uint16_t> WaitForRemoteForwarding(Subprocess& tether, size_t forwards,
+                                              milliseconds timeout) {
+  auto ready = [&] { return RemoteForwardPorts(tether.Stderr()).size() >= forwards; };
+  WaitUntil([&] { return ready() || !tether.Running(); }, timeout);
+  if (!ready() || !tether.Running()) return {};
+  return RemoteForwardPorts(tether.Stderr());
+}
+
 std::vector<std::string> EventLines(const Subprocess& tether) {
   std::vector<std::string> lines;
   std::istringstream in(tether.Stderr());

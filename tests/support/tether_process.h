@@ -70,6 +70,15 @@ bool WaitForForwarding(Subprocess& tether, size_t forwards, std::chrono::millise
 /// how a test learns which port a "-L 0:..." forward got.
 std::vector<uint16_t> ForwardedIpv4Ports(const Subprocess& tether);
 
+/// The server's ports of the "forwarding remote HOST:PORT on ..." lines in `log` (tether's
+/// stderr or an -E file), in -R order: how a test learns the port a "-R 0:..." forward got.
+std::vector<uint16_t> RemoteForwardPorts(const std::string& log);
+
+/// Waits until tether's stderr shows `forwards` remote forwarding lines, giving up early when
+/// it exits; their ports, or {} when it did not get there.
+std::vector<uint16_t> WaitForRemoteForwarding(Subprocess& tether, size_t forwards,
+                                              std::chrono::milliseconds timeout);
+
 /// tether's log lines other than the forwarding lines: the events a test looks for.
 std::vector<std::string> EventLines(const Subprocess& tether);
 
