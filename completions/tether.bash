@@ -56,9 +56,10 @@ _tether_stop_targets() {
   while IFS= read -r line; do
     [[ $line =~ \"pid\":\ *([0-9]+) ]] && printf '%s\n' "${BASH_REMATCH[1]}"
     rest=$line
-    while [[ $rest =~ \"port\":\ *([0-9]+)(.*) ]]; do
-      [[ ${BASH_REMATCH[1]} != 0 ]] && printf ':%s\n' "${BASH_REMATCH[1]}"
-      rest=${BASH_REMATCH[2]}
+    # A remote forward's port is the server's: `tether stop :PORT` does not take it.
+    while [[ $rest =~ \"port\":\ *([0-9]+),\ *\"kind\":\ *\"([a-z]+)\"(.*) ]]; do
+      [[ ${BASH_REMATCH[1]} != 0 && ${BASH_REMATCH[2]} != remote ]] && printf ':%s\n' "${BASH_REMATCH[1]}"
+      rest=${BASH_REMATCH[3]}
     done
   done < <("$tether" list --json 2>/dev/null)
 }
@@ -69,11 +70,11 @@ _tether_reply() {
 
 _tether() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local options='-L -D -g -p -l -i -F -o -J -c -m -4 -6 -b -G -f -E -v -q -N -T -n --ttl --idle-timeout
+  local options='-L -D -R -g -p -l -i -F -o -J -c -m -4 -6 -b -G -f -E -v -q -N -T -n --ttl --idle-timeout
     --keepalive --keepalive-count --tie-to --sessions --reconnect --log-format -h --help -V --version'
   local ssh_options='User= Port= IdentityFile= UserKnownHostsFile= GlobalKnownHostsFile=
     StrictHostKeyChecking= ConnectTimeout= ServerAliveInterval= ServerAliveCountMax=
-    BatchMode= GatewayPorts= LocalForward= DynamicForward= ProxyJump= HostName= Ciphers= MACs= KexAlgorithms=
+    BatchMode= GatewayPorts= LocalForward= DynamicForward= RemoteForward= ProxyJump= HostName= Ciphers= MACs= KexAlgorithms=
     HostKeyAlgorithms= HashKnownHosts= ConnectionAttempts= AddressFamily= BindAddress=
     IdentitiesOnly= IdentityAgent= PubkeyAuthentication= PasswordAuthentication=
     KbdInteractiveAuthentication= NumberOfPasswordPrompts= PubkeyAcceptedAlgorithms='
@@ -126,7 +127,7 @@ _tether() {
       _tether_reply -W "$ssh_options" -- "$cur"
       return 0
       ;;
-    -L | -D | -p | -l | -c | -m | -b | --ttl | --idle-timeout | --keepalive | --keepalive-count | --tie-to | --sessions)
+    -L | -D | -R | -p | -l | -c | -m | -b | --ttl | --idle-timeout | --keepalive | --keepalive-count | --tie-to | --sessions)
       return 0   # free-form values
       ;;
   esac

@@ -38,15 +38,15 @@ constexpr uint64_t kMaxKeepaliveCount = 1000;
 constexpr uint64_t kMaxSessions = 16;
 
 constexpr std::string_view kHelpText =
-    R"(Usage: tether [OPTIONS] [-L SPEC]... [user@]host [-- COMMAND [ARG]...]
+    R"(Usage: tether [OPTIONS] [-L|-D|-R SPEC]... [user@]host [-- COMMAND [ARG]...]
        tether -G [OPTIONS] [user@]host
        tether list [--json]
        tether stop PID | :PORT | all
 
 Forwards local TCP ports or Unix sockets through an SSH server, like
-`ssh -N -L`, but the tunnel never outlives what it was opened for: it stops
-when the process that started it ends, when --ttl runs out, after
---idle-timeout, or when COMMAND exits. Settings not given here come from
+`ssh -N -L` (and -D, -R), but the tunnel never outlives what it was opened
+for: it stops when the process that started it ends, when --ttl runs out,
+after --idle-timeout, or when COMMAND exits. Settings not given here come from
 ~/.ssh/config, read with ssh's rules.
 
 Commands (only as the first argument; `tether -L ... list` still reaches a host
@@ -76,7 +76,19 @@ Forwards:
                  names its target, which the server connects to (names are
                  resolved by the server); repeatable. Port 0 picks a free
                  port. Loopback only unless bind_address or -g is given.
-  -g             let other hosts connect to forwards given without
+  -R SPEC        remote forward: the server listens, and each connection to
+                 it is carried back and connected from this machine to the
+                 target; repeatable. SPEC is one of
+                   [bind_address:]port:host:hostport
+                   [bind_address:]port:local_socket
+                 Port 0 lets the server pick (printed by -f, given to
+                 COMMAND in $TETHER_REMOTE_PORTS). Without bind_address the
+                 server listens on its loopback; '*' or an empty one asks
+                 for all its interfaces, which its GatewayPorts decides. A
+                 port the server refuses (in use, AllowTcpForwarding,
+                 PermitListen) exits 73. Not supported: a socket on the
+                 server (-R /path:...) and the remote SOCKS form -R port.
+  -g             let other hosts connect to local forwards given without
                  bind_address
 
 SSH options (as in ssh):
@@ -92,9 +104,9 @@ SSH options (as in ssh):
                  'none' connects directly (also -o ProxyJump)
   -o KEY=VALUE   ssh_config option, also -o 'KEY VALUE'; repeatable. Keys are
                  case-insensitive and the first value of a key wins, except
-                 for IdentityFile, UserKnownHostsFile, LocalForward and
-                 DynamicForward, which add up. -p, -l, -i, -g and --keepalive*
-                 win over -o.
+                 for IdentityFile, UserKnownHostsFile, LocalForward,
+                 DynamicForward and RemoteForward, which add up. -p, -l, -i,
+                 -g and --keepalive* win over -o.
                  Understood:
                    User, Port, HostName, IdentityFile, IdentitiesOnly,
                    IdentityAgent, UserKnownHostsFile, GlobalKnownHostsFile,
@@ -102,7 +114,8 @@ SSH options (as in ssh):
                    yes), HashKnownHosts, ConnectTimeout, ConnectionAttempts,
                    AddressFamily, BindAddress, ServerAliveInterval,
                    ServerAliveCountMax, BatchMode, GatewayPorts,
-                   LocalForward, DynamicForward, Ciphers, MACs,
+                   LocalForward, DynamicForward, RemoteForward, Ciphers,
+                   MACs,
                    KexAlgorithms,
                    HostKeyAlgorithms, PubkeyAuthentication,
                    PubkeyAcceptedAlgorithms, PasswordAuthentication,
@@ -165,18 +178,20 @@ DURATION is 90s, 5m, 1h30m, 2d or plain seconds; units d, h, m, s go
 largest first.
 
 With -- COMMAND, tether runs COMMAND once every forward listens, with the
-first local port in $TETHER_PORT and all of them in $TETHER_PORTS; the tunnel
-stops when COMMAND ends, and tether exits with its status.
+first local port in $TETHER_PORT, all of them in $TETHER_PORTS and the ports
+the server listens on for -R in $TETHER_REMOTE_PORTS; the tunnel stops when
+COMMAND ends, and tether exits with its status.
 
 Exit codes:
   0      stopped on request (Ctrl-C, SIGTERM, tether stop), parent gone,
          idle timeout, or TTL reached
   1      list, stop: no tunnel matched, or the registry directory is refused
-  64     usage: bad option, bad -L or -D, bad duration
+  64     usage: bad option, bad -L, -D or -R, bad duration
   65     bad configuration file
   69     server unreachable: name lookup, connection refused, connect timeout
   70     internal error
-  73     cannot listen: port or socket path in use, permission denied
+  73     cannot listen: port or socket path in use, permission denied;
+         the server refused a -R port
   74     connection lost: keepalive timeout, server closed the connection
   77     not trusted or not allowed: host key unknown or changed,
          authentication failed
@@ -198,6 +213,9 @@ Examples:
   tether -D 1080 bastion
       a SOCKS proxy on localhost:1080 through bastion, for a browser or
       curl's proxy socks5h://localhost:1080
+  tether -R 8080:localhost:3000 dev
+      show the dev server of this machine on dev's localhost:8080, until
+      Ctrl-C; the port on dev is freed when tether ends
   tether stop :5432
       stop whichever tunnel of yours forwards local port 5432)";
 
@@ -379,50 +397,40 @@ bool ApplyGatewayPorts(const std::vector<std::string>& words, Options* out, std:
   return value.has_value();
 }
 
-// ssh_config writes a forward as two words, "[bind_address:]port host:hostport"; ssh joins
-// them with ':' and parses the -L grammar, and so does tether.
+// ssh_config writes a forward as words: LocalForward and RemoteForward two,
+// "[bind_address:]port host:hostport", which ssh joins with ':' and reads with the -L or -R
+// grammar, and so does tether; DynamicForward one, "[bind_address:]port".
+bool ApplyForwardWords(const std::vector<std::string>& words, size_t count,
+                       std::string_view expected, ForwardSpecParser parse,
+                       std::vector<ForwardSpec>* forwards, std::string* detail) {
+  std::string reason;
+  std::string joined;
+  for (const std::string& word : words) joined += (joined.empty() ? "" : ":") + word;
+  if (words.size() != count) {
+    reason = "expected " + std::string(expected);
+  } else if (auto forward = parse(joined, &reason)) {
+    forwards->push_back(*forward);
+    return true;
+  }
+  std::string shown;
+  for (const std::string& word : words) shown += (shown.empty() ? "" : " ") + word;
+  *detail = "bad value " + QuoteForMessage(shown) + ": " + reason;
+  return false;
+}
+
 bool ApplyLocalForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
-  std::string reason;
-  if (words.size() != 2) {
-    reason = "expected [bind_address:]port host:hostport";
-  } else if (auto forward = ParseForwardSpecReason(words[0] + ":" + words[1], &reason)) {
-    out->forwards.push_back(*forward);
-    return true;
-  }
-  std::string joined;
-  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
-  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
-  return false;
+  return ApplyForwardWords(words, 2, "[bind_address:]port host:hostport", ParseForwardSpecReason,
+                           &out->forwards, detail);
 }
 
-// ssh_config writes a dynamic forward as one word, "[bind_address:]port".
 bool ApplyDynamicForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
-  std::string reason;
-  if (words.size() != 1) {
-    reason = "expected [bind_address:]port";
-  } else if (auto forward = ParseDynamicForwardSpecReason(words[0], &reason)) {
-    out->forwards.push_back(*forward);
-    return true;
-  }
-  std::string joined;
-  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
-  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
-  return false;
+  return ApplyForwardWords(words, 1, "[bind_address:]port", ParseDynamicForwardSpecReason,
+                           &out->forwards, detail);
 }
 
-// RemoteForward: the same two words as LocalForward, read with the -R grammar.
 bool ApplyRemoteForward(const std::vector<std::string>& words, Options* out, std::string* detail) {
-  std::string reason;
-  if (words.size() != 2) {
-    reason = "expected [bind_address:]port host:hostport";
-  } else if (auto forward = ParseRemoteForwardSpecReason(words[0] + ":" + words[1], &reason)) {
-    out->remote_forwards.push_back(*forward);
-    return true;
-  }
-  std::string joined;
-  for (const std::string& word : words) joined += (joined.empty() ? "" : " ") + word;
-  *detail = "bad value " + QuoteForMessage(joined) + ": " + reason;
-  return false;
+  return ApplyForwardWords(words, 2, "[bind_address:]port host:hostport",
+                           ParseRemoteForwardSpecReason, &out->remote_forwards, detail);
 }
 
 // -J and -o ProxyJump: checked here so that a typo is a usage error (64) before anything

@@ -52,8 +52,12 @@ bool TakeBracketedField(std::string_view* rest, std::vector<Field>* fields, std:
 }
 
 // Unlike OpenSSH, no backslash escapes: a path may not contain ':', which keeps the
-// grammar one a reader can check by eye.
+// grammar one a reader can check by eye. A control character is refused anywhere.
 bool SplitFields(std::string_view spec, std::vector<Field>* fields, std::string* reason) {
+  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
+    *reason = "contains a control character";
+    return false;
+  }
   std::string_view rest = spec;
   for (;;) {
     if (!rest.empty() && rest.front() == '[') {
@@ -162,10 +166,6 @@ bool SplitSides(const std::vector<Field>& fields, std::span<const Field>* listen
 }  // namespace
 
 std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::string* reason) {
-  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
-    *reason = "contains a control character";
-    return std::nullopt;
-  }
   std::vector<Field> fields;
   std::span<const Field> listen, target;
   if (!SplitFields(spec, &fields, reason) || !SplitSides(fields, &listen, &target, reason)) {
@@ -190,10 +190,6 @@ std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* 
 
 std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
                                                          std::string* reason) {
-  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
-    *reason = "contains a control character";
-    return std::nullopt;
-  }
   std::vector<Field> fields;
   if (!SplitFields(spec, &fields, reason)) return std::nullopt;
   if (fields.size() > 2 || AnyPath(fields)) {
@@ -220,10 +216,6 @@ std::string FormatTarget(const ForwardSpec& forward) {
 
 std::optional<ForwardSpec> ParseRemoteForwardSpecReason(std::string_view spec,
                                                         std::string* reason) {
-  if (std::any_of(spec.begin(), spec.end(), IsControl)) {
-    *reason = "contains a control character";
-    return std::nullopt;
-  }
   std::vector<Field> fields;
   if (!SplitFields(spec, &fields, reason)) return std::nullopt;
   // Checked before the shape so that each form gets its own reason, not "expected ...".

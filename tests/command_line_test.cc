@@ -265,7 +265,7 @@ TEST(CommandLineTest, HelpListsEveryOption) {
                                "Exit codes:",  "Examples:"}) {
       EXPECT_NE(result.output.find(option), std::string::npos) << option;
     }
-    EXPECT_EQ(result.output.rfind("Usage: tether [OPTIONS] [-L SPEC]...", 0), 0u);
+    EXPECT_EQ(result.output.rfind("Usage: tether [OPTIONS] [-L|-D|-R SPEC]...", 0), 0u);
   }
 }
 

@@ -144,15 +144,19 @@ TEST_F(CompletionTest, BashCompletesStopTargetsFromTetherList) {
       "cat <<'JSON'\n"
       "[\n"
       "  {\"pid\": 4242, \"forwards\": [{\"listen\": \"127.0.0.1:5432\", \"target\": \"db:5432\", "
-      "\"port\": 5432}, {\"listen\": \"/tmp/s\", \"target\": \"/run/s\", \"port\": 0}], "
-      "\"tied_to\": {\"pid\": 1, \"command\": \"bash\"}},\n"
+      "\"port\": 5432, \"kind\": \"local\"}, {\"listen\": \"/tmp/s\", \"target\": \"/run/s\", "
+      "\"port\": 0, \"kind\": \"local\"}], \"tied_to\": {\"pid\": 1, \"command\": \"bash\"}},\n"
       "  {\"pid\": 4343, \"forwards\": [{\"listen\": \"127.0.0.1:8080\", \"target\": "
-      "\"web:80\", \"port\": 8080}], \"tied_to\": {\"pid\": 77, \"command\": \"sh\"}}\n"
+      "\"web:80\", \"port\": 8080, \"kind\": \"local\"}, {\"listen\": \"127.0.0.1:1080\", "
+      "\"target\": \"socks\", \"port\": 1080, \"kind\": \"dynamic\"}, {\"listen\": "
+      "\"localhost:9000\", \"target\": \"localhost:3000\", \"port\": 9000, \"kind\": "
+      "\"remote\"}], \"tied_to\": {\"pid\": 77, \"command\": \"sh\"}}\n"
       "]\n"
       "JSON\n"));
   ASSERT_EQ(chmod(fake.c_str(), 0700), 0);
   EXPECT_EQ(Words(BashComplete({"tether", "stop", ""})),
-            (std::set<std::string>{"all", "4242", ":5432", "4343", ":8080"}));
+            (std::set<std::string>{"all", "4242", ":5432", "4343", ":8080", ":1080"}))
+      << "a remote forward's port is the server's, not one `stop :PORT` takes";
   EXPECT_EQ(BashComplete({"tether", "stop", ":8"}), ":8080\n");
   EXPECT_EQ(BashComplete({fake, "stop", "a"}), "all\n");
   EXPECT_EQ(BashComplete({"tether", "stop", "4242", ""}), "") << "stop takes one target";

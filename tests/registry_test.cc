@@ -62,6 +62,18 @@ TEST(RegistryEntry, DynamicForwardHasAFourthFieldAndRoundTrips) {
   EXPECT_EQ(*parsed, entry);
 }
 
+TEST(RegistryEntry, RemoteForwardHasAFourthFieldAndRoundTrips) {
+  RegistryEntry entry = SampleEntry();
+  entry.forwards.push_back({"localhost:8080", "localhost:3000", 8080, false, true});
+  const std::string text = FormatRegistryEntry(entry);
+  EXPECT_NE(text.find("forward=localhost:8080\tlocalhost:3000\t8080\tremote\n"), std::string::npos)
+      << text;
+  std::string error;
+  std::optional<RegistryEntry> parsed = ParseRegistryEntry(text, &error);
+  ASSERT_TRUE(parsed) << error;
+  EXPECT_EQ(*parsed, entry);
+}
+
 TEST(RegistryEntry, RoundTripsAnyBytes) {
   RegistryEntry entry = SampleEntry();
   entry.destination = std::string("h\0st\x7f\xff", 7);
@@ -104,8 +116,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadEntryCase{kHead + "forward=a\tb\n", "bad line 4: 'forward=a\\x09b'"},
         BadEntryCase{kHead + "forward=a\tb\t70000\n", "bad line 4: 'forward=a\\x09b\\x0970000'"},
         BadEntryCase{kHead + "forward=\tb\t1\n", "bad line 4: 'forward=\\x09b\\x091'"},
-        BadEntryCase{kHead + "forward=a\tb\t1\tremote\n",
-                     "bad line 4: 'forward=a\\x09b\\x091\\x09remote'"},
+        BadEntryCase{kHead + "forward=a\tb\t1\tsideways\n",
+                     "bad line 4: 'forward=a\\x09b\\x091\\x09sideways'"},
         BadEntryCase{kHead + "started=1.5\n", "bad line 4: 'started=1.5'"}));
 
 TEST(RegistryEntry, UnknownKeysWithNumbersAreAccepted) {

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "support/net_util.h"
+#include "support/ssh_login.h"
 #include "support/sshd_fixture.h"
+#include "tether/ssh_handles.h"
 #include "tether/unique_fd.h"
 
 namespace tether::testing {
@@ -23,10 +25,6 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kIoTimeout{5000};
 
-struct SessionFree {
-  void operator()(LIBSSH2_SESSION* session) const { libssh2_session_free(session); }
-};
-
 class RemoteForwardLibssh2E2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,19 +33,8 @@ class RemoteForwardLibssh2E2E : public ::testing::Test {
     ASSERT_TRUE(sshd_) << error;
     socket_ = ConnectTcp("127.0.0.1", sshd_->port(), &error);
     ASSERT_TRUE(socket_.valid()) << error;
-    session_.reset(libssh2_session_init());
-    ASSERT_NE(session_, nullptr);
-    libssh2_session_set_blocking(session_.get(), 1);
-    libssh2_session_set_timeout(session_.get(), static_cast<long>(kIoTimeout.count()));
-    ASSERT_EQ(libssh2_session_handshake(session_.get(), socket_.get()), 0) << LastError();
-    // The fixture's loopback server: its host key is not what this test is about.
-    const std::string user = sshd_->user();
-    const std::string key = sshd_->user_key_path();
-    ASSERT_EQ(libssh2_userauth_publickey_fromfile_ex(session_.get(), user.c_str(),
-                                                     static_cast<unsigned int>(user.size()),
-                                                     (key + ".pub").c_str(), key.c_str(), ""),
-              0)
-        << LastError();
+    session_ = LogInPlainly(*sshd_, socket_.get(), kIoTimeout, &error);
+    ASSERT_TRUE(session_) << error;
   }
 
   void TearDown() override {
@@ -55,11 +42,7 @@ class RemoteForwardLibssh2E2E : public ::testing::Test {
     session_.reset();
   }
 
-  std::string LastError() const {
-    char* message = nullptr;
-    libssh2_session_last_error(session_.get(), &message, nullptr, 0);
-    return message != nullptr ? message : "";
-  }
+  std::string LastError() const { return LastSshError(session_.get()); }
 
   LIBSSH2_LISTENER* Listen(const std::string& host, int port, int* bound_port) {
     return libssh2_channel_forward_listen_ex(session_.get(), host.c_str(), port, bound_port, 16);
@@ -75,7 +58,7 @@ class RemoteForwardLibssh2E2E : public ::testing::Test {
 
   std::unique_ptr<SshdServer> sshd_;
   UniqueFd socket_;
-  std::unique_ptr<LIBSSH2_SESSION, SessionFree> session_;
+  SessionPtr session_;
 };
 
 // The bind addresses tether asks for (RemoteBindAddress): no bind address, an address, and

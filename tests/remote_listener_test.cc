@@ -12,6 +12,7 @@
 #include <string>
 
 #include "support/net_util.h"
+#include "support/ssh_login.h"
 #include "support/sshd_fixture.h"
 #include "tether/forward_spec.h"
 #include "tether/ssh_handles.h"
@@ -31,18 +32,9 @@ class RemoteListenerTest : public ::testing::Test {
     ASSERT_TRUE(sshd_) << error;
     socket_ = ConnectTcp("127.0.0.1", sshd_->port(), &error);
     ASSERT_TRUE(socket_.valid()) << error;
-    session_.reset(libssh2_session_init());
-    ASSERT_NE(session_, nullptr);
     // Set up blocking (not what is tested), then switched to non-blocking as tether runs it.
-    libssh2_session_set_timeout(session_.get(), static_cast<long>(kIoTimeout.count()));
-    ASSERT_EQ(libssh2_session_handshake(session_.get(), socket_.get()), 0);
-    const std::string user = sshd_->user();
-    const std::string key = sshd_->user_key_path();
-    ASSERT_EQ(libssh2_userauth_publickey_fromfile_ex(session_.get(), user.c_str(),
-                                                     static_cast<unsigned int>(user.size()),
-                                                     (key + ".pub").c_str(), key.c_str(), ""),
-              0)
-        << LastSshError(session_.get());
+    session_ = LogInPlainly(*sshd_, socket_.get(), kIoTimeout, &error);
+    ASSERT_TRUE(session_) << error;
     libssh2_session_set_blocking(session_.get(), 0);
   }
 

@@ -592,7 +592,7 @@ TEST_F(SshConfigFixture, UnsupportedButMeaningfulKeysWarnWhenTheyApply) {
   const std::string path = Write("config",
                                  "Host db\n"
                                  "  ProxyCommand nc %h %p\n"
-                                 "  DynamicForward 9000\n"
+                                 "  PKCS11Provider /usr/lib/p11-kit-proxy.so\n"
                                  "  ControlMaster no\n"
                                  "Host other\n"
                                  "  ProxyJump bastion\n"
@@ -603,7 +603,7 @@ TEST_F(SshConfigFixture, UnsupportedButMeaningfulKeysWarnWhenTheyApply) {
   const std::optional<SshConfig> config = Load(path, Context("db"));
   ASSERT_TRUE(config.has_value()) << error_;
   EXPECT_EQ(warnings_, (std::vector<std::string>{path + ":2: tether ignores ProxyCommand",
-                                                 path + ":3: tether ignores DynamicForward",
+                                                 path + ":3: tether ignores PKCS11Provider",
                                                  path + ":9: tether ignores ControlPath"}));
   // Kept all the same, for the day tether honours them.
   EXPECT_EQ(config->Get("proxycommand"), "nc %h %p");
