@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/e2e_fixture.h"
@@ -162,6 +163,34 @@ TEST_F(RemoteForwardE2E, ForkPrintsTheServerPortListsItAndTetherStopFreesIt) {
   EXPECT_EQ(code, 0);
   ExpectTunnelGone(*sshd_, {}, {}, kExitTimeout);
   ExpectServerPortFree(port);
+}
+
+TEST_F(RemoteForwardE2E, LocalUnixSocketTarget) {
+  const std::string path = scratch_.Join("app.sock");
+  UniqueFd app = ListenUnix(path);
+  ASSERT_TRUE(app);
+  // The app answers one request, in a thread: "ping" -> "pong".
+  std::thread serve([&] {
+    if (!WaitReadable(app.get(), kReadyTimeout)) return;  // non-blocking: wait for a client
+    UniqueFd peer(accept4(app.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    char request[4];
+    if (peer && SetIoTimeout(peer.get(), kIoTimeout) &&
+        ReadExactly(peer.get(), request, sizeof(request))) {
+      WriteAll(peer.get(), std::string(request, 4) == "ping" ? "pong" : "what");
+    }
+  });
+  Subprocess* tether = nullptr;
+  const std::vector<uint16_t> ports = LaunchRemote({"-R", "127.0.0.1:0:" + path}, 1, &tether);
+  if (ports.size() == 1) {
+    UniqueFd client = ConnectLocal(ports[0], kIoTimeout);
+    EXPECT_TRUE(WriteAll(client.get(), "ping"));
+    char answer[4] = {};
+    EXPECT_TRUE(ReadExactly(client.get(), answer, sizeof(answer)));
+    EXPECT_EQ(std::string(answer, 4), "pong");
+  }
+  serve.join();
+  ASSERT_EQ(ports.size(), 1u);
+  ExpectStopsCleanly(tether, ports);
 }
 
 TEST_F(RemoteForwardE2E, TtlFreesTheServerPort) {
