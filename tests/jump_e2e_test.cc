@@ -188,6 +188,24 @@ TEST_F(JumpE2E, TwoHopsWithJCarryDataIntact) {
   EXPECT_TRUE(ServersIdle()) << Logs(tether);
 }
 
+// -R behind a jump host: the target server listens (on this machine's loopback), and its
+// connections come back through both hops; its port is free once tether has ended.
+TEST_F(JumpE2E, RemoteForwardThroughAJumpHostCarriesDataAndIsFreed) {
+  const std::string config = WriteConfig(StandardConfig());
+  Subprocess* tether =
+      LaunchRaw({"-F", config, "-J", "jump", "-R",
+                 "127.0.0.1:0:127.0.0.1:" + std::to_string(echo_.port()), "target"});
+  ASSERT_NE(tether, nullptr);
+  const std::vector<uint16_t> ports = WaitForRemoteForwarding(*tether, 1, kReadyTimeout);
+  ASSERT_EQ(ports.size(), 1u) << Logs(tether);
+  std::string why;
+  EXPECT_TRUE(BulkEchoMatches(ports[0], 4, &why)) << why << "\n" << Logs(tether);
+  tether->Signal(SIGTERM);
+  EXPECT_EQ(tether->WaitExit(kExitTimeout), kExitOk) << Logs(tether);
+  ExpectGone(*tether, {ports[0]});
+  EXPECT_TRUE(ServersIdle()) << Logs(tether);
+}
+
 // A burst of clients over a slow link to the jump host: the pool's extra sessions go through
 // the same chain (each its own jump connection) and carry some of the channels.
 TEST_F(JumpE2E, BurstIsSpreadOverExtraSessionsThroughTheSameChain) {
