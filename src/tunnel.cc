@@ -112,10 +112,8 @@ Tunnel::Tunnel(EventLoop* loop, SshSession* session, std::vector<ForwardSpec> fo
 
 Tunnel::~Tunnel() {
   if (hook_) loop_->RemoveBeforeWait(*hook_);
-  if (wait_timer_) loop_->CancelTimer(*wait_timer_);
   if (queue_timer_) loop_->CancelTimer(*queue_timer_);
   if (accept_pause_timer_) loop_->CancelTimer(*accept_pause_timer_);
-  if (socks_timer_) loop_->CancelTimer(*socks_timer_);
   CloseListeners();
   for (auto& [id, connection] : connections_) {
     if (connection->client_fd() >= 0) loop_->Unwatch(connection->client_fd());
@@ -331,8 +329,7 @@ void Tunnel::Accept(const Listener& listener, UniqueFd client, const sockaddr_st
     socks->peer = peer;
     const int fd = socks->fd.get();
     socks_clients_[id] = std::move(socks);
-    socks_deadlines_.emplace_back(EventLoop::Clock::now() + kSocksHandshakeTimeout, id);
-    ArmSocksTimer();
+    socks_deadlines_.Add(EventLoop::Clock::now() + kSocksHandshakeTimeout, id);
     loop_->Watch(fd, EPOLLIN, [this, id](uint32_t events) { OnSocksEvent(id, events); });
     return;
   }
@@ -344,8 +341,7 @@ void Tunnel::Enqueue(std::unique_ptr<Connection> connection) {
   Connection* raw = connection.get();
   connections_[id] = std::move(connection);
   open_queue_.push_back(id);
-  waiting_.emplace_back(EventLoop::Clock::now() + connect_timeout_, id);
-  ArmWaitTimer();
+  waiting_.Add(EventLoop::Clock::now() + connect_timeout_, id);
   UpdateClientInterest(raw);
 }
 
@@ -420,31 +416,17 @@ void Tunnel::CloseSocks(uint64_t id, const std::string& why) {
   socks_clients_.erase(it);
 }
 
-void Tunnel::ArmSocksTimer() {
-  if (socks_timer_ || socks_deadlines_.empty()) return;
-  socks_timer_ = loop_->AddTimer(socks_deadlines_.front().first, [this] {
-    socks_timer_.reset();
-    ExpireSocks();
-  });
-}
-
-void Tunnel::ExpireSocks() {
-  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
-  while (!socks_deadlines_.empty() && socks_deadlines_.front().first <= now) {
-    const uint64_t id = socks_deadlines_.front().second;
-    socks_deadlines_.pop_front();
-    auto it = socks_clients_.find(id);
-    if (it == socks_clients_.end()) continue;
-    LogEvent(spdlog::level::warn, "socks_refused",
-             "connection #{connection} from {peer}: SOCKS request refused: {reason}",
-             {{"connection", id},
-              {"peer", it->second->peer},
-              {"forward", ForwardAddress(it->second->forward_index)},
-              {"reason",
-               "not complete within " + std::to_string(kSocksHandshakeTimeout.count()) + "s"}});
-    CloseSocks(id, "");
-  }
-  ArmSocksTimer();
+void Tunnel::ExpireSocks(uint64_t id) {
+  auto it = socks_clients_.find(id);
+  if (it == socks_clients_.end()) return;
+  LogEvent(
+      spdlog::level::warn, "socks_refused",
+      "connection #{connection} from {peer}: SOCKS request refused: {reason}",
+      {{"connection", id},
+       {"peer", it->second->peer},
+       {"forward", ForwardAddress(it->second->forward_index)},
+       {"reason", "not complete within " + std::to_string(kSocksHandshakeTimeout.count()) + "s"}});
+  CloseSocks(id, "");
 }
 
 bool Tunnel::ReplySocks(const Connection& connection, SocksOutcome outcome) {
@@ -726,43 +708,26 @@ void Tunnel::SendKeepalive(const SshSession* session) {
   if (route != nullptr) route->driver->Probe();
 }
 
-void Tunnel::ArmWaitTimer() {
-  if (wait_timer_ || waiting_.empty()) return;
-  wait_timer_ = loop_->AddTimer(waiting_.front().first, [this] {
-    wait_timer_.reset();
-    ExpireWaiting();
-  });
-}
-
 // A client waits for its channel at most the connect timeout, whatever holds it up: no
 // session (reconnecting), or a server that does not answer the open (a target that drops
 // SYNs keeps sshd waiting for minutes).
-void Tunnel::ExpireWaiting() {
-  const EventLoop::Clock::time_point now = EventLoop::Clock::now();
-  while (!waiting_.empty() && waiting_.front().first <= now) {
-    const uint64_t id = waiting_.front().second;
-    waiting_.pop_front();
-    Connection* connection = Find(id);
-    if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
-      continue;
-    }
-    const bool opening = driver_of_.count(id) != 0;
-    LogEvent(spdlog::level::warn, "client_closed",
-             opening ? "connection #{connection} from {peer} closed: the server did not open "
-                       "{target} within {seconds}s"
-                     : "connection #{connection} from {peer} closed: no connection to the server "
-                       "within {seconds}s",
-             {{"connection", id},
-              {"peer", connection->peer()},
-              {"forward", ForwardAddress(connection->forward_index())},
-              {"target", TargetText(*connection)},
-              {"reason", opening ? "channel open timed out" : "server unreachable"},
-              {"seconds", static_cast<uint64_t>(connect_timeout_.count() / 1000)}});
-    ReplySocks(*connection,
-               opening ? SocksOutcome::kHostUnreachable : SocksOutcome::kGeneralFailure);
-    DropConnection(id, "");
-  }
-  ArmWaitTimer();
+void Tunnel::ExpireWaiting(uint64_t id) {
+  Connection* connection = Find(id);
+  if (connection == nullptr || connection->closing() || connection->channel() != nullptr) return;
+  const bool opening = driver_of_.count(id) != 0;
+  LogEvent(spdlog::level::warn, "client_closed",
+           opening ? "connection #{connection} from {peer} closed: the server did not open "
+                     "{target} within {seconds}s"
+                   : "connection #{connection} from {peer} closed: no connection to the server "
+                     "within {seconds}s",
+           {{"connection", id},
+            {"peer", connection->peer()},
+            {"forward", ForwardAddress(connection->forward_index())},
+            {"target", TargetText(*connection)},
+            {"reason", opening ? "channel open timed out" : "server unreachable"},
+            {"seconds", static_cast<uint64_t>(connect_timeout_.count() / 1000)}});
+  ReplySocks(*connection, opening ? SocksOutcome::kHostUnreachable : SocksOutcome::kGeneralFailure);
+  DropConnection(id, "");
 }
 
 void Tunnel::DropConnection(uint64_t id, const std::string& why) {

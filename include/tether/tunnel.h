@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tether/connection.h"
+#include "tether/deadline_queue.h"
 #include "tether/event_loop.h"
 #include "tether/failure.h"
 #include "tether/forward_spec.h"
@@ -143,8 +144,8 @@ class Tunnel {
   void FinishSocks(uint64_t id);
   /// Ends a handshake: logs `why` (if not empty) and closes the client.
   void CloseSocks(uint64_t id, const std::string& why);
-  void ArmSocksTimer();
-  void ExpireSocks();
+  /// A handshake not done by its deadline: refused and closed.
+  void ExpireSocks(uint64_t id);
   /// Sends a dynamic connection's answer to its SOCKS request; false if the client is gone.
   bool ReplySocks(const Connection& connection, SocksOutcome outcome);
   /// The target of a connection, escaped for log lines (a SOCKS client names its own).
@@ -173,9 +174,8 @@ class Tunnel {
   bool AssignOpens();
   /// The session with a free open slot carrying the fewest connections, if any.
   Route* LeastLoadedFreeRoute();
-  void ArmWaitTimer();
-  /// Closes the clients that waited longer than the connect timeout for their channel.
-  void ExpireWaiting();
+  /// Closes a client that waited longer than the connect timeout for its channel.
+  void ExpireWaiting(uint64_t id);
   void HandleLosses();
   void NoticeQueuedOpens();
   void ReleaseMemoryIfIdle(bool had_connections);
@@ -202,8 +202,7 @@ class Tunnel {
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;
   /// Dynamic forwards' clients still in their SOCKS handshake, and when each is given up.
   std::map<uint64_t, std::unique_ptr<SocksClient>> socks_clients_;
-  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> socks_deadlines_;
-  std::optional<EventLoop::TimerId> socks_timer_;
+  DeadlineQueue socks_deadlines_{loop_, [this](uint64_t id) { ExpireSocks(id); }};
   /// The requests of the dynamic forwards' connections.
   std::map<uint64_t, SocksRequest> socks_requests_;
   /// Forwarded connections whose local connect has not reported yet.
@@ -214,10 +213,8 @@ class Tunnel {
   size_t closing_count_ = 0;
   /// Clients waiting for a session to open their channel, oldest first.
   std::deque<uint64_t> open_queue_;
-  /// Clients without a channel yet, with the time they are given up at (accept time plus
-  /// the connect timeout), oldest first.
-  std::deque<std::pair<EventLoop::Clock::time_point, uint64_t>> waiting_;
-  std::optional<EventLoop::TimerId> wait_timer_;
+  /// Clients without a channel yet, given up at accept time plus the connect timeout.
+  DeadlineQueue waiting_{loop_, [this](uint64_t id) { ExpireWaiting(id); }};
   /// Since when open_queue_ has not been empty, and the timer that asks for another session.
   std::optional<EventLoop::Clock::time_point> queued_since_;
   std::optional<EventLoop::TimerId> queue_timer_;
