@@ -227,8 +227,8 @@ std::optional<ForwardSpec> ParseRemoteForwardSpecReason(std::string_view spec,
   }
   if (fields.size() <= 2 && !fields.back().is_path) {
     *reason =
-        "the remote SOCKS form -R [bind_address:]port is not supported (libssh2 1.10 cannot "
-        "open the channels it needs); expected [bind_address:]port:host:hostport";
+        "the remote SOCKS form -R [bind_address:]port is not supported; expected "
+        "[bind_address:]port:host:hostport";
     return std::nullopt;
   }
   return ParseForwardSpecReason(spec, reason);

@@ -69,8 +69,8 @@ constexpr char kNoStreamlocal[] =
     "a remote Unix socket (streamlocal-forward@openssh.com) is not supported: libssh2 1.10 has "
     "no API for it";
 constexpr char kNoRemoteSocks[] =
-    "the remote SOCKS form -R [bind_address:]port is not supported (libssh2 1.10 cannot open "
-    "the channels it needs); expected [bind_address:]port:host:hostport";
+    "the remote SOCKS form -R [bind_address:]port is not supported; expected "
+    "[bind_address:]port:host:hostport";
 
 INSTANTIATE_TEST_SUITE_P(
     RemoteForwardSpec, RemoteForwardSpecErrorTest,
