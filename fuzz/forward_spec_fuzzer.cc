@@ -1,8 +1,9 @@
-// -L arguments and LocalForward values. Checks: no crash; ParseForwardSpec and
-// ParseForwardSpecReason agree; a parsed spec respects the documented bounds (target port
+// -L and -R arguments, LocalForward and RemoteForward values. Checks: no crash; ParseForwardSpec
+// and ParseForwardSpecReason agree; a parsed spec respects the documented bounds (target port
 // 1-65535, host at most 255 bytes without blanks, slashes or brackets, socket paths that
-// fit sun_path); it formats back to a -L string that parses to the same value; and every
-// failure message is one printable line.
+// fit sun_path); it formats back to a -L string that parses to the same value; a -R spec is
+// the same value as that -L spec, never listening on a socket; and every failure message is
+// one printable line.
 
 #include <sys/un.h>
 
@@ -54,6 +55,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::string error, reason;
   const std::optional<ForwardSpec> spec = tether::ParseForwardSpec(input, &error);
+
+  // -R: the -L grammar without a socket on the server or the one-field SOCKS form.
+  std::string remote_error, remote_reason;
+  const std::optional<ForwardSpec> remote = tether::ParseRemoteForwardSpec(input, &remote_error);
+  Check(remote == tether::ParseRemoteForwardSpecReason(input, &remote_reason),
+        "ParseRemoteForwardSpec and its Reason form agree", input);
+  if (remote) {
+    Check(remote == spec, "a -R spec is the same value as the -L spec", input);
+    Check(!remote->listen.IsUnix(), "a -R spec never listens on a socket", input);
+    (void)tether::RemoteBindAddress(remote->listen);
+  } else {
+    Check(remote_error.starts_with("bad -R '") && remote_error.ends_with(remote_reason) &&
+              !remote_reason.empty() && tether::fuzz::IsOneLine(remote_error),
+          "a -R error names the spec and one printable reason", remote_error);
+  }
+
   const std::optional<ForwardSpec> same = tether::ParseForwardSpecReason(input, &reason);
   Check(spec == same, "ParseForwardSpec and ParseForwardSpecReason agree", input);
   if (!spec) {
