@@ -23,25 +23,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr milliseconds kIoTimeout{5000};
-
-class RemoteForwardLibssh2E2E : public ::testing::Test {
+class RemoteForwardLibssh2E2E : public PlainSessionTest {
  protected:
-  void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    socket_ = ConnectTcp("127.0.0.1", sshd_->port(), &error);
-    ASSERT_TRUE(socket_.valid()) << error;
-    session_ = LogInPlainly(*sshd_, socket_.get(), kIoTimeout, &error);
-    ASSERT_TRUE(session_) << error;
-  }
-
-  void TearDown() override {
-    if (session_) libssh2_session_disconnect(session_.get(), "test done");
-    session_.reset();
-  }
-
   std::string LastError() const { return LastSshError(session_.get()); }
 
   LIBSSH2_LISTENER* Listen(const std::string& host, int port, int* bound_port) {
@@ -55,10 +38,6 @@ class RemoteForwardLibssh2E2E : public ::testing::Test {
                                                        32768, 32768, nullptr, 0);
     if (channel != nullptr) libssh2_channel_free(channel);
   }
-
-  std::unique_ptr<SshdServer> sshd_;
-  UniqueFd socket_;
-  SessionPtr session_;
 };
 
 // The bind addresses tether asks for (RemoteBindAddress): no bind address, an address, and

@@ -22,20 +22,13 @@ namespace tether::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::chrono::milliseconds kIoTimeout{5000};
 
-class RemoteListenerTest : public ::testing::Test {
+class RemoteListenerTest : public PlainSessionTest {
  protected:
   void SetUp() override {
-    std::string error;
-    sshd_ = SshdServer::Start(&error);
-    ASSERT_TRUE(sshd_) << error;
-    socket_ = ConnectTcp("127.0.0.1", sshd_->port(), &error);
-    ASSERT_TRUE(socket_.valid()) << error;
     // Set up blocking (not what is tested), then switched to non-blocking as tether runs it.
-    session_ = LogInPlainly(*sshd_, socket_.get(), kIoTimeout, &error);
-    ASSERT_TRUE(session_) << error;
-    libssh2_session_set_blocking(session_.get(), 0);
+    PlainSessionTest::SetUp();
+    if (session_) libssh2_session_set_blocking(session_.get(), 0);
   }
 
   // Repeats `call` while it waits for the socket, polling the directions libssh2 asked for.
@@ -54,10 +47,6 @@ class RemoteListenerTest : public ::testing::Test {
       poll(&fd, 1, 100);
     }
   }
-
-  std::unique_ptr<SshdServer> sshd_;
-  UniqueFd socket_;
-  SessionPtr session_;
 };
 
 TEST_F(RemoteListenerTest, PortZeroListensAcceptsBothWaysAndCancelFreesThePort) {

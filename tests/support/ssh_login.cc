@@ -2,6 +2,8 @@
 
 #include <libssh2.h>
 
+#include "support/net_util.h"
+
 namespace tether::testing {
 
 SessionPtr LogInPlainly(const SshdServer& sshd, int socket_fd, std::chrono::milliseconds io_timeout,
@@ -26,6 +28,21 @@ SessionPtr LogInPlainly(const SshdServer& sshd, int socket_fd, std::chrono::mill
     return nullptr;
   }
   return session;
+}
+
+void PlainSessionTest::SetUp() {
+  std::string error;
+  sshd_ = SshdServer::Start(&error);
+  ASSERT_TRUE(sshd_) << error;
+  socket_ = ConnectTcp("127.0.0.1", sshd_->port(), &error);
+  ASSERT_TRUE(socket_.valid()) << error;
+  session_ = LogInPlainly(*sshd_, socket_.get(), kIoTimeout, &error);
+  ASSERT_TRUE(session_) << error;
+}
+
+void PlainSessionTest::TearDown() {
+  if (session_) libssh2_session_disconnect(session_.get(), "test done");
+  session_.reset();
 }
 
 }  // namespace tether::testing

@@ -1,10 +1,14 @@
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "support/sshd_fixture.h"
 #include "tether/ssh_handles.h"
+#include "tether/unique_fd.h"
 
 namespace tether::testing {
 
@@ -14,5 +18,19 @@ namespace tether::testing {
 /// what such tests are about). nullptr with *error on failure.
 SessionPtr LogInPlainly(const SshdServer& sshd, int socket_fd, std::chrono::milliseconds io_timeout,
                         std::string* error);
+
+/// A real sshd and one plain session to it (LogInPlainly), set up before each test and
+/// said goodbye to after it.
+class PlainSessionTest : public ::testing::Test {
+ protected:
+  static constexpr std::chrono::milliseconds kIoTimeout{5000};
+
+  void SetUp() override;
+  void TearDown() override;
+
+  std::unique_ptr<SshdServer> sshd_;
+  UniqueFd socket_;
+  SessionPtr session_;
+};
 
 }  // namespace tether::testing
