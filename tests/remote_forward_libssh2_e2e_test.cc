@@ -21,7 +21,6 @@
 namespace tether::testing {
 namespace {
 
-using std::chrono::milliseconds;
 
 class RemoteForwardLibssh2E2E : public PlainSessionTest {
  protected:
