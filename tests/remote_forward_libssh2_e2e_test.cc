@@ -21,7 +21,6 @@
 namespace tether::testing {
 namespace {
 
-
 class RemoteForwardLibssh2E2E : public PlainSessionTest {
  protected:
   std::string LastError() const { return LastSshError(session_.get()); }
