@@ -163,6 +163,15 @@ bool SplitSides(const std::vector<Field>& fields, std::span<const Field>* listen
   return false;
 }
 
+// A flag's parse: `parse`, with its reason turned into "bad FLAG 'SPEC': REASON".
+std::optional<ForwardSpec> ParseFlag(std::string_view flag, ForwardSpecParser parse,
+                                     std::string_view spec, std::string* error) {
+  std::string reason;
+  std::optional<ForwardSpec> result = parse(spec, &reason);
+  if (!result) *error = "bad " + std::string(flag) + " " + QuoteForMessage(spec) + ": " + reason;
+  return result;
+}
+
 }  // namespace
 
 std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::string* reason) {
@@ -182,10 +191,7 @@ std::optional<ForwardSpec> ParseForwardSpecReason(std::string_view spec, std::st
 }
 
 std::optional<ForwardSpec> ParseForwardSpec(std::string_view spec, std::string* error) {
-  std::string reason;
-  std::optional<ForwardSpec> result = ParseForwardSpecReason(spec, &reason);
-  if (!result) *error = "bad -L " + QuoteForMessage(spec) + ": " + reason;
-  return result;
+  return ParseFlag("-L", ParseForwardSpecReason, spec, error);
 }
 
 std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
@@ -204,10 +210,7 @@ std::optional<ForwardSpec> ParseDynamicForwardSpecReason(std::string_view spec,
 }
 
 std::optional<ForwardSpec> ParseDynamicForwardSpec(std::string_view spec, std::string* error) {
-  std::string reason;
-  std::optional<ForwardSpec> result = ParseDynamicForwardSpecReason(spec, &reason);
-  if (!result) *error = "bad -D " + QuoteForMessage(spec) + ": " + reason;
-  return result;
+  return ParseFlag("-D", ParseDynamicForwardSpecReason, spec, error);
 }
 
 std::string FormatTarget(const ForwardSpec& forward) {
@@ -235,10 +238,7 @@ std::optional<ForwardSpec> ParseRemoteForwardSpecReason(std::string_view spec,
 }
 
 std::optional<ForwardSpec> ParseRemoteForwardSpec(std::string_view spec, std::string* error) {
-  std::string reason;
-  std::optional<ForwardSpec> result = ParseRemoteForwardSpecReason(spec, &reason);
-  if (!result) *error = "bad -R " + QuoteForMessage(spec) + ": " + reason;
-  return result;
+  return ParseFlag("-R", ParseRemoteForwardSpecReason, spec, error);
 }
 
 std::string RemoteBindAddress(const Endpoint& listen) {

@@ -68,21 +68,21 @@ std::unique_ptr<JumpChain> JumpChain::Connect(const TunnelPlan& plan, int signal
       chain->destination_ = std::move(session);
     }
   }
-  if (!chain->ListenRemote(plan, signal_fd, failure)) return nullptr;
+  if (!chain->RequestRemoteListeners(plan, signal_fd, failure)) return nullptr;
   chain->outer_ = nullptr;  // served during setup only
   return chain;
 }
 
 // Right after authentication: libssh2 1.10 would read the answer to an earlier want-reply
 // global request (a keepalive) as the answer to a listen request.
-bool JumpChain::ListenRemote(const TunnelPlan& plan, int signal_fd, Failure* failure) {
+bool JumpChain::RequestRemoteListeners(const TunnelPlan& plan, int signal_fd, Failure* failure) {
   SshSession* session = destination_.get();
   for (const ForwardSpec& forward : plan.remote_forwards) {
     SessionWaiter waiter(session->get(), session->fd(), signal_fd, plan.session.target.timeout,
                          "the remote forward of " + FormatEndpoint(forward.listen));
     if (!pumps_.empty() || outer_ != nullptr) waiter.set_background(this);
     std::unique_ptr<RemoteListener> listener =
-        tether::ListenRemote(session->get(), forward, session->host_label(), &waiter, failure);
+        ListenRemote(session->get(), forward, session->host_label(), &waiter, failure);
     if (!listener) return false;
     remote_listeners_.push_back(std::move(listener));
   }

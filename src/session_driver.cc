@@ -24,6 +24,12 @@ constexpr unsigned int kChannelPacket = 32768;
 // libssh2 sends a global keepalive at most once per this many seconds (its own clock).
 constexpr unsigned int kGlobalKeepaliveSeconds = 2;
 
+// Opens a channel of kProbeChannelType: the server answers it, with a refusal.
+LIBSSH2_CHANNEL* OpenProbe(LIBSSH2_SESSION* session) {
+  return libssh2_channel_open_ex(session, kProbeChannelType, sizeof(kProbeChannelType) - 1,
+                                 kProbeWindow, kProbeWindow, nullptr, 0);
+}
+
 // libssh2_keepalive_send builds its packet on its own stack and ignores a partial send, after
 // which every other send would fail: send it only when the socket surely takes it whole.
 bool SocketHasRoom(int fd) {
@@ -193,8 +199,7 @@ void SessionDriver::AdvanceOpens() {
                                       static_cast<unsigned int>(opening_->type.size()),
                                       opening_->window, kChannelPacket, opening_->message.data(),
                                       static_cast<unsigned int>(opening_->message.size()))
-            : libssh2_channel_open_ex(session, kProbeChannelType, sizeof(kProbeChannelType) - 1,
-                                      kProbeWindow, kProbeWindow, nullptr, 0);
+            : OpenProbe(session);
     const int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
     if (rc == LIBSSH2_ERROR_EAGAIN) {
       if (libssh2_session_block_directions(session) & LIBSSH2_SESSION_BLOCK_OUTBOUND) {
@@ -264,9 +269,7 @@ void SessionDriver::CancelRemoteListeners(std::chrono::milliseconds budget) {
   // the ports and tether may exit. An open still in flight is finished first (libssh2 keeps
   // its state in the session): only the answer to an open sent after the cancels counts.
   for (int opens = opening_ || probing_ ? 2 : 1; sent && opens > 0; --opens) {
-    LIBSSH2_CHANNEL* channel =
-        libssh2_channel_open_ex(session, kProbeChannelType, sizeof(kProbeChannelType) - 1,
-                                kProbeWindow, kProbeWindow, nullptr, 0);
+    LIBSSH2_CHANNEL* channel = OpenProbe(session);
     // A real open that succeeded: its channel goes with the session.
     if (channel == nullptr && IsSessionError(libssh2_session_last_errno(session))) break;
   }

@@ -8,17 +8,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 
 #include "tether/listener.h"
 #include "tether/message_text.h"
+#include "tether/tcp_connect.h"
 
 namespace tether {
 namespace {
-
-struct AddressListDeleter {
-  void operator()(addrinfo* list) const { freeaddrinfo(list); }
-};
 
 // Connected, or connecting (EINPROGRESS): either is a start.
 bool Started(int fd, const sockaddr* address, socklen_t length) {
@@ -56,7 +52,7 @@ UniqueFd StartTcp(const Endpoint& target, std::string* reason) {
     *reason = "cannot resolve " + EscapeForMessage(target.host) + ": " + gai_strerror(rc);
     return UniqueFd();
   }
-  std::unique_ptr<addrinfo, AddressListDeleter> addresses(found);
+  const AddrInfoPtr addresses(found);
   *reason = "no address";
   for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
     UniqueFd fd(socket(address->ai_family, address->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,

@@ -20,11 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kStoppedBySignal[] = "stopped by a signal before the tunnel was up";
 
-struct AddrInfoDeleter {
-  void operator()(addrinfo* info) const { freeaddrinfo(info); }
-};
-using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
-
 std::string Describe(const ConnectTarget& target) {
   bool v6 = target.host.find(':') != std::string::npos;
   return (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port);

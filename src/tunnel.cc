@@ -449,7 +449,7 @@ std::string Tunnel::TargetText(const Connection& connection) const {
 void Tunnel::OnClientEvent(uint64_t id, uint32_t events) {
   Connection* connection = Find(id);
   if (connection == nullptr || connection->closing()) return;
-  const bool was_connecting = connecting_.erase(id) != 0;
+  const bool was_connecting = !connecting_.empty() && connecting_.erase(id) != 0;
   std::string failure;
   if ((events & EPOLLERR) != 0) {
     int error = 0;

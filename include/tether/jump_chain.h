@@ -71,7 +71,7 @@ class JumpChain : private WaitBackground {
                                       Failure* failure, std::vector<std::string>* warnings);
   bool OpenChannel(size_t via, const ConnectTarget& target, int signal_fd, UniqueFd* next_end,
                    Failure* failure);
-  bool ListenRemote(const TunnelPlan& plan, int signal_fd, Failure* failure);
+  bool RequestRemoteListeners(const TunnelPlan& plan, int signal_fd, Failure* failure);
   Failure HopFailure(size_t index, const Failure& failure) const;
   void OnSilence(size_t index, StopReason reason);
   void FinishVerdict();

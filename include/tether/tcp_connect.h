@@ -1,7 +1,10 @@
 #pragma once
 
+#include <netdb.h>
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "tether/failure.h"
@@ -9,6 +12,12 @@
 #include "tether/unique_fd.h"
 
 namespace tether {
+
+/// Owns a getaddrinfo() result.
+struct AddrInfoDeleter {
+  void operator()(addrinfo* info) const { freeaddrinfo(info); }
+};
+using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
 
 /// Where the SSH connection goes and how long to try.
 struct ConnectTarget {
