@@ -589,10 +589,10 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
     DropConnection(id, "");
     return;
   }
+  budget_.NoteRoundTrip(driver->last_open_time(), EventLoop::Clock::now());
   connection->AttachChannel(driver->session()->get(), channel, request_window_[id],
-                            driver->last_open_time());
+                            budget_.round_trip());
   request_window_.erase(id);
-  budget_.NoteRoundTrip(driver->last_open_time());
   connection->set_budget(&budget_);
   budget_.set_channels(connection_count());
   Route* route = RouteOf(driver);
@@ -641,7 +641,7 @@ void Tunnel::OnForwarded(SessionDriver* driver, size_t index, LIBSSH2_CHANNEL* c
   Connection* connection = owned.get();
   connections_[id] = std::move(owned);
   connection->AttachChannel(driver->session()->get(), channel, kForwardedChannelWindow,
-                            driver->last_open_time());
+                            budget_.round_trip());
   connection->set_budget(&budget_);
   budget_.set_channels(connection_count());
   driver_of_[id] = driver;

@@ -30,10 +30,18 @@ uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_kee
   return static_cast<uint32_t>(std::clamp<uint64_t>(next, kMinWindow, FairShare()));
 }
 
-void WindowBudget::NoteRoundTrip(Clock::duration round_trip) {
-  // The latest open says what the link is now; never below a millisecond, so that loopback
-  // measures over whole bursts of reads rather than single ones.
-  round_trip_ = std::max<Clock::duration>(round_trip, std::chrono::milliseconds(1));
+void WindowBudget::NoteRoundTrip(Clock::duration open_time, Clock::time_point now) {
+  // Never below a millisecond, so that loopback measures over whole bursts of reads rather
+  // than single ones. A minimum older than kRoundTripMemory gives way: the route may have
+  // changed (a reconnect, a different path).
+  const Clock::duration round_trip =
+      std::max<Clock::duration>(open_time, std::chrono::milliseconds(1));
+  if (!round_trip_known_ || round_trip <= round_trip_ ||
+      now - round_trip_noted_ >= kRoundTripMemory) {
+    round_trip_ = round_trip;
+    round_trip_noted_ = now;
+    round_trip_known_ = true;
+  }
 }
 
 void WindowBudget::NoteDelivered(uint64_t bytes, Clock::time_point now, uint64_t* channel_mark) {

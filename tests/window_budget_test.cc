@@ -69,7 +69,7 @@ using std::chrono::milliseconds;
 TEST(WindowBudgetTest, TotalFollowsDeliveryPerRoundTrip) {
   WindowBudget budget;
   uint64_t mark = 0;
-  budget.NoteRoundTrip(milliseconds(40));
+  budget.NoteRoundTrip(milliseconds(40), WindowBudget::Clock::time_point{});
   const WindowBudget::Clock::time_point start{};
   budget.NoteDelivered(0, start + milliseconds(1000), &mark);  // starts a period (idle before)
   EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
@@ -88,12 +88,32 @@ TEST(WindowBudgetTest, TotalFollowsDeliveryPerRoundTrip) {
   EXPECT_EQ(budget.total_target(), WindowBudget::kMinTotalWindow);
 }
 
+// The round trip is the least an open took lately: an open that waited behind a download's
+// queued data does not lengthen the period (longer periods mean bigger windows, which queue
+// more data ahead of the next open); an old minimum gives way to what the link is now.
+TEST(WindowBudgetTest, RoundTripIsTheRecentMinimumOfOpenTimes) {
+  WindowBudget budget;
+  const WindowBudget::Clock::time_point start{};
+  EXPECT_EQ(budget.round_trip(), milliseconds(1));
+  budget.NoteRoundTrip(milliseconds(150), start + milliseconds(10));
+  EXPECT_EQ(budget.round_trip(), milliseconds(150));  // the first one counts, whatever it is
+  budget.NoteRoundTrip(milliseconds(42), start + milliseconds(200));
+  EXPECT_EQ(budget.round_trip(), milliseconds(42));
+  budget.NoteRoundTrip(milliseconds(160), start + milliseconds(400));
+  EXPECT_EQ(budget.round_trip(), milliseconds(42));
+  budget.NoteRoundTrip(milliseconds(160),
+                       start + milliseconds(200) + WindowBudget::kRoundTripMemory);
+  EXPECT_EQ(budget.round_trip(), milliseconds(160));
+  budget.NoteRoundTrip(std::chrono::microseconds(200), start + std::chrono::seconds(20));
+  EXPECT_EQ(budget.round_trip(), milliseconds(1));  // loopback: measured over a millisecond
+}
+
 // 100 channels sharing 10 MiB of delivery per round trip: each may have a fifth of a MiB,
 // so none runs at more than about twice the average.
 TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
   WindowBudget budget;
   budget.set_channels(100);
-  budget.NoteRoundTrip(milliseconds(40));
+  budget.NoteRoundTrip(milliseconds(40), WindowBudget::Clock::time_point{});
   const WindowBudget::Clock::time_point start{};
   std::vector<uint64_t> marks(100, 0);
   budget.NoteDelivered(0, start + milliseconds(1000), &marks[0]);
@@ -110,7 +130,7 @@ TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
 TEST(WindowBudgetTest, IdleChannelsDoNotShareTheTotal) {
   WindowBudget budget;
   budget.set_channels(2);
-  budget.NoteRoundTrip(milliseconds(40));
+  budget.NoteRoundTrip(milliseconds(40), WindowBudget::Clock::time_point{});
   const WindowBudget::Clock::time_point start{};
   uint64_t busy = 0;
   uint64_t idle = 0;
