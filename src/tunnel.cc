@@ -519,12 +519,16 @@ void Tunnel::NoticeQueuedOpens() {
   if (open_queue_.size() >= kQueueLengthBeforeGrowing && on_opens_queued_) on_opens_queued_();
 }
 
-// Each open goes to the free session carrying the fewest connections: the sessions are
-// separate TCP connections sharing the link per connection, so even counts keep them fair.
+// A lone open goes to the first session whose open slot is free, so that an extra session
+// carries only what queued while that slot was taken (a burst); a queue of opens is spread
+// over the free sessions carrying the fewest, as separate TCP connections share a link per
+// connection. Spreading lone opens too, a pool grown by one burst split every later
+// connection over several sshd processes, and on a 2-core machine their wake-ups doubled the
+// 200-connection round-trip p99 (bench/RESULTS.md).
 bool Tunnel::AssignOpens() {
   bool assigned = false;
   while (!open_queue_.empty()) {
-    Route* route = LeastLoadedFreeRoute();
+    Route* route = FreeRouteFor(open_queue_.size() == 1);
     if (route == nullptr) break;
     const uint64_t id = open_queue_.front();
     open_queue_.pop_front();
@@ -542,11 +546,12 @@ bool Tunnel::AssignOpens() {
   return assigned;
 }
 
-Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
+Tunnel::Route* Tunnel::FreeRouteFor(bool lone) {
   Route* best = nullptr;
   for (Route& route : drivers_) {
     const SessionDriver& driver = *route.driver;
     if (driver.opens_waiting() != 0 || driver.lost()) continue;
+    if (lone) return &route;
     if (best == nullptr || route.carried < best->carried) best = &route;
   }
   return best;

@@ -173,6 +173,29 @@ TEST_F(SessionPoolE2E, PoolGrowsToWhatABurstAskedForAfterItIsServed) {
   ExpectStopsCleanly(tether_, {port});
 }
 
+// Once a burst has grown the pool, connections that come one at a time (a connection pool's
+// clients, a shell's) all go to the first session: the extra ones carry only what queues.
+// Spread over every session instead, they would split small round trips over several sshd
+// processes, which costs their latency on a machine with few cores.
+TEST_F(SessionPoolE2E, LoneConnectionsAfterABurstGoToTheFirstSession) {
+  const uint16_t port = StartThroughSlowLink({"--sessions", "4"});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port));
+  ASSERT_TRUE(WaitForLog(*tether_, "session 4 to", kIoTimeout)) << "the pool did not reach 4";
+  ASSERT_GE(CarryingSessions(tether_->Stderr()).size(), 2u) << "the burst used one session";
+  clients_.clear();
+  const size_t seen = tether_->Stderr().size();
+  std::vector<UniqueFd> lone;
+  for (int i = 0; i < 5; ++i) {  // kept open: each one adds to its session's count
+    lone.push_back(ConnectLocal(port, kIoTimeout));
+    ASSERT_TRUE(lone.back().valid());
+    ASSERT_TRUE(Echoes(lone.back().get())) << "lone client " << i << " was not served";
+  }
+  EXPECT_EQ(CarryingSessions(tether_->Stderr().substr(seen)), std::set<int>{1})
+      << tether_->Stderr().substr(seen);
+  ExpectStopsCleanly(tether_, {port});
+}
+
 /// The most setups of extra sessions the -v log shows under way at once.
 int MostSetupsAtOnce(const std::string& log) {
   int most = 0;

@@ -172,8 +172,9 @@ class Tunnel {
   void Erase(uint64_t id);
   /// Hands queued opens to sessions whose open slot is free; true when any was handed.
   bool AssignOpens();
-  /// The session with a free open slot carrying the fewest connections, if any.
-  Route* LeastLoadedFreeRoute();
+  /// The session with a free open slot for the next open, if any: the first one (in the
+  /// order they came up) for a lone open, the one carrying the fewest for a queue of them.
+  Route* FreeRouteFor(bool lone);
   /// Closes a client that waited longer than the connect timeout for its channel.
   void ExpireWaiting(uint64_t id);
   void HandleLosses();
