@@ -153,10 +153,11 @@ ChannelResult Connection::TuneWindow() {
     bool starved = false;
     const auto now = std::chrono::steady_clock::now();
     const auto elapsed = now - period_start_;
-    if (elapsed >= round_trip_) {
+    const auto round_trip = budget_->round_trip();  // the link's, as it is now
+    if (elapsed >= round_trip) {
       const uint64_t bytes = bytes_from_channel_ - period_bytes_;
       const auto per_round_trip = static_cast<uint64_t>(static_cast<double>(bytes) *
-                                                        static_cast<double>(round_trip_.count()) /
+                                                        static_cast<double>(round_trip.count()) /
                                                         static_cast<double>(elapsed.count()));
       starved = per_round_trip >= window_target_ / 2;
       period_start_ = now;

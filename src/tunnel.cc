@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <utility>
 
 #include "tether/logging.h"
@@ -186,6 +187,7 @@ void Tunnel::Detach() {
   closing_count_ = 0;
   driver_of_.clear();
   drivers_.clear();
+  budget_.ForgetRoundTrip();
   if (on_connection_count_) on_connection_count_(connection_count());
 }
 
@@ -519,16 +521,21 @@ void Tunnel::NoticeQueuedOpens() {
   if (open_queue_.size() >= kQueueLengthBeforeGrowing && on_opens_queued_) on_opens_queued_();
 }
 
-// A lone open goes to the first session whose open slot is free, so that an extra session
-// carries only what queued while that slot was taken (a burst); a queue of opens is spread
-// over the free sessions carrying the fewest, as separate TCP connections share a link per
-// connection. Spreading lone opens too, a pool grown by one burst split every later
-// connection over several sshd processes, and on a 2-core machine their wake-ups doubled the
-// 200-connection round-trip p99 (bench/RESULTS.md).
+// A lone open (nothing else waiting for a channel) goes to the first session whose open slot
+// is free, so that an extra session carries only what queued while that slot was taken (a
+// burst); a queue of opens is spread over the free sessions carrying the fewest, as
+// separate TCP connections share a link per connection. Spreading lone opens too, a pool
+// grown by one burst split every later connection over several sshd processes, and on a
+// 2-core machine their wake-ups doubled the 200-connection round-trip p99
+// (bench/RESULTS.md). A session carrying a bulk download is passed over: a new channel's
+// open would wait behind the data queued on its connection.
 bool Tunnel::AssignOpens() {
   bool assigned = false;
+  bool lone = open_queue_.size() == 1;
+  for (const Route& route : drivers_) lone = lone && route.driver->opens_waiting() == 0;
   while (!open_queue_.empty()) {
-    Route* route = FreeRouteFor(open_queue_.size() == 1);
+    Route* route = lone ? FirstFreeRouteWithoutBulk() : nullptr;
+    if (route == nullptr) route = LeastLoadedFreeRoute();
     if (route == nullptr) break;
     const uint64_t id = open_queue_.front();
     open_queue_.pop_front();
@@ -546,15 +553,33 @@ bool Tunnel::AssignOpens() {
   return assigned;
 }
 
-Tunnel::Route* Tunnel::FreeRouteFor(bool lone) {
+bool Tunnel::RouteIsFree(const Route& route) {
+  return route.driver->opens_waiting() == 0 && !route.driver->lost();
+}
+
+Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
   Route* best = nullptr;
   for (Route& route : drivers_) {
-    const SessionDriver& driver = *route.driver;
-    if (driver.opens_waiting() != 0 || driver.lost()) continue;
-    if (lone) return &route;
+    if (!RouteIsFree(route)) continue;
     if (best == nullptr || route.carried < best->carried) best = &route;
   }
   return best;
+}
+
+// A channel whose window grew past what every channel opens with was held up by it: a flow
+// that fills the link, not a request and its answer.
+Tunnel::Route* Tunnel::FirstFreeRouteWithoutBulk() {
+  std::set<const SessionDriver*> bulk;
+  for (const auto& [id, driver] : driver_of_) {
+    const Connection* connection = Find(id);
+    if (connection != nullptr && connection->window_target() > WindowBudget::kOpenWindow) {
+      bulk.insert(driver);
+    }
+  }
+  for (Route& route : drivers_) {
+    if (RouteIsFree(route) && bulk.count(route.driver.get()) == 0) return &route;
+  }
+  return nullptr;
 }
 
 SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection) const {
@@ -595,8 +620,7 @@ void Tunnel::OnOpened(SessionDriver* driver, uint64_t id, LIBSSH2_CHANNEL* chann
     return;
   }
   budget_.NoteRoundTrip(driver->last_open_time(), EventLoop::Clock::now());
-  connection->AttachChannel(driver->session()->get(), channel, request_window_[id],
-                            budget_.round_trip());
+  connection->AttachChannel(driver->session()->get(), channel, request_window_[id]);
   request_window_.erase(id);
   connection->set_budget(&budget_);
   budget_.set_channels(connection_count());
@@ -645,8 +669,7 @@ void Tunnel::OnForwarded(SessionDriver* driver, size_t index, LIBSSH2_CHANNEL* c
                                             "the server's " + ForwardAddress(forward_index));
   Connection* connection = owned.get();
   connections_[id] = std::move(owned);
-  connection->AttachChannel(driver->session()->get(), channel, kForwardedChannelWindow,
-                            budget_.round_trip());
+  connection->AttachChannel(driver->session()->get(), channel, kForwardedChannelWindow);
   connection->set_budget(&budget_);
   budget_.set_channels(connection_count());
   driver_of_[id] = driver;

@@ -32,15 +32,25 @@ uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_kee
 
 void WindowBudget::NoteRoundTrip(Clock::duration open_time, Clock::time_point now) {
   // Never below a millisecond, so that loopback measures over whole bursts of reads rather
-  // than single ones. A minimum older than kRoundTripMemory gives way: the route may have
-  // changed (a reconnect, a different path).
+  // than single ones.
   const Clock::duration round_trip =
       std::max<Clock::duration>(open_time, std::chrono::milliseconds(1));
-  if (!round_trip_known_ || round_trip <= round_trip_ ||
-      now - round_trip_noted_ >= kRoundTripMemory) {
+  if (round_trip_known_ && now - round_trip_noted_ >= kRoundTripMemory) {
+    // The minimum aged out: the best open seen since then takes its place, if any is recent.
+    round_trip_known_ = runner_up_known_ && now - runner_up_noted_ < kRoundTripMemory;
+    round_trip_ = runner_up_;
+    round_trip_noted_ = runner_up_noted_;
+    runner_up_known_ = false;
+  }
+  if (!round_trip_known_ || round_trip <= round_trip_) {
     round_trip_ = round_trip;
     round_trip_noted_ = now;
     round_trip_known_ = true;
+    runner_up_known_ = false;
+  } else if (!runner_up_known_ || round_trip <= runner_up_) {
+    runner_up_ = round_trip;
+    runner_up_noted_ = now;
+    runner_up_known_ = true;
   }
 }
 

@@ -108,6 +108,33 @@ TEST(WindowBudgetTest, RoundTripIsTheRecentMinimumOfOpenTimes) {
   EXPECT_EQ(budget.round_trip(), milliseconds(1));  // loopback: measured over a millisecond
 }
 
+// An aged-out minimum gives way to the best open seen since, not to whichever open comes
+// next (which, under load, is one that waited behind queued data).
+TEST(WindowBudgetTest, AgedOutMinimumGivesWayToTheNextBest) {
+  WindowBudget budget;
+  const WindowBudget::Clock::time_point start{};
+  budget.NoteRoundTrip(milliseconds(42), start);
+  budget.NoteRoundTrip(milliseconds(80), start + milliseconds(3000));
+  budget.NoteRoundTrip(milliseconds(50), start + milliseconds(5000));
+  budget.NoteRoundTrip(milliseconds(160), start + milliseconds(10200));
+  EXPECT_EQ(budget.round_trip(), milliseconds(50));
+  // Once that one ages out too, with nothing better seen since, the next open sets it.
+  budget.NoteRoundTrip(milliseconds(170), start + milliseconds(15100));
+  EXPECT_EQ(budget.round_trip(), milliseconds(160));
+  budget.NoteRoundTrip(milliseconds(300), start + milliseconds(26000));
+  EXPECT_EQ(budget.round_trip(), milliseconds(300));
+}
+
+// After a reconnect the link may be another one: the first open on it sets the round trip.
+TEST(WindowBudgetTest, ForgottenRoundTripIsSetByTheNextOpen) {
+  WindowBudget budget;
+  const WindowBudget::Clock::time_point start{};
+  budget.NoteRoundTrip(milliseconds(2), start);
+  budget.ForgetRoundTrip();
+  budget.NoteRoundTrip(milliseconds(40), start + milliseconds(100));
+  EXPECT_EQ(budget.round_trip(), milliseconds(40));
+}
+
 // 100 channels sharing 10 MiB of delivery per round trip: each may have a fifth of a MiB,
 // so none runs at more than about twice the average.
 TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {

@@ -42,13 +42,10 @@ class Connection {
   const std::string& peer() const { return peer_; }
   LIBSSH2_CHANNEL* channel() const { return channel_; }
   /// `window` is the receive window the channel was opened with.
-  /// `round_trip` is how long the open took: the window is sized from it.
-  void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel, uint32_t window = 0,
-                     std::chrono::steady_clock::duration round_trip = {}) {
+  void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel, uint32_t window = 0) {
     session_ = session;
     channel_ = channel;
     window_target_ = window;
-    if (round_trip > round_trip_) round_trip_ = round_trip;
   }
   /// Sizes the receive window from how it is used, within `budget`, which also caps what the
   /// client buffers hold in all. Without one (a jump host's channel), libssh2's fixed window.
@@ -128,7 +125,6 @@ class Connection {
   unsigned long adjustment_ = 0;
   /// Window sizing: the round trip (how long the channel took to open), and the bytes read
   /// since the start of the current period of one round trip.
-  std::chrono::steady_clock::duration round_trip_ = std::chrono::milliseconds(1);
   std::chrono::steady_clock::time_point period_start_{};
   uint64_t period_bytes_ = 0;
   uint64_t delivery_mark_ = 0;  ///< the window budget's count of delivering channels

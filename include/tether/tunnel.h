@@ -172,9 +172,12 @@ class Tunnel {
   void Erase(uint64_t id);
   /// Hands queued opens to sessions whose open slot is free; true when any was handed.
   bool AssignOpens();
-  /// The session with a free open slot for the next open, if any: the first one (in the
-  /// order they came up) for a lone open, the one carrying the fewest for a queue of them.
-  Route* FreeRouteFor(bool lone);
+  static bool RouteIsFree(const Route& route);
+  /// The session with a free open slot carrying the fewest connections, if any.
+  Route* LeastLoadedFreeRoute();
+  /// The first session (in the order they came up) with a free open slot and no bulk
+  /// download on it, if any.
+  Route* FirstFreeRouteWithoutBulk();
   /// Closes a client that waited longer than the connect timeout for its channel.
   void ExpireWaiting(uint64_t id);
   void HandleLosses();

@@ -57,16 +57,18 @@ class WindowBudget {
   void set_channels(size_t channels) { channels_ = channels; }
   size_t channels() const { return channels_; }
 
-  /// How long a round trip on the link takes: the least time an open took within the last
-  /// kRoundTripMemory (not the latest: while channels carry data, an open also waits behind
-  /// what is queued ahead of its answer, and a period measured from that grows the windows,
-  /// which grows the queue, which slows the next open). The period over which delivery is
-  /// measured, at least a millisecond.
+  /// How long a round trip on the link takes: the least time an open took within about the
+  /// last kRoundTripMemory (not the latest: while channels carry data, an open also waits
+  /// behind what is queued ahead of its answer, and a period measured from that grows the
+  /// windows, which grows the queue, which slows the next open). The period over which
+  /// delivery is measured, at least a millisecond.
   static constexpr std::chrono::seconds kRoundTripMemory{10};
   Clock::duration round_trip() const { return round_trip_; }
 
   /// A channel took `open_time` to open, which ended at `now`.
   void NoteRoundTrip(Clock::duration open_time, Clock::time_point now);
+  /// The link may be another one now (a reconnect): the next open sets the round trip.
+  void ForgetRoundTrip() { round_trip_known_ = false; }
   /// `bytes` were read at `now` from the channel whose delivery mark is `*channel_mark` (kept
   /// by the channel, starting at 0; the budget updates it to count each channel once per
   /// round trip). Once per round trip the total target and the busy channels follow.
@@ -84,8 +86,13 @@ class WindowBudget {
   size_t channels_ = 0;
   uint64_t total_target_ = kTotalWindow;
   Clock::duration round_trip_ = std::chrono::milliseconds(1);
-  Clock::time_point round_trip_noted_{};  ///< when round_trip_ was last set
+  Clock::time_point round_trip_noted_{};  ///< when the open of round_trip_ ended
   bool round_trip_known_ = false;         ///< an open has been timed
+  /// The least open time since round_trip_ was noted, which takes over when that one ages
+  /// out (so a minimum gives way to the next best, not to whatever open comes next).
+  Clock::duration runner_up_{};
+  Clock::time_point runner_up_noted_{};
+  bool runner_up_known_ = false;
   Clock::time_point period_start_{};
   uint64_t period_bytes_ = 0;
   uint64_t period_index_ = 1;       ///< the current period's mark
