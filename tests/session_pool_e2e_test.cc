@@ -111,6 +111,25 @@ class SessionPoolE2E : public E2EFixture {
     return ForwardedIpv4Ports(*tether_)[0];
   }
 
+  /// Starts bench/'s delay relay (tether-delay-relay) in front of sshd with round trip
+  /// `rtt`; returns the port it listens on, or 0. It runs until the test ends.
+  uint16_t StartDelayRelay(const std::string& rtt) {
+    const std::string port_file = scratch_.Join("relay_port");
+    std::string error;
+    relay_ = Subprocess::Start({TETHER_DELAY_RELAY, "--to", std::to_string(sshd_->port()), "--rtt",
+                                rtt, "--port-file", port_file},
+                               SubprocessOptions{}, &error);
+    if (relay_ == nullptr) {
+      ADD_FAILURE() << error;
+      return 0;
+    }
+    if (!WaitUntil([&] { return !ReadFile(port_file).empty(); }, seconds(5))) {
+      ADD_FAILURE() << "the delay relay did not report its port";
+      return 0;
+    }
+    return static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
+  }
+
   /// Connects `count` clients at once, then checks that each is echoed; keeps them open.
   void Burst(uint16_t port, size_t count = kBurst) {
     for (size_t i = 0; i < count; ++i) clients_.push_back(ConnectLocal(port, kIoTimeout));
@@ -128,6 +147,7 @@ class SessionPoolE2E : public E2EFixture {
   size_t SshdLogins() const { return CountOccurrences(sshd_->sshd_log(), "Accepted publickey"); }
 
   std::unique_ptr<FaultProxy> proxy_;
+  std::unique_ptr<Subprocess> relay_;
   Subprocess* tether_ = nullptr;
   std::vector<UniqueFd> clients_;
 };
@@ -203,15 +223,8 @@ TEST_F(SessionPoolE2E, LoneConnectionAvoidsTheSessionOfABulkDownload) {
   ASSERT_TRUE(source.ok()) << source.error();
   // bench/'s link model at a 150 ms round trip: a 2 MiB window is the download's limit, so
   // its window grows.
-  const std::string port_file = scratch_.Join("relay_port");
-  std::string error;
-  std::unique_ptr<Subprocess> relay =
-      Subprocess::Start({TETHER_DELAY_RELAY, "--to", std::to_string(sshd_->port()), "--rtt",
-                         "150ms", "--port-file", port_file},
-                        SubprocessOptions{}, &error);
-  ASSERT_NE(relay, nullptr) << error;
-  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(port_file).empty(); }, seconds(5)));
-  const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
+  const uint16_t relay_port = StartDelayRelay("150ms");
+  ASSERT_NE(relay_port, 0);
   const uint16_t port = StartThrough(
       relay_port, {"--sessions", "4", "-L", "0:127.0.0.1:" + std::to_string(source.port())}, "");
   ASSERT_NE(port, 0);
@@ -383,15 +396,8 @@ TEST_F(SessionPoolE2E, WindowGrowsForABulkDownloadOverASlowLink) {
   ASSERT_TRUE(source.ok()) << source.error();
   // The link model of bench/: 150 ms round trip, unpaced. A 2 MiB window allows ~14 MB/s,
   // far below what tether and sshd move here even under load: the window is the limit.
-  const std::string port_file = scratch_.Join("relay_port");
-  std::string error;
-  std::unique_ptr<Subprocess> relay =
-      Subprocess::Start({TETHER_DELAY_RELAY, "--to", std::to_string(sshd_->port()), "--rtt",
-                         "150ms", "--port-file", port_file},
-                        SubprocessOptions{}, &error);
-  ASSERT_NE(relay, nullptr) << error;
-  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(port_file).empty(); }, seconds(5)));
-  const uint16_t relay_port = static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
+  const uint16_t relay_port = StartDelayRelay("150ms");
+  ASSERT_NE(relay_port, 0);
   // A second forward, to the echo server, for a connection that stays idle meanwhile (as a
   // download tool's control connection does): it must not halve the download's share.
   const uint16_t port =
