@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <utility>
 
 #include "tether/logging.h"
@@ -567,19 +566,25 @@ Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
 }
 
 // A channel whose window grew past what every channel opens with was held up by it: a flow
-// that fills the link, not a request and its answer.
+// that fills the link, not a request and its answer. Only sessions free for an open are
+// looked at, and the connections only as far as the first of them without such a channel.
 Tunnel::Route* Tunnel::FirstFreeRouteWithoutBulk() {
-  std::set<const SessionDriver*> bulk;
-  for (const auto& [id, driver] : driver_of_) {
-    const Connection* connection = Find(id);
-    if (connection != nullptr && connection->window_target() > WindowBudget::kOpenWindow) {
-      bulk.insert(driver);
-    }
-  }
   for (Route& route : drivers_) {
-    if (RouteIsFree(route) && bulk.count(route.driver.get()) == 0) return &route;
+    if (!RouteIsFree(route)) continue;
+    if (drivers_.size() == 1 || !CarriesBulk(route.driver.get())) return &route;
   }
   return nullptr;
+}
+
+bool Tunnel::CarriesBulk(const SessionDriver* driver) {
+  for (const auto& [id, owner] : driver_of_) {
+    if (owner != driver) continue;
+    const Connection* connection = Find(id);
+    if (connection != nullptr && connection->window_target() > WindowBudget::kOpenWindow) {
+      return true;
+    }
+  }
+  return false;
 }
 
 SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection) const {

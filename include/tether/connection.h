@@ -123,8 +123,8 @@ class Connection {
   uint32_t window_target_ = 0;  ///< the receive window tether keeps open for the server
   bool adjusting_ = false;      ///< a WINDOW_ADJUST is partly sent: repeat it first
   unsigned long adjustment_ = 0;
-  /// Window sizing: the round trip (how long the channel took to open), and the bytes read
-  /// since the start of the current period of one round trip.
+  /// Window sizing: the bytes read since the start of the current period of one round trip
+  /// (the budget's).
   std::chrono::steady_clock::time_point period_start_{};
   uint64_t period_bytes_ = 0;
   uint64_t delivery_mark_ = 0;  ///< the window budget's count of delivering channels

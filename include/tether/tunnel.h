@@ -178,6 +178,8 @@ class Tunnel {
   /// The first session (in the order they came up) with a free open slot and no bulk
   /// download on it, if any.
   Route* FirstFreeRouteWithoutBulk();
+  /// Whether a connection carried by `driver` has a window grown past the opening one.
+  bool CarriesBulk(const SessionDriver* driver);
   /// Closes a client that waited longer than the connect timeout for its channel.
   void ExpireWaiting(uint64_t id);
   void HandleLosses();
