@@ -351,7 +351,8 @@ bool SessionDriver::ServeOne(Connection* connection) {
     if (connection->closing()) break;
     if (!connection->WriteToClient()) failure = "client went away";
     // Sized once the client took what it could: a full buffer now means a slow client.
-    if (failure.empty() && connection->bytes_from_channel() != read_before &&
+    if (failure.empty() &&
+        (connection->bytes_from_channel() != read_before || connection->grant_due()) &&
         !TuneWindow(connection)) {
       return false;
     }

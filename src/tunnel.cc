@@ -495,6 +495,7 @@ bool Tunnel::Step() {
     more = true;
   }
   budget_was_full_ = budget_full;
+  budget_.set_opens_waiting(!open_queue_.empty());
   for (Route& route : drivers_) UpdateSshInterest(route.driver.get());
   HandleLosses();
   NoticeQueuedOpens();
@@ -544,7 +545,7 @@ bool Tunnel::AssignOpens() {
     }
     SessionDriver* driver = route->driver.get();
     SessionDriver::OpenRequest request = MakeOpenRequest(*connection);
-    request_window_[id] = request.window;
+    request_window_[id] = WindowBudget::OpenWindow(connection_count());
     driver->Open(std::move(request));
     driver_of_[id] = driver;
     assigned = true;
@@ -603,7 +604,10 @@ SessionDriver::OpenRequest Tunnel::MakeOpenRequest(const Connection& connection)
   request.message =
       target.IsUnix() ? StreamLocalMessage(target) : DirectTcpipMessage(target, host, port);
   request.type = target.IsUnix() ? "direct-streamlocal@openssh.com" : "direct-tcpip";
-  request.window = WindowBudget::OpenWindow(connection_count());
+  // libssh2 tops a channel's window up to what it opened with (and the read's length) before
+  // every read, whatever the budget says: a channel opens with the least window and is
+  // granted its share at once (Connection::AttachChannel).
+  request.window = WindowBudget::kMinWindow;
   return request;
 }
 

@@ -19,7 +19,9 @@ uint32_t WindowBudget::FairShare() const {
   const size_t sharing = delivering_channels_ == 0
                              ? channels_
                              : std::min(delivering_channels_, std::max<size_t>(channels_, 1));
-  return ShareOf(total_target_, sharing);
+  // total_target_ is twice the delivery of a round trip: five eighths of it is 1.25 times.
+  const uint64_t total = opens_waiting_ ? total_target_ / 8 * 5 : total_target_;
+  return ShareOf(total, sharing);
 }
 
 uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_keeps_up) const {

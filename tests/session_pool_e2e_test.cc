@@ -413,7 +413,7 @@ TEST_F(SessionPoolE2E, WindowGrowsForABulkDownloadOverASlowLink) {
   std::string data(kDownload, '\0');
   ASSERT_TRUE(ReadExactly(client.get(), data.data(), data.size()));
   EXPECT_EQ(data.find_first_not_of('d'), std::string::npos);
-  // It grows from 2 MiB by doubling each round trip that brought half of it or more, to 16 MiB
+  // It grows from 2 MiB by doubling each round trip that brought a quarter of it or more, to 16 MiB
   // when nothing else holds the flow back (a loaded or sanitized build may be the limit
   // itself after the first doubling).
   EXPECT_NE(tether_->Stderr().find("receive window grown to 4096 KiB"), std::string::npos)

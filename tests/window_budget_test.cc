@@ -152,6 +152,26 @@ TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
   EXPECT_EQ(budget.FairShare(), 16 * kMiB);
 }
 
+// While connections wait for a channel, the channels share 1.25 times what they delivered
+// in a round trip instead of twice it: each open's answer queues behind less data.
+TEST(WindowBudgetTest, WaitingOpensShrinkTheShare) {
+  WindowBudget budget;
+  budget.set_channels(10);
+  budget.NoteRoundTrip(milliseconds(40), WindowBudget::Clock::time_point{});
+  const WindowBudget::Clock::time_point start{};
+  std::vector<uint64_t> marks(10, 0);
+  budget.NoteDelivered(0, start + milliseconds(1000), &marks[0]);
+  for (uint64_t& mark : marks) budget.NoteDelivered(kMiB, start + milliseconds(1020), &mark);
+  budget.NoteDelivered(0, start + milliseconds(1040), &marks[0]);
+  ASSERT_EQ(budget.total_target(), 20 * kMiB);
+  EXPECT_EQ(budget.FairShare(), 2 * kMiB);
+  budget.set_opens_waiting(true);
+  EXPECT_EQ(budget.FairShare(), 20 * kMiB / 8 * 5 / 10);
+  EXPECT_EQ(budget.NextTarget(2 * kMiB, true, true), 20 * kMiB / 8 * 5 / 10);
+  budget.set_opens_waiting(false);
+  EXPECT_EQ(budget.FairShare(), 2 * kMiB);
+}
+
 // A download next to an idle channel (iperf3's control connection, a second psql session
 // that waits): the idle one does not halve the busy one's share, so it can still double.
 TEST(WindowBudgetTest, IdleChannelsDoNotShareTheTotal) {

@@ -30,6 +30,8 @@ enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen, kAdjust, kAccept }
 class Connection {
  public:
   static constexpr size_t kBufferSize = size_t{256} * 1024;
+  /// The least one channel read asks of libssh2: one full SSH packet (see ReadLength).
+  static constexpr size_t kMinReadLength = size_t{32} * 1024;
 
   Connection(uint64_t id, size_t forward_index, UniqueFd client, std::string peer);
   ~Connection();
@@ -41,11 +43,13 @@ class Connection {
   int client_fd() const { return client_.get(); }
   const std::string& peer() const { return peer_; }
   LIBSSH2_CHANNEL* channel() const { return channel_; }
-  /// `window` is the receive window the channel was opened with.
+  /// `window` is the receive window the channel is to start with; what the channel was
+  /// opened with short of it is granted by the first TuneWindow (grant_due()).
   void AttachChannel(LIBSSH2_SESSION* session, LIBSSH2_CHANNEL* channel, uint32_t window = 0) {
     session_ = session;
     channel_ = channel;
     window_target_ = window;
+    grant_due_ = window > 0;
   }
   /// Sizes the receive window from how it is used, within `budget`, which also caps what the
   /// client buffers hold in all. Without one (a jump host's channel), libssh2's fixed window.
@@ -82,6 +86,9 @@ class Connection {
   /// up, shrinks it for a slow client, and tops it up (one WINDOW_ADJUST) when half is used.
   ChannelResult TuneWindow();
   uint32_t window_target() const { return window_target_; }
+  /// The channel has not been granted its starting window yet: TuneWindow is due before
+  /// any data comes (the server sends nothing past the window it was opened with).
+  bool grant_due() const { return grant_due_; }
   /// Closes and frees the channel; kOk once it is gone.
   ChannelResult FreeChannel();
   ChannelResult Retry(ChannelOp op);
@@ -101,6 +108,7 @@ class Connection {
  private:
   /// What a libssh2 error code means for this channel (the caller knows which operation).
   ChannelResult Classify(int rc);
+  size_t ReadLength(size_t room) const;
   void ShutClientWriteIfDue();
 
   uint64_t id_;
@@ -122,6 +130,7 @@ class Connection {
   WindowBudget* budget_ = nullptr;
   uint32_t window_target_ = 0;  ///< the receive window tether keeps open for the server
   bool adjusting_ = false;      ///< a WINDOW_ADJUST is partly sent: repeat it first
+  bool grant_due_ = false;      ///< the starting window is still to be granted
   unsigned long adjustment_ = 0;
   /// Window sizing: the bytes read since the start of the current period of one round trip
   /// (the budget's).

@@ -237,7 +237,7 @@ class Tunnel {
   uint64_t next_id_ = 1;
   uint64_t next_session_number_ = 1;
   WindowBudget budget_;
-  std::map<uint64_t, uint32_t> request_window_;  ///< the window each open asked for
+  std::map<uint64_t, uint32_t> request_window_;  ///< the window each open is to start with
   bool budget_was_full_ = false;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;

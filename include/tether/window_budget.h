@@ -55,6 +55,11 @@ class WindowBudget {
 
   /// Channels open now, for the shares above.
   void set_channels(size_t channels) { channels_ = channels; }
+  /// Connections wait for a channel (opens queued behind the ones in flight). Each open's
+  /// answer comes behind whatever data is queued on its session's connection, so meanwhile
+  /// the channels share a total that lets little queue: kWaitingOpensGain of what they
+  /// delivered in the last round trip instead of twice it.
+  void set_opens_waiting(bool waiting) { opens_waiting_ = waiting; }
   size_t channels() const { return channels_; }
 
   /// How long a round trip on the link takes: the least time an open took within about the
@@ -82,6 +87,7 @@ class WindowBudget {
   bool HasBufferRoom() const { return buffered_ < kTotalBuffered; }
 
  private:
+  bool opens_waiting_ = false;
   uint64_t buffered_ = 0;
   size_t channels_ = 0;
   uint64_t total_target_ = kTotalWindow;
