@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -48,6 +50,16 @@ std::set<int> CarryingSessions(const std::string& log) {
     sessions.insert(std::atoi(log.c_str() + at + needle.size()));
   }
   return sessions;
+}
+
+/// How many "carried by session N" lines of a -v log name each session.
+std::map<int, size_t> CarriedCounts(const std::string& log) {
+  std::map<int, size_t> counts;
+  const std::string needle = "carried by session ";
+  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) {
+    ++counts[std::atoi(log.c_str() + at + needle.size())];
+  }
+  return counts;
 }
 
 pid_t ParentOf(pid_t pid) {
@@ -173,6 +185,27 @@ TEST_F(SessionPoolE2E, BurstIsCarriedBySeveralSessions) {
   // A second burst still works, over whatever sessions the pool has.
   clients_.clear();
   ASSERT_NO_FATAL_FAILURE(Burst(port));
+  ExpectStopsCleanly(tether_, {port});
+}
+
+// The first session opens channels alone while the extra ones are set up (several round
+// trips each); once they are up it leaves the burst's opens to them until they carry as
+// many. The sessions share the link per TCP connection, so a session carrying more gives
+// each of its channels less.
+TEST_F(SessionPoolE2E, ABurstEndsSpreadEvenlyOverTheSessions) {
+  const uint16_t port = StartThroughSlowLink({"--sessions", "4"});
+  ASSERT_NE(port, 0);
+  ASSERT_NO_FATAL_FAILURE(Burst(port, 60));
+  const std::map<int, size_t> counts = CarriedCounts(tether_->Stderr());
+  ASSERT_EQ(counts.size(), 4u) << tether_->Stderr();
+  size_t fewest = SIZE_MAX;
+  size_t most = 0;
+  for (const auto& [session, carried] : counts) {
+    fewest = std::min(fewest, carried);
+    most = std::max(most, carried);
+  }
+  EXPECT_LE(most - fewest, 3u) << "carried per session: " << counts.at(1) << " " << counts.at(2)
+                               << " " << counts.at(3) << " " << counts.at(4);
   ExpectStopsCleanly(tether_, {port});
 }
 

@@ -175,6 +175,7 @@ class Tunnel {
   static bool RouteIsFree(const Route& route);
   /// The session with a free open slot carrying the fewest connections, if any.
   Route* LeastLoadedFreeRoute();
+  bool AwaitsLighterRoute(const Route& free_route);
   /// The first session (in the order they came up) with a free open slot and no bulk
   /// download on it, if any.
   Route* FirstFreeRouteWithoutBulk();
@@ -224,6 +225,8 @@ class Tunnel {
   /// Since when open_queue_ has not been empty, and the timer that asks for another session.
   std::optional<EventLoop::Clock::time_point> queued_since_;
   std::optional<EventLoop::TimerId> queue_timer_;
+  /// Wakes the loop when an open held for a lighter session stops waiting for it.
+  std::optional<EventLoop::TimerId> balance_timer_;
   /// Lost extra sessions, reported after the step (never from inside a driver's call).
   std::vector<std::pair<SshSession*, std::string>> extra_lost_;
   std::optional<Failure> first_lost_;
