@@ -147,7 +147,7 @@ ChannelResult Connection::ReadFromChannel() {
 // answer). A quarter of the target is read at a time, at least a packet.
 size_t Connection::ReadLength(size_t room) const {
   if (budget_ == nullptr || window_target_ == 0) return room;
-  return std::min(room, std::max<size_t>(kMinReadLength, window_target_ / 4));
+  return std::min(room, std::max<size_t>(kChannelPacket, window_target_ / 4));
 }
 
 ChannelResult Connection::TuneWindow() {

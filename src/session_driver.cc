@@ -20,7 +20,6 @@ constexpr int kMaxPasses = 4;
 // refused, which makes libssh2 read (and answer) whatever the server sent meanwhile.
 constexpr char kProbeChannelType[] = "tether-probe@tether";
 constexpr unsigned int kProbeWindow = 32768;
-constexpr unsigned int kChannelPacket = 32768;
 // libssh2 sends a global keepalive at most once per this many seconds (its own clock).
 constexpr unsigned int kGlobalKeepaliveSeconds = 2;
 
@@ -195,10 +194,10 @@ void SessionDriver::AdvanceOpens() {
     LIBSSH2_SESSION* session = session_->get();
     LIBSSH2_CHANNEL* channel =
         opening_
-            ? libssh2_channel_open_ex(session, opening_->type.c_str(),
-                                      static_cast<unsigned int>(opening_->type.size()),
-                                      opening_->window, kChannelPacket, opening_->message.data(),
-                                      static_cast<unsigned int>(opening_->message.size()))
+            ? libssh2_channel_open_ex(
+                  session, opening_->type.c_str(), static_cast<unsigned int>(opening_->type.size()),
+                  opening_->window, Connection::kChannelPacket, opening_->message.data(),
+                  static_cast<unsigned int>(opening_->message.size()))
             : OpenProbe(session);
     const int rc = channel != nullptr ? 0 : libssh2_session_last_errno(session);
     if (rc == LIBSSH2_ERROR_EAGAIN) {
@@ -333,6 +332,8 @@ bool SessionDriver::ServeOne(Connection* connection) {
   if (connection->closing() || connection->channel() == nullptr) return true;
   const uint64_t before =
       connection->bytes_out() + connection->bytes_from_channel() + connection->bytes_in();
+  // Before any read: libssh2's own top-up in the first read would otherwise go out first.
+  if (connection->grant_due() && !TuneWindow(connection)) return false;
   if (connection->HasDataForChannel()) {
     transport_read_ = true;
     if (!Handle(connection, ChannelOp::kWrite, connection->WriteToChannel())) return false;
@@ -351,8 +352,7 @@ bool SessionDriver::ServeOne(Connection* connection) {
     if (connection->closing()) break;
     if (!connection->WriteToClient()) failure = "client went away";
     // Sized once the client took what it could: a full buffer now means a slow client.
-    if (failure.empty() &&
-        (connection->bytes_from_channel() != read_before || connection->grant_due()) &&
+    if (failure.empty() && connection->bytes_from_channel() != read_before &&
         !TuneWindow(connection)) {
       return false;
     }

@@ -24,12 +24,18 @@ constexpr int kMaxAcceptsPerWakeup = 64;
 // oldest has waited.
 constexpr size_t kQueueLengthBeforeGrowing = 2;
 constexpr std::chrono::milliseconds kQueueWaitBeforeGrowing{200};
+// A free session leaves a queued open to a busy one carrying this many fewer connections...
+constexpr size_t kBalanceMargin = 2;
+// ... while that one's open is younger than this many round trips and the slack.
+constexpr int kBalancePatienceRoundTrips = 4;
+constexpr std::chrono::milliseconds kBalancePatienceSlack{20};
 constexpr std::chrono::milliseconds kAcceptPause{1000};
 // What a refused SOCKS client may still have sent is read and dropped, up to this much, so
 // that the close is a FIN after the reply rather than a reset that could discard it.
 constexpr size_t kSocksDrainLimit = size_t{64} * 1024;
 // The receive window libssh2 1.10 gives a forwarded connection when it confirms it itself
-// (LIBSSH2_CHANNEL_WINDOW_DEFAULT); the window budget tunes it from there.
+// (LIBSSH2_CHANNEL_WINDOW_DEFAULT). libssh2 keeps at least three quarters of it granted
+// before every read, so the window budget can only grow it, never shrink it below that.
 constexpr uint32_t kForwardedChannelWindow = LIBSSH2_CHANNEL_WINDOW_DEFAULT;
 void AppendU32(std::string* out, uint32_t value) {
   uint32_t be = htonl(value);
@@ -531,6 +537,7 @@ void Tunnel::NoticeQueuedOpens() {
 // (bench/RESULTS.md). A session carrying a bulk download is passed over: a new channel's
 // open would wait behind the data queued on its connection.
 bool Tunnel::AssignOpens() {
+  DropStaleQueuedOpens();
   bool assigned = false;
   bool lone = open_queue_.size() == 1;
   for (const Route& route : drivers_) lone = lone && route.driver->opens_waiting() == 0;
@@ -549,9 +556,24 @@ bool Tunnel::AssignOpens() {
     request_window_[id] = WindowBudget::OpenWindow(connection_count());
     driver->Open(std::move(request));
     driver_of_[id] = driver;
+    route->open_assigned_at = EventLoop::Clock::now();
     assigned = true;
+    DropStaleQueuedOpens();
   }
   return assigned;
+}
+
+// Clients that closed or timed out while queued are dropped from the front of the queue, so
+// that the queue being non-empty means someone waits (it shrinks every window, and may hold
+// an open back for a lighter session).
+void Tunnel::DropStaleQueuedOpens() {
+  while (!open_queue_.empty()) {
+    const Connection* connection = Find(open_queue_.front());
+    if (connection != nullptr && !connection->closing() && connection->channel() == nullptr) {
+      return;
+    }
+    open_queue_.pop_front();
+  }
 }
 
 bool Tunnel::RouteIsFree(const Route& route) {
@@ -564,37 +586,50 @@ Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
     if (!RouteIsFree(route)) continue;
     if (best == nullptr || route.carried < best->carried) best = &route;
   }
-  if (best == nullptr || AwaitsLighterRoute(*best)) return nullptr;
-  return best;
+  if (best == nullptr) return nullptr;
+  const std::optional<EventLoop::Clock::time_point> wait_until = BalanceDeadline(*best);
+  if (!wait_until) return best;
+  // Nothing else may wake the loop when the lighter session's open outlasts the patience.
+  WakeAt(*wait_until);
+  return nullptr;
 }
 
 // Sessions share the link per TCP connection, so each channel of a session carrying more
 // gets less of it: the first session, which opened alone while the others were set up,
 // ended a burst of 100 streams with 31 against 23 each, and its streams ran at 0.74 of the
-// others'. A free session carrying two or more channels more than a busy one leaves the
-// open for it, unless that one's open is taking longer than a few round trips (a target
-// that never answers must not hold the queue).
-bool Tunnel::AwaitsLighterRoute(const Route& free_route) {
+// others'. A free session carrying kBalanceMargin more than a busy one will once its open is
+// answered leaves the next open to that one, for as long as that open is younger than a few
+// round trips (a target that never answers must not hold the queue): until the earliest such
+// deadline, or none.
+std::optional<EventLoop::Clock::time_point> Tunnel::BalanceDeadline(const Route& free_route) const {
   const EventLoop::Clock::time_point now = EventLoop::Clock::now();
   const EventLoop::Clock::duration patience =
-      4 * budget_.round_trip() + std::chrono::milliseconds(20);
-  std::optional<EventLoop::Clock::time_point> wake;
+      kBalancePatienceRoundTrips * budget_.round_trip() + kBalancePatienceSlack;
+  std::optional<EventLoop::Clock::time_point> deadline;
   for (const Route& route : drivers_) {
     if (route.driver->lost() || RouteIsFree(route)) continue;
-    if (route.carried + route.driver->opens_waiting() + 1 >= free_route.carried) continue;
-    const std::optional<EventLoop::Clock::time_point> started = route.driver->open_started();
-    if (!started || now - *started >= patience) continue;
-    if (!wake || *started + patience < *wake) wake = *started + patience;
+    if (free_route.carried < route.carried + route.driver->opens_waiting() + kBalanceMargin) {
+      continue;
+    }
+    // An open handed over in this step may not have gone out yet.
+    const EventLoop::Clock::time_point started =
+        route.driver->open_started().value_or(route.open_assigned_at);
+    if (now - started >= patience) continue;
+    if (!deadline || started + patience < *deadline) deadline = started + patience;
   }
-  if (!wake) return false;
-  // Nothing else may wake the loop when the lighter session's open outlasts the patience.
-  if (!balance_timer_) {
-    balance_timer_ = loop_->AddTimer(*wake, [this] { balance_timer_.reset(); });
-  }
-  return true;
+  return deadline;
 }
 
-// A channel whose window grew past what every channel opens with was held up by it: a flow
+void Tunnel::WakeAt(EventLoop::Clock::time_point deadline) {
+  if (balance_timer_) {
+    if (balance_deadline_ <= deadline) return;
+    loop_->CancelTimer(*balance_timer_);
+  }
+  balance_deadline_ = deadline;
+  balance_timer_ = loop_->AddTimer(deadline, [this] { balance_timer_.reset(); });
+}
+
+// A channel whose window grew past the largest a channel starts with was held up by it: a flow
 // that fills the link, not a request and its answer. Only sessions free for an open are
 // looked at, and the connections only as far as the first of them without such a channel.
 Tunnel::Route* Tunnel::FirstFreeRouteWithoutBulk() {

@@ -20,7 +20,10 @@ uint32_t WindowBudget::FairShare() const {
                              ? channels_
                              : std::min(delivering_channels_, std::max<size_t>(channels_, 1));
   // total_target_ is twice the delivery of a round trip: five eighths of it is 1.25 times.
-  const uint64_t total = opens_waiting_ ? total_target_ / 8 * 5 : total_target_;
+  // Not below the least total, or a flow held up by its window would shrink the total round
+  // trip after round trip for as long as opens wait.
+  const uint64_t total =
+      opens_waiting_ ? std::max(kMinTotalWindow, total_target_ / 8 * 5) : total_target_;
   return ShareOf(total, sharing);
 }
 

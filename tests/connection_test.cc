@@ -90,14 +90,14 @@ TEST_F(ConnectionWindowTest, ReadsKeepTheWindowNearTheBudgetsShare) {
   }
   ASSERT_EQ(got.size(), kDownload);
   EXPECT_EQ(got.find_first_not_of('d'), std::string::npos);
-  EXPECT_LE(widest, WindowBudget::kMinWindow + Connection::kMinReadLength)
+  EXPECT_LE(widest, WindowBudget::kMinWindow + Connection::kChannelPacket)
       << "the server was let send more than the channel's share";
   libssh2_session_set_blocking(session_.get(), 1);
   libssh2_channel_free(channel);
 }
 
-// A channel opens with the least window (what libssh2 keeps topping up); the share it is to
-// start with goes to the server before any data.
+// A channel opens with the least window (what libssh2 keeps topping up); TuneWindow grants
+// the window it is to start with in one adjust, before anything was read.
 TEST_F(ConnectionWindowTest, TheStartingWindowIsGrantedAtOnce) {
   TcpServer echo;
   ASSERT_TRUE(echo.ok()) << echo.error();

@@ -338,11 +338,10 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
 // do not read. Each such client alone is bounded: its 256 KiB buffer (Connection::kBufferSize)
 // plus what its channel's window lets the server send, which waits in libssh2's queue (at
 // least WindowBudget::kMinWindow, 64 KiB), so 1000 of them hold at least 1000 x 320 KiB =
-// 312 MiB on the per-connection bounds alone (about 410 MiB measured with the cap lifted).
-// With the cap, tether stops reading their channels once 64 MiB wait in buffers, their
-// windows close, and what remains is the cap plus the windows granted before: about
-// 1000 x 64 KiB, more for the first channels, which open with bigger windows (about
-// 200 MiB measured). The bound allows the cap, twice the smallest windows, and 64 MiB for
+// 312 MiB on the per-connection bounds alone. With the cap, tether stops reading their
+// channels once 64 MiB wait in buffers, their windows close, and what remains is the cap
+// plus the windows granted before: about 1000 x 64 KiB, more for the first channels, which
+// are granted bigger starting windows. The bound allows the cap, twice the smallest windows, and 64 MiB for
 // the process itself: 253 MiB, under the 312 MiB the per-connection bounds alone allow.
 // A client that reads keeps moving past the cap, a little at a time, byte-exact.
 TEST_F(HostileWorldManyClientsE2E, ClientsThatNeverReadDoNotGrowMemoryPastTheTotalCap) {

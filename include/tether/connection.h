@@ -30,8 +30,9 @@ enum class ChannelOp { kWrite, kSendEof, kRead, kFree, kOpen, kAdjust, kAccept }
 class Connection {
  public:
   static constexpr size_t kBufferSize = size_t{256} * 1024;
-  /// The least one channel read asks of libssh2: one full SSH packet (see ReadLength).
-  static constexpr size_t kMinReadLength = size_t{32} * 1024;
+  /// The largest packet a channel is opened to take; a read asks libssh2 for at least that
+  /// much when the budget allows (see ReadLength).
+  static constexpr size_t kChannelPacket = size_t{32} * 1024;
 
   Connection(uint64_t id, size_t forward_index, UniqueFd client, std::string peer);
   ~Connection();
@@ -82,8 +83,9 @@ class Connection {
   ChannelResult WriteToChannel();
   ChannelResult SendEofIfDue();
   ChannelResult ReadFromChannel();
-  /// After a read: grows the window while the server is held up by it and the client keeps
-  /// up, shrinks it for a slow client, and tops it up (one WINDOW_ADJUST) when half is used.
+  /// Grants a new channel its starting window (grant_due()); after a read, grows the window
+  /// while the server is held up by it and the client keeps up, shrinks it to the budget's
+  /// share, and tops it up (one WINDOW_ADJUST) once a quarter is used.
   ChannelResult TuneWindow();
   uint32_t window_target() const { return window_target_; }
   /// The channel has not been granted its starting window yet: TuneWindow is due before
@@ -108,6 +110,7 @@ class Connection {
  private:
   /// What a libssh2 error code means for this channel (the caller knows which operation).
   ChannelResult Classify(int rc);
+  /// How much one libssh2_channel_read may ask for, of `room` free in the buffer.
   size_t ReadLength(size_t room) const;
   void ShutClientWriteIfDue();
 

@@ -136,7 +136,7 @@ class SessionDriver {
   bool ServeAll();
   bool ServeOne(Connection* connection);
   bool MayHaveChannelInput(Connection* connection);
-  /// Sizes `connection`'s receive window after a read; false as Handle.
+  /// Grants `connection`'s starting window, or sizes it after a read; false as Handle.
   bool TuneWindow(Connection* connection);
   void FreeClosed();
   void FreeOrphans();

@@ -131,6 +131,7 @@ class Tunnel {
     std::unique_ptr<SessionDriver> driver;
     uint64_t number = 0;  ///< 1 for the first session, counting up, for log lines
     size_t carried = 0;   ///< connections with a channel on it
+    EventLoop::Clock::time_point open_assigned_at{};  ///< when it was last handed an open
   };
 
   void OnListenerReadable(size_t listener_index);
@@ -173,13 +174,18 @@ class Tunnel {
   /// Hands queued opens to sessions whose open slot is free; true when any was handed.
   bool AssignOpens();
   static bool RouteIsFree(const Route& route);
-  /// The session with a free open slot carrying the fewest connections, if any.
+  /// The session with a free open slot carrying the fewest connections, if any and unless
+  /// it leaves the open to a lighter busy one (BalanceDeadline).
   Route* LeastLoadedFreeRoute();
-  bool AwaitsLighterRoute(const Route& free_route);
+  /// Until when `free_route` leaves queued opens to a busy session carrying fewer, if it does.
+  std::optional<EventLoop::Clock::time_point> BalanceDeadline(const Route& free_route) const;
+  /// Arms balance_timer_ for `deadline`, unless it already fires no later.
+  void WakeAt(EventLoop::Clock::time_point deadline);
+  void DropStaleQueuedOpens();
   /// The first session (in the order they came up) with a free open slot and no bulk
   /// download on it, if any.
   Route* FirstFreeRouteWithoutBulk();
-  /// Whether a connection carried by `driver` has a window grown past the opening one.
+  /// Whether a connection carried by `driver` has a window grown past the largest start.
   bool CarriesBulk(const SessionDriver* driver);
   /// Closes a client that waited longer than the connect timeout for its channel.
   void ExpireWaiting(uint64_t id);
@@ -227,6 +233,7 @@ class Tunnel {
   std::optional<EventLoop::TimerId> queue_timer_;
   /// Wakes the loop when an open held for a lighter session stops waiting for it.
   std::optional<EventLoop::TimerId> balance_timer_;
+  EventLoop::Clock::time_point balance_deadline_{};
   /// Lost extra sessions, reported after the step (never from inside a driver's call).
   std::vector<std::pair<SshSession*, std::string>> extra_lost_;
   std::optional<Failure> first_lost_;
@@ -240,7 +247,8 @@ class Tunnel {
   uint64_t next_id_ = 1;
   uint64_t next_session_number_ = 1;
   WindowBudget budget_;
-  std::map<uint64_t, uint32_t> request_window_;  ///< the window each open is to start with
+  /// The window each open is to start with (within the fair share when it is granted).
+  std::map<uint64_t, uint32_t> request_window_;
   bool budget_was_full_ = false;
   Traffic finished_traffic_;  ///< of connections already erased
   std::function<void(const Failure&)> on_session_lost_;

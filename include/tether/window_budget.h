@@ -10,16 +10,19 @@ namespace tether {
 /// receive window each channel gets, and how many bytes the client buffers may hold in all.
 ///
 /// A channel's window bounds what the server may send before tether reads it, so a download
-/// runs at most window / round trip. New channels open with a share of kTotalWindow
+/// runs at most window / round trip. New channels start with a share of kTotalWindow
 /// (everything the server may have in flight sits in front of the next channel-open
 /// confirmation, since libssh2 opens one channel at a time per session: 100 busy 2 MiB
-/// windows made each open wait for ~200 MiB of data). A channel grows its window while the
-/// window is what limits it, up to its fair share of the total target, which follows the
-/// tunnel's delivery: twice what all channels brought in the last round trip (so a flow held
-/// up by the windows can still double), between kMinTotalWindow and kTotalWindow, shared by
-/// the channels that brought something in that round trip (an idle one, such as a download
-/// tool's control connection, neither needs a share nor halves the busy one's). Sized so,
-/// no channel runs much faster than twice the average one: the sessions of a pool are
+/// windows made each open wait for ~200 MiB of data). They open with kMinWindow, as libssh2
+/// tops a window up to what it opened with before every read whatever tether's target, and
+/// are granted their start at once. While connections wait for a channel, the channels share
+/// 1.25 times what they delivered in a round trip instead of twice it (set_opens_waiting). A
+/// channel grows its window while the window is what limits it, up to its fair share of the total
+/// target, which follows the tunnel's delivery: twice what all channels brought in the last round
+/// trip (so a flow held up by the windows can still double), between kMinTotalWindow and
+/// kTotalWindow, shared by the channels that brought something in that round trip (an idle one,
+/// such as a download tool's control connection, neither needs a share nor halves the busy one's).
+/// Sized so, no channel runs much faster than twice the average one: the sessions of a pool are
 /// separate TCP connections that share the link per connection, not per channel, and a
 /// session carrying few channels would otherwise give each of them many times the share of
 /// one carrying many.
@@ -41,7 +44,8 @@ class WindowBudget {
   /// Past kTotalBuffered, a channel whose client took everything still reads this much.
   static constexpr size_t kOverBudgetRead = size_t{16} * 1024;
 
-  /// The window a new channel opens with when `channels` are open (itself included).
+  /// The window a new channel starts with when `channels` are open (itself included); it
+  /// opens with kMinWindow and is granted the rest, within its fair share.
   static uint32_t OpenWindow(size_t channels);
   /// One of `channels` channels' share of `total`, within kMinWindow..kMaxWindow.
   static uint32_t ShareOf(uint64_t total, size_t channels);
@@ -50,15 +54,15 @@ class WindowBudget {
   /// the last round trip.
   uint32_t FairShare() const;
   /// The next target of a channel whose window is `target`: doubled when a round trip brought
-  /// at least half of it (`starved`) and the client keeps up, never above the fair share.
+  /// at least a quarter of it (`starved`) and the client keeps up, never above the fair share.
   uint32_t NextTarget(uint32_t target, bool starved, bool client_keeps_up) const;
 
   /// Channels open now, for the shares above.
   void set_channels(size_t channels) { channels_ = channels; }
   /// Connections wait for a channel (opens queued behind the ones in flight). Each open's
   /// answer comes behind whatever data is queued on its session's connection, so meanwhile
-  /// the channels share a total that lets little queue: kWaitingOpensGain of what they
-  /// delivered in the last round trip instead of twice it.
+  /// the channels share a total that lets little queue: 1.25 times what they delivered in
+  /// the last round trip instead of twice it, never below kMinTotalWindow.
   void set_opens_waiting(bool waiting) { opens_waiting_ = waiting; }
   size_t channels() const { return channels_; }
 
