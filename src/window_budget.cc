@@ -32,7 +32,9 @@ uint32_t WindowBudget::NextTarget(uint32_t target, bool starved, bool client_kee
   // A slow client needs no smaller window: its channel is not read, so no adjust goes out
   // and the server stops at what was granted. The fair share alone shrinks it.
   if (starved && client_keeps_up) next = uint64_t{target} * 2;
-  return static_cast<uint32_t>(std::clamp<uint64_t>(next, kMinWindow, FairShare()));
+  const uint32_t floor = opens_waiting_ || !client_keeps_up ? kMinWindow : kSettledWindow;
+  return static_cast<uint32_t>(
+      std::clamp<uint64_t>(next, floor, std::max<uint64_t>(floor, FairShare())));
 }
 
 void WindowBudget::NoteRoundTrip(Clock::duration open_time, Clock::time_point now) {

@@ -340,8 +340,9 @@ TEST_F(HostileWorldE2E, OutOfFileDescriptorsPausesAcceptingQuietly) {
 // least WindowBudget::kMinWindow, 64 KiB), so 1000 of them hold at least 1000 x 320 KiB =
 // 312 MiB on the per-connection bounds alone. With the cap, tether stops reading their
 // channels once 64 MiB wait in buffers, their windows close, and what remains is the cap
-// plus the windows granted before: about 1000 x 64 KiB, more for the first channels, which
-// are granted bigger starting windows. The bound allows the cap, twice the smallest
+// plus the windows granted before: about 1000 x 64 KiB (the clients connect together, so
+// opens wait and no channel gets WindowBudget::kSettledWindow), more for the first channels,
+// which are granted bigger starting windows. The bound allows the cap, twice the smallest
 // windows, and 64 MiB for the process itself: 253 MiB, under the 312 MiB the
 // per-connection bounds alone allow.
 // A client that reads keeps moving past the cap, a little at a time, byte-exact.

@@ -147,7 +147,9 @@ TEST(WindowBudgetTest, FairShareSplitsTheMeasuredTotal) {
   for (uint64_t& mark : marks) budget.NoteDelivered(kMiB / 10, start + milliseconds(1020), &mark);
   budget.NoteDelivered(0, start + milliseconds(1040), &marks[0]);
   EXPECT_EQ(budget.FairShare(), 2 * (kMiB / 10));
-  EXPECT_EQ(budget.NextTarget(kMiB, true, true), 2 * (kMiB / 10));
+  // Below the settled floor, which a client that keeps up gets while no open waits.
+  EXPECT_EQ(budget.NextTarget(kMiB, true, true), WindowBudget::kSettledWindow);
+  EXPECT_EQ(budget.NextTarget(kMiB, true, false), 2 * (kMiB / 10));
   budget.set_channels(1);
   EXPECT_EQ(budget.FairShare(), 16 * kMiB);
 }
@@ -170,6 +172,18 @@ TEST(WindowBudgetTest, WaitingOpensShrinkTheShare) {
   EXPECT_EQ(budget.NextTarget(2 * kMiB, true, true), 20 * kMiB / 8 * 5 / 10);
   budget.set_opens_waiting(false);
   EXPECT_EQ(budget.FairShare(), 2 * kMiB);
+}
+
+// Many channels on a short link: the measured share is below kMinWindow, so every
+// channel would be held to it; a client that keeps up gets kSettledWindow unless opens wait
+// (each open's answer comes behind what the windows let queue) or its client is slow.
+TEST(WindowBudgetTest, SettledFloorOnlyForClientsThatKeepUpWhileNoOpenWaits) {
+  WindowBudget budget;
+  budget.set_channels(100);
+  EXPECT_EQ(budget.NextTarget(WindowBudget::kMinWindow, false, true), WindowBudget::kSettledWindow);
+  EXPECT_EQ(budget.NextTarget(WindowBudget::kMinWindow, false, false), WindowBudget::kMinWindow);
+  budget.set_opens_waiting(true);
+  EXPECT_EQ(budget.NextTarget(WindowBudget::kMinWindow, false, true), WindowBudget::kMinWindow);
 }
 
 // A download next to an idle channel (iperf3's control connection, a second psql session
