@@ -596,7 +596,7 @@ Tunnel::Route* Tunnel::LeastLoadedFreeRoute() {
 
 // Sessions share the link per TCP connection, so each channel of a session carrying more
 // gets less of it: the first session, which opened alone while the others were set up,
-// ended a burst of 100 streams with 31 against 23 each, and its streams ran at 0.74 of the
+// ended a burst of 100 streams with 31 against 23-24, and its streams ran at 0.74 of the
 // others'. A free session carrying kBalanceMargin more than a busy one will once its open is
 // answered leaves the next open to that one, for as long as that open is younger than a few
 // round trips (a target that never answers must not hold the queue): until the earliest such
