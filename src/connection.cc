@@ -108,6 +108,12 @@ ChannelResult Connection::SendEofIfDue() {
 }
 
 ChannelResult Connection::ReadFromChannel() {
+  // libssh2 keeps one WINDOW_ADJUST per channel: a read that tops the window up would send
+  // tether's unfinished adjust as its own and count its own size instead.
+  if (adjusting_) {
+    const ChannelResult adjusted = SendAdjustment();
+    if (adjusted != ChannelResult::kOk || adjusting_) return adjusted;
+  }
   uint64_t delivered = 0;
   ChannelResult result = ChannelResult::kOk;
   while (CanReadChannel()) {
@@ -117,7 +123,22 @@ ChannelResult Connection::ReadFromChannel() {
     if (budget_ != nullptr && !budget_->HasBufferRoom()) {
       room = std::min(room, WindowBudget::kOverBudgetRead);
     }
-    ssize_t n = libssh2_channel_read(channel_, space, ReadLength(room));
+    size_t length = ReadLength(room);
+    if (topup_read_length_ != 0) {
+      // Only the read that started the top-up may finish it, with the same length: libssh2
+      // sizes the adjust it counts from the read's length and the window as they are then.
+      if (room < topup_read_length_) break;
+      length = topup_read_length_;
+    }
+    unsigned long initial = 0;
+    const unsigned long window = libssh2_channel_window_read_ex(channel_, nullptr, &initial);
+    const bool tops_up = topup_read_length_ != 0 || window < initial / 4 * 3 + length;
+    ssize_t n = libssh2_channel_read(channel_, space, length);
+    // A top-up that went out raised the window (by at least libssh2's minimum adjust); one
+    // still waiting (a key exchange, a full socket) left it as it was.
+    const bool topup_waits = n == LIBSSH2_ERROR_EAGAIN && tops_up &&
+                             libssh2_channel_window_read_ex(channel_, nullptr, nullptr) == window;
+    topup_read_length_ = topup_waits ? length : 0;
     if (n > 0) {
       down_.Commit(static_cast<size_t>(n));
       bytes_from_channel_ += static_cast<uint64_t>(n);
@@ -155,6 +176,9 @@ ChannelResult Connection::TuneWindow() {
     grant_due_ = false;
     return ChannelResult::kOk;
   }
+  // libssh2's own top-up waits inside a read: an adjust now would go out as that one and be
+  // counted at its size; the read that finishes it comes first (read_retry_due()).
+  if (topup_read_length_ != 0) return ChannelResult::kOk;
   if (!adjusting_) {
     const unsigned long open = libssh2_channel_window_read_ex(channel_, nullptr, nullptr);
     // Delivery rate x round trip against the window: the server may have at most the window
@@ -181,6 +205,10 @@ ChannelResult Connection::TuneWindow() {
     adjusting_ = true;
     adjustment_ = static_cast<unsigned long>(window_target_ - open);
   }
+  return SendAdjustment();
+}
+
+ChannelResult Connection::SendAdjustment() {
   unsigned int window = 0;
   const int rc = libssh2_channel_receive_window_adjust2(channel_, adjustment_, 1, &window);
   if (rc == LIBSSH2_ERROR_EAGAIN) return Classify(rc);

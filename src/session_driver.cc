@@ -384,6 +384,7 @@ bool SessionDriver::MayHaveChannelInput(Connection* connection) {
     socket_drained_ = true;
     return true;
   }
+  if (connection->read_retry_due()) return true;
   LIBSSH2_CHANNEL* channel = connection->channel();
   return libssh2_poll_channel_read(channel, 0) != 0 || libssh2_channel_eof(channel) != 0;
 }

@@ -91,6 +91,10 @@ class Connection {
   /// The channel has not been granted its starting window yet: TuneWindow is due before
   /// any data comes (the server sends nothing past the window it was opened with).
   bool grant_due() const { return grant_due_; }
+  /// A window adjust waits to be sent (tether's, or libssh2's own inside a read, held up by
+  /// a key exchange or a full socket): the next ReadFromChannel sends it, even with nothing
+  /// queued to read.
+  bool read_retry_due() const { return adjusting_ || topup_read_length_ != 0; }
   /// Closes and frees the channel; kOk once it is gone.
   ChannelResult FreeChannel();
   ChannelResult Retry(ChannelOp op);
@@ -112,6 +116,8 @@ class Connection {
   ChannelResult Classify(int rc);
   /// How much one libssh2_channel_read may ask for, of `room` free in the buffer.
   size_t ReadLength(size_t room) const;
+  /// Sends (or repeats) the WINDOW_ADJUST of `adjustment_`.
+  ChannelResult SendAdjustment();
   void ShutClientWriteIfDue();
 
   uint64_t id_;
@@ -135,6 +141,12 @@ class Connection {
   bool adjusting_ = false;      ///< a WINDOW_ADJUST is partly sent: repeat it first
   bool grant_due_ = false;      ///< the starting window is still to be granted
   unsigned long adjustment_ = 0;
+  /// libssh2 1.10 tops the window up inside a read when it runs low (to the size the channel
+  /// opened with plus the read's length). When that adjust could not be sent, the read
+  /// returned EAGAIN and only a read of the same length finishes it: tether's own adjust in
+  /// between would go out as that one, counted at the other's size, and the next read then
+  /// asks for a window of nearly 4 GiB (the server drops the session). Nonzero: that length.
+  size_t topup_read_length_ = 0;
   /// Window sizing: the bytes read since the start of the current period of one round trip
   /// (the budget's).
   std::chrono::steady_clock::time_point period_start_{};
