@@ -198,7 +198,9 @@ std::chrono::milliseconds JumpChain::MaxWait() const {
 }
 
 bool JumpChain::Drain(size_t index, Clock::time_point deadline) {
-  while (!pumps_[index]->Drained()) {
+  // Then until the server behind has hung up: a jump host's sshd drops what it has not yet
+  // written to the next hop once its own session ends, the goodbye (and a -R cancel) with it.
+  while (!pumps_[index]->Drained() || !pumps_[index]->FarEndClosed()) {
     std::vector<pollfd> fds;
     AddPollFds(&fds);
     fds.resize(2 * (index + 1));  // the hops beyond are done

@@ -722,7 +722,7 @@ void ActiveRun::Shutdown() {
   if (!chain_) return;  // lost, and not back
   // The server's ports are freed by asking, before the goodbye (a session that broke frees
   // them as it closes).
-  tunnel_.CancelRemoteListeners(kDisconnectBudget);
+  tunnel_.CancelRemoteListeners(kDisconnectBudget, chain_->shutdown_background());
   session_->Disconnect("tether stopping", kDisconnectBudget);
   chain_->Shutdown(kDisconnectBudget);  // the jump hosts, last first
 }

@@ -7,6 +7,7 @@
 
 #include "tether/failure.h"
 #include "tether/logging.h"
+#include "tether/session_waiter.h"
 
 namespace tether {
 namespace {
@@ -255,24 +256,38 @@ void SessionDriver::ServeChannels() {
   unsettled_ = true;  // data may wait in libssh2's queue, which no socket event announces
 }
 
-void SessionDriver::CancelRemoteListeners(std::chrono::milliseconds budget) {
+void SessionDriver::CancelRemoteListeners(std::chrono::milliseconds budget,
+                                          WaitBackground* background) {
   if (remote_listeners_.empty() || Blocked()) return;
   LIBSSH2_SESSION* session = session_->get();
-  libssh2_session_set_timeout(session, static_cast<long>(budget.count()));
-  libssh2_session_set_blocking(session, 1);
+  // Not libssh2's blocking mode: behind a jump host it would wait on a socket that only the
+  // background's pumps move, and the cancels would reach the server after tether had gone.
+  SessionWaiter waiter(session, session_->fd(), -1, budget, "cancelling the remote forwards");
+  waiter.set_deadline(Clock::now() + budget);
+  waiter.set_background(background);
   bool sent = true;
   for (RemoteListener* listener : remote_listeners_) {
-    sent = listener->Cancel() == RemoteListenResult::kDone && sent;
+    RemoteListenResult result = RemoteListenResult::kWaiting;
+    const int rc = waiter.Run([&] {
+      result = listener->Cancel();
+      const bool again =
+          result == RemoteListenResult::kWaiting || result == RemoteListenResult::kSendPending;
+      return again ? LIBSSH2_ERROR_EAGAIN : 0;
+    });
+    sent = rc == 0 && result == RemoteListenResult::kDone && sent;
   }
   // A cancel gets no answer, a refused open does: once it has come, the server has closed
   // the ports and tether may exit. An open still in flight is finished first (libssh2 keeps
   // its state in the session): only the answer to an open sent after the cancels counts.
   for (int opens = opening_ || probing_ ? 2 : 1; sent && opens > 0; --opens) {
-    LIBSSH2_CHANNEL* channel = OpenProbe(session);
+    LIBSSH2_CHANNEL* channel =
+        waiter.RunForPointer<LIBSSH2_CHANNEL>([&] { return OpenProbe(session); });
     // A real open that succeeded: its channel goes with the session.
-    if (channel == nullptr && IsSessionError(libssh2_session_last_errno(session))) break;
+    if (channel == nullptr &&
+        (waiter.abandoned() || IsSessionError(libssh2_session_last_errno(session)))) {
+      break;
+    }
   }
-  libssh2_session_set_blocking(session, 0);
 }
 
 void SessionDriver::AcceptForwarded() {

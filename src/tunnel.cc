@@ -259,8 +259,8 @@ void Tunnel::CloseConnections() {
   socks_clients_.clear();
 }
 
-void Tunnel::CancelRemoteListeners(std::chrono::milliseconds budget) {
-  if (!drivers_.empty()) drivers_.front().driver->CancelRemoteListeners(budget);
+void Tunnel::CancelRemoteListeners(std::chrono::milliseconds budget, WaitBackground* background) {
+  if (!drivers_.empty()) drivers_.front().driver->CancelRemoteListeners(budget, background);
 }
 
 void Tunnel::OnListenerReadable(size_t listener_index) {

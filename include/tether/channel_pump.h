@@ -43,6 +43,8 @@ class ChannelPump {
 
   /// Everything the next session wrote is sent, with EOF after it (once its end shut down).
   bool Drained() const { return connection_.eof_sent() || local_fd() < 0; }
+  /// The far end hung up (its EOF came through the channel), or nothing more can come.
+  bool FarEndClosed() const { return connection_.channel_eof() || local_fd() < 0 || broken_; }
   bool broken() const { return broken_; }
   const Failure& failure() const { return failure_; }
   const SshSession& session() const { return *session_; }

@@ -63,6 +63,9 @@ class JumpChain : private WaitBackground {
   /// what the session behind it wrote, then disconnects itself; all within `budget`. Leaves
   /// the loop given to Start.
   void Shutdown(std::chrono::milliseconds budget);
+  /// What must keep moving while the destination session waits during shutdown, before
+  /// Shutdown (the hops' pumps): nullptr without jump hosts.
+  WaitBackground* shutdown_background() { return pumps_.empty() ? nullptr : this; }
 
  private:
   explicit JumpChain(std::vector<JumpHop> hops) : plan_hops_(std::move(hops)) {}

@@ -18,6 +18,8 @@
 
 namespace tether {
 
+class WaitBackground;
+
 /// The data path of one SSH session: the only code that makes libssh2 calls on it once it
 /// is up. Shared by the tunnel (many client connections, each on its own channel) and a jump
 /// host's pump (one channel carrying the next SSH connection).
@@ -81,10 +83,12 @@ class SessionDriver {
     remote_listeners_ = std::move(listeners);
   }
   /// Asks the server to stop listening on each remote listener and waits, within `budget`,
-  /// until it has acted on that (blocking): call once the loop is done with the session,
-  /// before its Disconnect. Skipped when a send is pending (libssh2 1.10 would drop a cancel
-  /// behind it): the server then frees the ports as the session closes.
-  void CancelRemoteListeners(std::chrono::milliseconds budget);
+  /// until it has acted on that: call once the loop is done with the session, before its
+  /// Disconnect. `background` (nullptr = none) is served while it waits: the jump hosts that
+  /// carry the session, whose pumps alone take the cancels to the server and bring its answer
+  /// back. Skipped when a send is pending (libssh2 1.10 would drop a cancel behind it): the
+  /// server then frees the ports as the session closes.
+  void CancelRemoteListeners(std::chrono::milliseconds budget, WaitBackground* background);
   /// Frees (politely) a channel nobody will serve, e.g. a forwarded connection whose local
   /// target could not be reached.
   void Discard(LIBSSH2_CHANNEL* channel) { orphans_.push_back(channel); }

@@ -96,8 +96,9 @@ class Tunnel {
   /// Closes clients; their channels go with the sessions' disconnect, which is bounded.
   void CloseConnections();
   /// Frees the server's ports of the remote forwards (SessionDriver::CancelRemoteListeners):
-  /// once the loop is done, before the first session's Disconnect.
-  void CancelRemoteListeners(std::chrono::milliseconds budget);
+  /// once the loop is done, before the first session's Disconnect. `background`: the jump
+  /// hosts that carry the first session (nullptr = none).
+  void CancelRemoteListeners(std::chrono::milliseconds budget, WaitBackground* background);
 
   /// Open client connections (not counting channels still being closed).
   size_t connection_count() const;
