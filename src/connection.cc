@@ -118,20 +118,22 @@ ChannelResult Connection::ReadFromChannel() {
   ChannelResult result = ChannelResult::kOk;
   while (CanReadChannel()) {
     auto [space, room] = down_.Writable();
-    // Over the budget only a client that took everything may read, a little at a time: it
-    // keeps moving while those that never read hold no more.
-    if (budget_ != nullptr && !budget_->HasBufferRoom()) {
-      room = std::min(room, WindowBudget::kOverBudgetRead);
-    }
-    size_t length = ReadLength(room);
-    if (topup_read_length_ != 0) {
-      // Only the read that started the top-up may finish it, with the same length: libssh2
-      // sizes the adjust it counts from the read's length and the window as they are then.
-      if (room < topup_read_length_) break;
-      length = topup_read_length_;
-    }
     unsigned long initial = 0;
     const unsigned long window = libssh2_channel_window_read_ex(channel_, nullptr, &initial);
+    // Only the read that started a top-up may finish it, with the same length: libssh2 sizes
+    // the adjust it counts from the read's length and the window as they are then. The
+    // buffer has only emptied since, so the length still fits.
+    size_t length = topup_read_length_;
+    if (length == 0) {
+      // Over the budget only a client that took everything may read, a little at a time: it
+      // keeps moving while those that never read hold no more.
+      if (budget_ != nullptr && !budget_->HasBufferRoom()) {
+        room = std::min(room, WindowBudget::kOverBudgetRead);
+      }
+      // libssh2_channel_read also grants a read's whole length, beside the top-up, when it is
+      // more than the window: never ask for more than the window.
+      length = std::min<size_t>(ReadLength(room), window);
+    }
     const bool tops_up = topup_read_length_ != 0 || window < initial / 4 * 3 + length;
     ssize_t n = libssh2_channel_read(channel_, space, length);
     // A top-up that went out raised the window (by at least libssh2's minimum adjust); one

@@ -44,6 +44,16 @@ short ToPoll(uint32_t epoll_events) {
   return events;
 }
 
+// Reads and drops what the socket holds now; false once it has ended (or failed).
+bool DiscardInput(int fd) {
+  char scratch[16384];
+  for (;;) {
+    const ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+    if (n > 0) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+  }
+}
+
 std::chrono::milliseconds Left(Clock::time_point deadline) {
   return std::max(std::chrono::milliseconds(0),
                   std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
@@ -197,19 +207,24 @@ std::chrono::milliseconds JumpChain::MaxWait() const {
   return outer_ != nullptr ? outer_->MaxWait() : WaitBackground::MaxWait();
 }
 
-bool JumpChain::Drain(size_t index, Clock::time_point deadline) {
+bool JumpChain::Drain(size_t index, int behind_fd, Clock::time_point deadline) {
   // Then until the server behind has hung up: a jump host's sshd drops what it has not yet
   // written to the next hop once its own session ends, the goodbye (and a -R cancel) with it.
+  // What that server still sends is thrown away: left unread, it would fill the socketpair
+  // and the pump's buffer, and its hang-up would never be seen.
+  const size_t pump_fds = 2 * (index + 1);  // the hops beyond are done
   while (!pumps_[index]->Drained() || !pumps_[index]->FarEndClosed()) {
     std::vector<pollfd> fds;
     AddPollFds(&fds);
-    fds.resize(2 * (index + 1));  // the hops beyond are done
+    fds.resize(pump_fds);
+    fds.push_back({behind_fd, POLLIN, 0});  // poll skips it once it is -1 (ended)
     const int n =
         poll(fds.data(), static_cast<nfds_t>(fds.size()), static_cast<int>(Left(deadline).count()));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
+    if (fds.back().revents != 0 && !DiscardInput(behind_fd)) behind_fd = -1;
     Failure ignored;
-    if (!Service(fds, &ignored)) return false;
+    if (!Service(std::span<const pollfd>(fds).first(pump_fds), &ignored)) return false;
   }
   return true;
 }
@@ -343,7 +358,7 @@ void JumpChain::Shutdown(std::chrono::milliseconds budget) {
     // pump when everything is through.
     const SshSession& behind = k + 1 < hops_.size() ? *hops_[k + 1] : *destination_;
     shutdown(behind.fd(), SHUT_WR);
-    if (!pumps_[k]->broken()) Drain(k, deadline);
+    if (!pumps_[k]->broken()) Drain(k, behind.fd(), deadline);
     hops_[k]->Disconnect(kGoodbye, std::max(Left(deadline), std::chrono::milliseconds(1)));
   }
 }

@@ -24,7 +24,13 @@ bool SessionWaiter::Wait() {
   if (deadline_ && *deadline_ < until) until = *deadline_;
   const int ready = PollServing(fds, background_, until, &broken);
   if (ready < 0) return Abandon(std::move(broken));
-  if (ready == 0 && deadline_ && std::chrono::steady_clock::now() >= *deadline_) {
+  if (ready > 0 && (fds[1].revents & POLLIN)) {
+    interrupted_ = true;
+    return Abandon({ExitCode::kOk, "stopped by a signal before the tunnel was up"});
+  }
+  // Past the deadline even when the socket is ready: a server (or a background) that keeps
+  // it busy must not stretch the wait.
+  if (deadline_ && std::chrono::steady_clock::now() >= *deadline_) {
     deadline_passed_ = true;
     return Abandon({ExitCode::kUnreachable, what_ + " did not complete in time"});
   }
@@ -32,10 +38,6 @@ bool SessionWaiter::Wait() {
     return Abandon({ExitCode::kUnreachable, "server did not answer during " + what_ + " for " +
                                                 std::to_string(stall_timeout_.count() / 1000) +
                                                 "s"});
-  }
-  if (fds[1].revents & POLLIN) {
-    interrupted_ = true;
-    return Abandon({ExitCode::kOk, "stopped by a signal before the tunnel was up"});
   }
   return true;
 }

@@ -545,12 +545,10 @@ bool Tunnel::AssignOpens() {
     Route* route = lone ? FirstFreeRouteWithoutBulk() : nullptr;
     if (route == nullptr) route = LeastLoadedFreeRoute();
     if (route == nullptr) break;
+    // DropStaleQueuedOpens left a connection at the front that still waits for its channel.
     const uint64_t id = open_queue_.front();
     open_queue_.pop_front();
     Connection* connection = Find(id);
-    if (connection == nullptr || connection->closing() || connection->channel() != nullptr) {
-      continue;
-    }
     SessionDriver* driver = route->driver.get();
     SessionDriver::OpenRequest request = MakeOpenRequest(*connection);
     request_window_[id] = WindowBudget::OpenWindow(connection_count());

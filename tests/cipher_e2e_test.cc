@@ -65,9 +65,10 @@ std::vector<uint64_t> ServedBytes(const std::string& log, const std::string& cip
 class CipherE2E : public E2EFixture {
  protected:
   /// Starts tether with `-c ssh_cipher` and -v, echoes `bytes` of random data through it
-  /// (checked by length and SHA-256), stops it with SIGTERM and returns its log (stderr).
+  /// (checked by length and SHA-256) over `connections` connections at once, stops it with
+  /// SIGTERM and returns its log (stderr).
   std::string EchoThrough(const std::string& ssh_cipher, uint64_t bytes,
-                          const std::map<std::string, std::string>& env = {}) {
+                          const std::map<std::string, std::string>& env = {}, int connections = 1) {
     Subprocess* tether = Launch({"-vv", "-c", ssh_cipher, "-L", ToEcho()}, env);
     if (tether == nullptr) return "";
     if (!WaitForForwarding(*tether, 1, seconds(20))) {
@@ -80,12 +81,15 @@ class CipherE2E : public E2EFixture {
       return "";
     }
     SoakClient client(ports[0], kPoolBytes, bytes);
-    SoakConnectionPlan plan;
-    plan.bytes = bytes;
-    plan.ending = SoakEnding::kHalfClose;
-    const SoakReport report = client.Run({plan}, 1, 1, kTransferDeadline, kStallLimit);
-    EXPECT_EQ(report.verified, 1u) << (report.failures.empty() ? "" : report.failures[0]);
-    EXPECT_EQ(report.bytes_echoed, bytes);
+    std::vector<SoakConnectionPlan> plans(static_cast<size_t>(connections));
+    for (size_t i = 0; i < plans.size(); ++i) {
+      plans[i].bytes = bytes / plans.size();
+      plans[i].pool_offset = i * 4096;
+      plans[i].ending = SoakEnding::kHalfClose;
+    }
+    const SoakReport report = client.Run(plans, connections, 1, kTransferDeadline, kStallLimit);
+    EXPECT_EQ(report.verified, plans.size()) << (report.failures.empty() ? "" : report.failures[0]);
+    EXPECT_EQ(report.bytes_echoed, bytes / plans.size() * plans.size());
     // Session contexts are freed, and their lines written, as tether stops.
     ExpectStopsCleanly(tether, ports);
     return tether->Stderr();
@@ -162,6 +166,27 @@ TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEvery256KiB) {
   const std::string log =
       EchoThrough("aes128-ctr", kSmallBytes, {{"LSAN_OPTIONS", "suppressions=" + suppressions}});
   // Two contexts per key (one per direction); 32 MiB each way at a new key per 256 KiB.
+  EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 80u) << log.substr(0, 4000);
+}
+
+// The same over 16 connections at once: each channel's window is a share of the budget, so
+// reads meet windows of every size while keys change.
+TEST_F(CipherE2E, ManyStreamsSurviveTheServerReKeyingEvery256KiB) {
+  SshdConfig config;
+  config.extra_config = {"RekeyLimit 256K"};
+  std::string error;
+  sshd_ = SshdServer::Start(config, &error);
+  ASSERT_TRUE(sshd_) << error;
+  TempDir scratch;
+  ASSERT_TRUE(scratch.ok());
+  const std::string suppressions = scratch.Join("lsan.supp");
+  {
+    std::ofstream file(suppressions);
+    file << "leak:libssh2.so\n";
+    ASSERT_TRUE(file.good());
+  }
+  const std::string log = EchoThrough("aes128-ctr", kSmallBytes,
+                                      {{"LSAN_OPTIONS", "suppressions=" + suppressions}}, 16);
   EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 80u) << log.substr(0, 4000);
 }
 

@@ -105,10 +105,12 @@ class Connection {
   /// EOF has gone to the channel: everything the client sent is on its way.
   bool eof_sent() const { return eof_sent_; }
   bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
-  /// True while the down buffer can take more from the channel (and the budget allows).
+  /// True while the down buffer can take more from the channel (and the budget allows, or
+  /// libssh2's top-up waits inside a read: only that read sends it, and it may be half sent).
   bool CanReadChannel() const {
     return down_.HasSpace() && !channel_eof_ &&
-           (budget_ == nullptr || budget_->HasBufferRoom() || down_.Empty());
+           (budget_ == nullptr || budget_->HasBufferRoom() || down_.Empty() ||
+            topup_read_length_ != 0);
   }
 
  private:

@@ -83,7 +83,9 @@ class JumpChain : private WaitBackground {
   void AddPollFds(std::vector<pollfd>* fds) const override;
   bool Service(std::span<const pollfd> ready, Failure* failure) override;
   std::chrono::milliseconds MaxWait() const override;
-  bool Drain(size_t index, std::chrono::steady_clock::time_point deadline);
+  /// Shutdown: pump `index` carries what the session behind it (its socket `behind_fd`)
+  /// wrote, then waits for the far end to hang up; false when `deadline` came first.
+  bool Drain(size_t index, int behind_fd, std::chrono::steady_clock::time_point deadline);
 
   void OnPumpEvent(size_t index, bool session_readable);
   void UpdateInterest(size_t index);
