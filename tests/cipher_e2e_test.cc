@@ -95,6 +95,34 @@ class CipherE2E : public E2EFixture {
     return tether->Stderr();
   }
 
+  /// EchoThrough of 32 MiB with aes128-ctr over `connections`, against an sshd that re-keys
+  /// every 256 KiB; "" when that sshd did not start.
+  std::string EchoWhileReKeying(int connections) {
+    SshdConfig config;
+    config.extra_config = {"RekeyLimit 256K"};
+    std::string error;
+    sshd_ = SshdServer::Start(config, &error);
+    if (!sshd_) {
+      ADD_FAILURE() << error;
+      return "";
+    }
+    // libssh2 1.10's curve25519 key exchange copies the server's host key each time and
+    // frees only the copy it holds at the end: 51 bytes per re-key with an ed25519 host key,
+    // in libssh2, not tether. LeakSanitizer is told so for these tests alone (the only ones
+    // that re-key), and still watches everything else; other sanitizers are unaffected.
+    TempDir scratch;
+    const std::string suppressions = scratch.Join("lsan.supp");
+    std::ofstream file(suppressions);
+    file << "leak:libssh2.so\n";
+    file.close();
+    if (!scratch.ok() || !file) {
+      ADD_FAILURE() << "cannot write " << suppressions;
+      return "";
+    }
+    return EchoThrough("aes128-ctr", kSmallBytes,
+                       {{"LSAN_OPTIONS", "suppressions=" + suppressions}}, connections);
+  }
+
   /// Both directions of the session were served by the provider, each for at least `bytes`.
   void ExpectServedBothWays(const std::string& log, const std::string& cipher, uint64_t bytes) {
     EXPECT_NE(log.find("AES-CTR from tether's provider"), std::string::npos);
@@ -146,25 +174,7 @@ TEST_F(CipherE2E, CbcCipherIsNotServedByTheProvider) {
 // counted once, or the server drops the session ("adjust ... overflows remote window"), which
 // this test caught in 20 runs of 20 before the reads finished libssh2's top-ups themselves.
 TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEvery256KiB) {
-  SshdConfig config;
-  config.extra_config = {"RekeyLimit 256K"};
-  std::string error;
-  sshd_ = SshdServer::Start(config, &error);
-  ASSERT_TRUE(sshd_) << error;
-  // libssh2 1.10's curve25519 key exchange copies the server's host key each time and frees
-  // only the copy it holds at the end: 51 bytes per re-key with an ed25519 host key, in
-  // libssh2, not tether. LeakSanitizer is told so for this test alone (the only one that
-  // re-keys), and still watches everything else; other sanitizers are unaffected.
-  TempDir scratch;
-  ASSERT_TRUE(scratch.ok());
-  const std::string suppressions = scratch.Join("lsan.supp");
-  {
-    std::ofstream file(suppressions);
-    file << "leak:libssh2.so\n";
-    ASSERT_TRUE(file.good());
-  }
-  const std::string log =
-      EchoThrough("aes128-ctr", kSmallBytes, {{"LSAN_OPTIONS", "suppressions=" + suppressions}});
+  const std::string log = EchoWhileReKeying(1);
   // Two contexts per key (one per direction); 32 MiB each way at a new key per 256 KiB.
   EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 80u) << log.substr(0, 4000);
 }
@@ -172,21 +182,7 @@ TEST_F(CipherE2E, StreamSurvivesTheServerReKeyingEvery256KiB) {
 // The same over 16 connections at once: each channel's window is a share of the budget, so
 // reads meet windows of every size while keys change.
 TEST_F(CipherE2E, ManyStreamsSurviveTheServerReKeyingEvery256KiB) {
-  SshdConfig config;
-  config.extra_config = {"RekeyLimit 256K"};
-  std::string error;
-  sshd_ = SshdServer::Start(config, &error);
-  ASSERT_TRUE(sshd_) << error;
-  TempDir scratch;
-  ASSERT_TRUE(scratch.ok());
-  const std::string suppressions = scratch.Join("lsan.supp");
-  {
-    std::ofstream file(suppressions);
-    file << "leak:libssh2.so\n";
-    ASSERT_TRUE(file.good());
-  }
-  const std::string log = EchoThrough("aes128-ctr", kSmallBytes,
-                                      {{"LSAN_OPTIONS", "suppressions=" + suppressions}}, 16);
+  const std::string log = EchoWhileReKeying(16);
   EXPECT_GE(ServedBytes(log, "AES-128-CTR").size(), 80u) << log.substr(0, 4000);
 }
 
