@@ -11,10 +11,12 @@ std::string FormatForwards(const std::vector<RegistryForward>& forwards) {
   constexpr char kArrow[] = "\u2192";
   std::string text;
   for (const RegistryForward& forward : forwards) {
-    text += (text.empty() ? "" : ", ") + std::string(forward.remote ? "remote " : "") +
+    text += (text.empty() ? "" : ", ") +
+            std::string(forward.kind == ForwardKind::kRemote ? "remote " : "") +
             EscapeForMessage(forward.listen);
-    text += forward.dynamic ? " (dynamic, SOCKS)"
-                            : std::string(" ") + kArrow + " " + EscapeForMessage(forward.target);
+    text += forward.kind == ForwardKind::kDynamic
+                ? " (dynamic, SOCKS)"
+                : std::string(" ") + kArrow + " " + EscapeForMessage(forward.target);
   }
   return text;
 }

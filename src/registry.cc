@@ -98,14 +98,22 @@ std::optional<RegistryForward> ParseForward(std::string_view value) {
   // A dynamic or remote forward has a fourth field, "dynamic" or "remote"; a -L forward's
   // line is as it always was.
   std::vector<std::string_view> parts = Split(value, '\t');
-  if (parts.size() == 4 && parts[3] != "dynamic" && parts[3] != "remote") return std::nullopt;
   if (parts.size() != 3 && parts.size() != 4) return std::nullopt;
+  ForwardKind kind = ForwardKind::kLocal;
+  if (parts.size() == 4) {
+    if (parts[3] == ForwardKindName(ForwardKind::kDynamic)) {
+      kind = ForwardKind::kDynamic;
+    } else if (parts[3] == ForwardKindName(ForwardKind::kRemote)) {
+      kind = ForwardKind::kRemote;
+    } else {
+      return std::nullopt;
+    }
+  }
   std::optional<std::string> listen = UnescapeValue(parts[0]);
   std::optional<std::string> target = UnescapeValue(parts[1]);
   std::optional<uint16_t> port = ParseNumber<uint16_t>(parts[2]);
   if (!listen || !target || !port || listen->empty() || target->empty()) return std::nullopt;
-  return RegistryForward{*listen, *target, *port, parts.size() == 4 && parts[3] == "dynamic",
-                         parts.size() == 4 && parts[3] == "remote"};
+  return RegistryForward{*listen, *target, *port, kind};
 }
 
 bool ApplyField(std::string_view key, std::string_view value, RegistryEntry* entry) {
@@ -187,6 +195,18 @@ bool LoadEntry(const std::string& dir, std::string_view name, RegistryEntry* ent
 
 }  // namespace
 
+std::string_view ForwardKindName(ForwardKind kind) {
+  switch (kind) {
+    case ForwardKind::kLocal:
+      return "local";
+    case ForwardKind::kDynamic:
+      return "dynamic";
+    case ForwardKind::kRemote:
+      return "remote";
+  }
+  return "local";
+}
+
 std::string FormatRegistryEntry(const RegistryEntry& entry) {
   std::string text = std::string(kVersionLine) + "\n";
   text += "pid=" + std::to_string(entry.pid) + "\n";
@@ -197,12 +217,12 @@ std::string FormatRegistryEntry(const RegistryEntry& entry) {
   text += "user=" + EscapeValue(entry.user) + "\n";
   text += "tied_to=" + std::to_string(entry.tied_to) + "\n";
   for (const RegistryForward& forward : entry.forwards) {
-    text += "forward=" + EscapeValue(forward.listen) + "\t" + EscapeValue(forward.target) + "\t" +
-            std::to_string(forward.port) +
-            (forward.dynamic  ? "\tdynamic"
-             : forward.remote ? "\tremote"
-                              : "") +
-            "\n";
+    text +=
+        "forward=" + EscapeValue(forward.listen) + "\t" + EscapeValue(forward.target) + "\t" +
+        std::to_string(forward.port) +
+        (forward.kind == ForwardKind::kLocal ? ""
+                                             : "\t" + std::string(ForwardKindName(forward.kind))) +
+        "\n";
   }
   return text;
 }

@@ -102,12 +102,12 @@ std::vector<RegistryForward> ListedForwards(const TunnelPlan& plan,
   for (size_t i = 0; i < first.size(); ++i) {
     if (first[i] == nullptr) continue;
     forwards.push_back({first[i]->address, FormatTarget(plan.forwards[i]), first[i]->port,
-                        plan.forwards[i].dynamic});
+                        plan.forwards[i].dynamic ? ForwardKind::kDynamic : ForwardKind::kLocal});
   }
   for (size_t i = 0; i < remote.size() && i < plan.remote_forwards.size(); ++i) {
     forwards.push_back({RemoteListenAddress(*remote[i]),
                         FormatEndpoint(plan.remote_forwards[i].target), remote[i]->bound_port(),
-                        false, true});
+                        ForwardKind::kRemote});
   }
   return forwards;
 }

@@ -125,11 +125,8 @@ std::string JsonObject(const ListedTunnel& tunnel, int64_t now_unix) {
     forwards += std::string(forwards.empty() ? "" : ", ") +
                 "{\"listen\": " + JsonString(forward.listen) +
                 ", \"target\": " + JsonString(forward.target) +
-                ", \"port\": " + std::to_string(forward.port) + ", \"kind\": " +
-                (forward.dynamic  ? "\"dynamic\""
-                 : forward.remote ? "\"remote\""
-                                  : "\"local\"") +
-                "}";
+                ", \"port\": " + std::to_string(forward.port) +
+                ", \"kind\": " + JsonString(ForwardKindName(forward.kind)) + "}";
   }
   auto figure = [&](uint64_t TunnelStatus::*field) {
     return status ? std::to_string((*status).*field) : std::string("null");
@@ -293,7 +290,7 @@ bool StopTargetMatches(const StopTarget& target, const RegistryEntry& entry) {
                          [&](const RegistryForward& f) {
                            // :PORT names a port of this machine; a remote forward's is the
                            // server's.
-                           return !f.remote && f.port == target.value;
+                           return f.kind != ForwardKind::kRemote && f.port == target.value;
                          });
   }
   return false;

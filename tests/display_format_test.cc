@@ -22,7 +22,8 @@ TEST(FormatForwards, ArrowsCommasAndEscapedAddresses) {
   EXPECT_EQ(FormatForwards({{"127.0.0.1:5432", "db:5432", 5432}}), "127.0.0.1:5432 \u2192 db:5432");
   EXPECT_EQ(FormatForwards({{"127.0.0.1:1", "a:2", 1}, {"/tmp/x.sock", "/run/y\n.sock", 0}}),
             "127.0.0.1:1 \u2192 a:2, /tmp/x.sock \u2192 /run/y\\x0a.sock");
-  EXPECT_EQ(FormatForwards({{"127.0.0.1:1080", "socks", 1080, true}, {"127.0.0.1:1", "a:2", 1}}),
+  EXPECT_EQ(FormatForwards({{"127.0.0.1:1080", "socks", 1080, ForwardKind::kDynamic},
+                            {"127.0.0.1:1", "a:2", 1}}),
             "127.0.0.1:1080 (dynamic, SOCKS), 127.0.0.1:1 \u2192 a:2");
 }
 

@@ -52,7 +52,7 @@ TEST(RegistryEntry, FormatIsVersionedKeyValueLines) {
 
 TEST(RegistryEntry, DynamicForwardHasAFourthFieldAndRoundTrips) {
   RegistryEntry entry = SampleEntry();
-  entry.forwards.push_back({"127.0.0.1:1080", "socks", 1080, true});
+  entry.forwards.push_back({"127.0.0.1:1080", "socks", 1080, ForwardKind::kDynamic});
   const std::string text = FormatRegistryEntry(entry);
   EXPECT_NE(text.find("forward=127.0.0.1:1080\tsocks\t1080\tdynamic\n"), std::string::npos) << text;
   EXPECT_NE(text.find("forward=127.0.0.1:5432\tdb:5432\t5432\n"), std::string::npos) << text;
@@ -64,7 +64,7 @@ TEST(RegistryEntry, DynamicForwardHasAFourthFieldAndRoundTrips) {
 
 TEST(RegistryEntry, RemoteForwardHasAFourthFieldAndRoundTrips) {
   RegistryEntry entry = SampleEntry();
-  entry.forwards.push_back({"localhost:8080", "localhost:3000", 8080, false, true});
+  entry.forwards.push_back({"localhost:8080", "localhost:3000", 8080, ForwardKind::kRemote});
   const std::string text = FormatRegistryEntry(entry);
   EXPECT_NE(text.find("forward=localhost:8080\tlocalhost:3000\t8080\tremote\n"), std::string::npos)
       << text;

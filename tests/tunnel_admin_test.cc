@@ -158,7 +158,7 @@ TEST(ListFormat, JsonHasEveryField) {
 
 TEST(ListFormat, JsonNamesADynamicForwardsKind) {
   ListedTunnel socks = Sample();
-  socks.entry.forwards = {{"127.0.0.1:1080", "socks", 1080, true}};
+  socks.entry.forwards = {{"127.0.0.1:1080", "socks", 1080, ForwardKind::kDynamic}};
   const std::string json = FormatListJson({socks}, 1000 + 60);
   EXPECT_NE(json.find("{\"listen\": \"127.0.0.1:1080\", \"target\": \"socks\", \"port\": 1080, "
                       "\"kind\": \"dynamic\"}"),

@@ -12,13 +12,23 @@
 namespace tether {
 
 /// One forward as `tether list` shows it: the first local address, the remote target.
+/// Which kind of forward a registry entry lists.
+enum class ForwardKind {
+  kLocal,    ///< -L: `listen` is here, `target` is reached from the server
+  kDynamic,  ///< -D: a SOCKS server here (target is "socks")
+  kRemote,   ///< -R: `listen` is on the server (port: where it listens), `target` is reached from
+             ///< here
+};
+
+/// "local", "dynamic", "remote": the kind's name in the registry file and in JSON.
+std::string_view ForwardKindName(ForwardKind kind);
+
 struct RegistryForward {
-  std::string listen;    ///< "127.0.0.1:5432" or a socket path
-  std::string target;    ///< "db:5432" or a remote socket path
-  uint16_t port = 0;     ///< the local TCP port (0 for a Unix socket), for `tether stop :PORT`
-  bool dynamic = false;  ///< -D: a SOCKS server (target is "socks")
-  /// -R: `listen` is on the server (port: where it listens), `target` is reached from here.
-  bool remote = false;
+  std::string listen;  ///< "127.0.0.1:5432" or a socket path
+  std::string target;  ///< "db:5432" or a remote socket path
+  uint16_t port = 0;   ///< the local TCP port (0 for a Unix socket), for `tether stop :PORT`;
+                       ///< for -R, the server's
+  ForwardKind kind = ForwardKind::kLocal;
   friend bool operator==(const RegistryForward&, const RegistryForward&) = default;
 };
 
