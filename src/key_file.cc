@@ -32,14 +32,16 @@ void InspectOpensshKey(const std::string& text, KeyFileInfo* info) {
   std::optional<std::string> blob = Base64Decode(text.substr(begin, end - begin));
   if (!blob || std::string_view(*blob).substr(0, kOpensshMagic.size()) != kOpensshMagic) return;
   WireReader reader(std::string_view(*blob).substr(kOpensshMagic.size()));
-  std::string kdf, kdf_options, public_blob;
+  std::string cipher, kdf, kdf_options, public_blob;
   uint32_t keys = 0;
-  if (!reader.ReadString(&info->cipher) || !reader.ReadString(&kdf) ||
-      !reader.ReadString(&kdf_options) || !reader.ReadU32(&keys) ||
-      !reader.ReadString(&public_blob)) {
+  if (!reader.ReadString(&cipher) || !reader.ReadString(&kdf) || !reader.ReadString(&kdf_options) ||
+      !reader.ReadU32(&keys) || !reader.ReadString(&public_blob)) {
     return;
   }
-  info->encrypted = info->cipher != "none";
+  // No cipher name at all is a broken file, not an encrypted key (ssh-keygen writes "none").
+  if (cipher.empty()) return;
+  info->cipher = cipher;
+  info->encrypted = cipher != "none";
   WireReader(public_blob).ReadString(&info->key_type);
   OPENSSL_cleanse(blob->data(), blob->size());  // an unencrypted key is in there
 }

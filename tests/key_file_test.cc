@@ -129,6 +129,14 @@ INSTANTIATE_TEST_SUITE_P(
                         // "openssh-key-v1\0" and half of a length field.
                         std::string(kOpensshBegin) + "b3BlbnNzaC1rZXktdjEAAAA=\n" + kOpensshEnd,
                         {true, false, "", ""}},
+        FileContentCase{
+            "OpensshEmptyCipherName",
+            // "openssh-key-v1\0", a cipher name of length 0, then more zeros (a
+            // fuzzer's find: it was taken for an encrypted key with no cipher).
+            std::string(kOpensshBegin) +
+                "b3BlbnNzaC1rZXktdjEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACG5pc3RjnhXNWmJuWlI\n" +
+                kOpensshEnd,
+            {true, false, "", ""}},
         FileContentCase{"OpensshHugeLength",
                         // "openssh-key-v1\0" followed by a length of 0xffffffff.
                         std::string(kOpensshBegin) + "b3BlbnNzaC1rZXktdjEA/////w==\n" + kOpensshEnd,
