@@ -121,9 +121,8 @@ class JumpE2E : public E2EFixture {
   /// sshd logs the reason of a client's goodbye ("Received disconnect ... tether stopping");
   /// for a connection that merely closed it logs none. Waits a moment for the line.
   static bool HeardGoodbye(const SshdServer& server) {
-    return WaitUntil(
-        [&] { return server.sshd_log().find("Received disconnect") != std::string::npos; },
-        seconds(2));
+    return WaitUntil([&] { return Contains(server.sshd_log(), "Received disconnect"); },
+                     seconds(2));
   }
 
   // The jump and target servers serve no connection any more.

@@ -139,6 +139,8 @@ TEST_F(StatusLineE2E, RedrawnInPlaceOnATerminalWithoutGarblingLogLines) {
   EXPECT_EQ(tether_->WaitExit(seconds(10)), 0);
   EXPECT_TRUE(testing::ProcessGone(tether_->pid()));
   EXPECT_TRUE(testing::PortIsFree(port_));
+  // The terminal's reader thread may not have taken tether's last bytes yet (it polls).
+  testing::WaitUntil([&] { return Contains(pty_.Text(), "stopped by SIGTERM\r\n"); }, seconds(5));
   text = pty_.Text();
   // Every log line starts on a line of its own: at the start, after a newline, or right
   // after the status line was erased.
