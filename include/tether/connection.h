@@ -105,6 +105,12 @@ class Connection {
   /// EOF has gone to the channel: everything the client sent is on its way.
   bool eof_sent() const { return eof_sent_; }
   bool HasDataForChannel() const { return !up_.Empty() || (client_eof_ && !eof_sent_); }
+  /// Only input from the channel could move it: nothing waits to go either way, no window
+  /// to grant or read to finish, no EOF seen. An idle connection of a session is such.
+  bool WaitsOnlyForChannel() const {
+    return !HasDataForChannel() && down_.Empty() && !grant_due_ && !read_retry_due() &&
+           !channel_eof_;
+  }
   /// True while the down buffer can take more from the channel (and the budget allows, or
   /// libssh2's top-up waits inside a read: only that read sends it, and it may be half sent).
   bool CanReadChannel() const {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "tether/connection.h"
@@ -156,6 +157,9 @@ class SessionDriver {
   SshSession* session_;
   Callbacks callbacks_;
   std::map<uint64_t, Connection*> served_;
+  uint64_t served_changes_ = 0;  ///< connections added to or taken from served_
+  std::vector<std::pair<uint64_t, Connection*>> pass_order_;  ///< served_ as of pass_order_changes_
+  uint64_t pass_order_changes_ = ~uint64_t{0};
   std::map<uint64_t, Connection*> closing_;  ///< channels to free
   std::unordered_set<uint64_t> active_;      ///< client side moved since the last step
   std::vector<LIBSSH2_CHANNEL*> orphans_;    ///< opened for a cancelled request, discarded: to free
@@ -172,6 +176,10 @@ class SessionDriver {
   bool transport_read_ =
       false;  ///< a libssh2 call that may read the socket was made this step (else Step probes)
   bool socket_drained_ = false;  ///< a channel read of this pass read the socket
+  bool draining_read_ = false;   ///< ... and is the read under way
+  /// Socket bytes counted when the pass's draining read ended: what arrives later may be
+  /// for a channel the pass already looked at, so only then does another pass follow.
+  uint64_t inbound_after_drain_ = 0;
   bool unsettled_ = false;
   uint64_t inbound_seen_ = 0;     ///< socket bytes counted at the end of the last full pass
   uint64_t next_pass_start_ = 0;  ///< where the next full pass starts: fair under load
