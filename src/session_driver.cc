@@ -334,7 +334,13 @@ bool SessionDriver::ServeAll() {
   // connections served change, rather than the map itself (with 1000 idle connections the
   // walk was most of a round trip's cost).
   if (pass_order_changes_ != served_changes_) {
-    pass_order_.assign(served_.begin(), served_.end());
+    // Grown geometrically: remade at each of 1000 opens, an exact fit each time left 8 MB of
+    // freed, ever larger blocks that glibc could not reuse.
+    if (served_.size() > pass_order_.capacity()) {
+      pass_order_.reserve(std::max(served_.size(), 2 * pass_order_.capacity()));
+    }
+    pass_order_.clear();
+    pass_order_.insert(pass_order_.end(), served_.begin(), served_.end());
     pass_order_changes_ = served_changes_;
   }
   const size_t count = pass_order_.size();
