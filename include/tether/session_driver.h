@@ -175,10 +175,14 @@ class SessionDriver {
   bool readable_ = false;
   bool transport_read_ =
       false;  ///< a libssh2 call that may read the socket was made this step (else Step probes)
-  bool socket_drained_ = false;  ///< a channel read of this pass read the socket
-  bool draining_read_ = false;   ///< ... and is the read under way
-  /// Socket bytes counted when the pass's draining read ended: what arrives later may be
-  /// for a channel the pass already looked at, so only then does another pass follow.
+  /// A channel read of this pass has been let through to drain the socket (set as it is let
+  /// through, even if it then stops short): after it, a channel with nothing queued is not read.
+  bool socket_drained_ = false;
+  bool draining_read_ = false;  ///< ... and that read is under way
+  /// Socket bytes counted when the pass's draining read ended. The channels the pass looked
+  /// at before it could not take data or drained the socket themselves (a write reads it
+  /// first), so only bytes that arrive after it can be for a channel already passed over:
+  /// only then does another pass follow.
   uint64_t inbound_after_drain_ = 0;
   bool unsettled_ = false;
   uint64_t inbound_seen_ = 0;     ///< socket bytes counted at the end of the last full pass
